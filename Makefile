@@ -1,0 +1,79 @@
+# Hoist: every task a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOIST_CONFIG ?= examples/embedded
+PYTEST_ARGS ?=
+
+# The virtual environment is rebuilt when the project's dependencies change.
+STAMP := $(VENV)/.installed
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml scripts/install-python-deps.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install-python-deps.sh
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv with Hoist, the real vLLM (CPU) and the dev tools
+
+.PHONY: system-deps
+system-deps: ## Install the system packages the test tiers use (Prometheus, Redis, wrk)
+	bash scripts/install-system-deps.sh
+
+.PHONY: run
+run: venv ## Start the embedded default (real vLLM, SmolLM2-135M-Instruct) on :8080
+	$(VENV)/bin/hoist up -f $(HOIST_CONFIG)
+
+.PHONY: fmt
+fmt: venv ## Format and fix what ruff can fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: lint
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: typecheck
+typecheck: venv ## mypy --strict on both packages
+	$(VENV)/bin/mypy
+
+.PHONY: contracts
+contracts: venv ## import-linter: the architecture's layering
+	$(VENV)/bin/lint-imports
+
+.PHONY: static
+static: lint typecheck contracts ## Everything but the tests
+
+.PHONY: test
+test: venv system-deps ## All test tiers: unit, integration, e2e (real vLLM on CPU)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Pure logic only
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: venv system-deps ## Real processes and HTTP on 127.0.0.1
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv ## The real vLLM engine on CPU
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+.PHONY: check
+check: static test ## The whole quality gate: format, lint, types, contracts, all tests
+
+.PHONY: crds
+crds: venv ## Regenerate k8s/crds from control_plane/api
+	$(VENV)/bin/hoist crds --out k8s/crds
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,35 @@
+"""Names that both substrates (Kubernetes and the embedded default) agree on."""
+
+from typing import Final
+
+GROUP: Final = "serving.hoist.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+MODEL_KIND: Final = "Model"
+MODEL_PLURAL: Final = "models"
+LORA_ADAPTER_KIND: Final = "LoraAdapter"
+LORA_ADAPTER_PLURAL: Final = "loraadapters"
+
+# Labels set on everything the control plane creates.
+LABEL_MODEL: Final = f"{GROUP}/model"
+LABEL_ROLE: Final = f"{GROUP}/role"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "hoist"
+
+# Annotation on an inference pod listing the adapters its sidecar reports loaded.
+ANNOTATION_LOADED_ADAPTERS: Final = f"{GROUP}/loaded-adapters"
+
+FINALIZER: Final = f"{GROUP}/unload-adapters"
+
+# Condition types.
+CONDITION_READY: Final = "Ready"
+CONDITION_SPEC_VALID: Final = "SpecValid"
+CONDITION_PROGRESSING: Final = "Progressing"
+CONDITION_SCALING: Final = "Scaling"
+
+# Default ports of the embedded default and the container images.
+GATEWAY_PORT: Final = 8080
+ADMIN_PORT: Final = 8079
+ENGINE_PORT: Final = 8000
+SIDECAR_PORT: Final = 8090

@@ -1,0 +1,234 @@
+"""Render the CustomResourceDefinitions from the pydantic types.
+
+The types in this package are the single source of truth; `k8s/crds/*.yaml` are generated
+from them (`hoist crds --out k8s/crds`) and a test fails when the two drift.
+
+Kubernetes wants a *structural* OpenAPI v3 schema: every node typed, no `$ref`, nullable
+instead of `null` types, `x-kubernetes-int-or-string` instead of an integer/string union.
+`to_structural` converts pydantic's JSON Schema into that form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from control_plane.api.constants import (
+    GROUP,
+    LORA_ADAPTER_KIND,
+    LORA_ADAPTER_PLURAL,
+    MODEL_KIND,
+    MODEL_PLURAL,
+    VERSION,
+)
+from control_plane.api.lora_adapter import LoraAdapterSpec, LoraAdapterStatus
+from control_plane.api.model import ModelSpec, ModelStatus
+
+JsonSchema = dict[str, Any]
+
+_DROPPED_KEYS = {"title", "$defs"}
+_SCALAR_TYPES = {"string", "integer", "number", "boolean"}
+
+
+def _resolve(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    target = dict(defs[ref.rsplit("/", 1)[-1]])
+    # Keys next to a $ref (description, default) refine the referenced schema.
+    target.update({k: v for k, v in node.items() if k != "$ref"})
+    return target
+
+
+def to_structural(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    """Convert one pydantic JSON Schema node (and its children) into a structural schema."""
+    node = _resolve(node, defs)
+    variants = node.get("anyOf")
+    out: JsonSchema
+    if variants is not None:
+        concrete = [_resolve(v, defs) for v in variants if v.get("type") != "null"]
+        nullable = len(concrete) < len(variants)
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(concrete) == 1:
+            out = to_structural({**concrete[0], **rest}, defs)
+        elif {v.get("type") for v in concrete} == {"integer", "string"}:
+            out = {k: v for k, v in rest.items() if k not in _DROPPED_KEYS}
+            out["x-kubernetes-int-or-string"] = True
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        else:
+            raise ValueError(f"cannot express this union in a structural schema: {variants}")
+        if nullable:
+            out["nullable"] = True
+            out.pop("default", None)
+        return out
+
+    out = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key == "properties":
+            out["properties"] = {name: to_structural(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = to_structural(value, defs)
+        elif key == "default" and (value is None or node.get("type") not in _SCALAR_TYPES):
+            continue  # object and list defaults are the types' business, not the API server's
+        elif key == "additionalProperties" and value is False:
+            continue  # structural schemas prune unknown fields; strict kubectl refuses them
+        else:
+            out[key] = value
+    if "enum" in out and "type" not in out:
+        out["type"] = _json_type(out["enum"][0])
+    return out
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def structural_schema(model: type[BaseModel]) -> JsonSchema:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    return to_structural(schema, schema.get("$defs", {}))
+
+
+# Rules the API server checks at `kubectl apply` that a per-field schema cannot say.
+_MODEL_RULES = [
+    {
+        "rule": "!has(self.minReplicas) || !has(self.maxReplicas)"
+        " || self.minReplicas <= self.maxReplicas",
+        "message": "minReplicas must not exceed maxReplicas",
+    },
+    {
+        "rule": "!has(self.replicas) || ((!has(self.minReplicas) || self.minReplicas <= self.replicas)"
+        " && (!has(self.maxReplicas) || self.replicas <= self.maxReplicas))",
+        "message": "replicas must lie within [minReplicas, maxReplicas]",
+    },
+]
+_PLACEMENT_RULES = [
+    {
+        "rule": "!has(self.replicas) || (type(self.replicas) == int ? self.replicas >= 1"
+        " : self.replicas == 'all')",
+        "message": "placement.replicas is a positive count or 'all'",
+    },
+]
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec: JsonSchema,
+    status: JsonSchema,
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": ["hoist"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _col(name: str, path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+def model_crd() -> dict[str, Any]:
+    spec = structural_schema(ModelSpec)
+    spec["x-kubernetes-validations"] = _MODEL_RULES
+    return _crd(
+        kind=MODEL_KIND,
+        plural=MODEL_PLURAL,
+        short_names=["hm", "hmodel"],
+        spec=spec,
+        status=structural_schema(ModelStatus),
+        columns=[
+            _col("Engine", ".spec.engine"),
+            _col("Desired", ".status.desiredReplicas", "integer"),
+            _col("Ready", ".status.readyReplicas", "integer"),
+            _col("Phase", ".status.phase"),
+            _col("Reason", ".status.scalingReason", priority=1),
+            _col("Source", ".spec.source", priority=1),
+            _col("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+
+
+def lora_adapter_crd() -> dict[str, Any]:
+    spec = structural_schema(LoraAdapterSpec)
+    spec["properties"]["placement"]["properties"]["replicas"]["x-kubernetes-validations"] = [
+        {"rule": r["rule"].replace("self.replicas", "self"), "message": r["message"]}
+        for r in _PLACEMENT_RULES
+    ]
+    return _crd(
+        kind=LORA_ADAPTER_KIND,
+        plural=LORA_ADAPTER_PLURAL,
+        short_names=["lora", "loras"],
+        spec=spec,
+        status=structural_schema(LoraAdapterStatus),
+        columns=[
+            _col("Base", ".spec.baseModel"),
+            _col("Phase", ".status.phase"),
+            _col("Ready", ".status.readyReplicas", "integer"),
+            _col("Desired", ".status.desiredReplicas", "integer"),
+            _col("Source", ".spec.source", priority=1),
+            _col("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+
+
+HEADER = "# Generated from control_plane/api by `hoist crds --out k8s/crds`. Do not edit.\n"
+
+
+def render_crds() -> dict[str, str]:
+    """File name -> YAML text of every CRD."""
+    return {
+        f"{crd['metadata']['name']}.yaml": HEADER + yaml.safe_dump(crd, sort_keys=False)
+        for crd in (model_crd(), lora_adapter_crd())
+    }

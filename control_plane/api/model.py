@@ -1,0 +1,148 @@
+"""The `Model` resource: a base model to serve, how many replicas, and how to run them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from control_plane.api.common import Condition, ObjectMeta, Strict
+from control_plane.api.constants import API_VERSION, MODEL_KIND
+
+
+class EngineKind(StrEnum):
+    VLLM = "vllm"
+    """The real vLLM engine (GPU build in clusters, CPU build in the embedded default)."""
+    SIM = "sim"
+    """Hoist's vLLM-compatible simulator, for tests and fleet-scale benchmarks."""
+
+
+class RoutingPolicy(StrEnum):
+    DEFAULT = "default"
+    ROUND_ROBIN = "round-robin"
+    LEAST_LOAD = "least-load"
+    PREFIX_AFFINITY = "prefix-affinity"
+    LORA_AFFINITY = "lora-affinity"
+
+
+class Resources(Strict):
+    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    """GPUs per replica; the engine's tensor-parallel size follows it. 0 runs on CPU."""
+    memory: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+    """Memory request and limit per replica, as a Kubernetes quantity (e.g. `24Gi`)."""
+    cpu: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    """CPU request per replica, as a Kubernetes quantity (e.g. `4` or `500m`)."""
+
+
+class LoraLimits(Strict):
+    max_loras: Annotated[int, Field(ge=1, le=256)] = 4
+    """Adapters resident on the accelerator at once (vLLM `--max-loras`)."""
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256, 320, 512] = 16
+    """Largest adapter rank accepted (vLLM `--max-lora-rank`)."""
+    max_cpu_loras: Annotated[int, Field(ge=1, le=4096)] | None = None
+    """Adapters cached in host memory (vLLM `--max-cpu-loras`); at least `maxLoras`."""
+
+    @model_validator(mode="after")
+    def _cpu_cache_holds_the_active_set(self) -> Self:
+        if self.max_cpu_loras is not None and self.max_cpu_loras < self.max_loras:
+            raise ValueError("maxCpuLoras must be at least maxLoras")
+        return self
+
+
+class DiskTier(Strict):
+    path: str = Field(min_length=1)
+    """Directory for KV blocks spilled from CPU memory."""
+    size_gib: Annotated[float, Field(gt=0)]
+
+
+class RemoteTier(Strict):
+    url: str = Field(pattern=r"^(redis|rediss|lm|tcp|http|https)://.+")
+    """A shared KV store (e.g. an LMCache server or Redis) reachable by every replica."""
+
+
+class KVCache(Strict):
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """Share of accelerator memory vLLM may take for weights and KV cache."""
+    cpu_offload_gib: Annotated[float, Field(ge=0)] = 0
+    """KV cache offloaded to host memory, in GiB (0: none)."""
+    disk: DiskTier | None = None
+    remote: RemoteTier | None = None
+
+
+class Autoscaling(Strict):
+    enabled: bool = False
+    target_concurrency: Annotated[float, Field(gt=0)] = 8
+    """In-flight requests per replica the autoscaler aims for."""
+    stable_window_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    panic_window_seconds: Annotated[int, Field(ge=1, le=3600)] = 6
+    scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    """How long demand must stay low before replicas are removed."""
+    scale_to_zero_after_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
+    """Idle time after which a model with `minReplicas: 0` goes to zero; unset: never."""
+    max_scale_up_step: Annotated[int, Field(ge=1)] = 4
+    max_scale_down_step: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _panic_window_is_shorter(self) -> Self:
+        if self.panic_window_seconds > self.stable_window_seconds:
+            raise ValueError("panicWindowSeconds must not exceed stableWindowSeconds")
+        return self
+
+
+class ModelSpec(Strict):
+    source: str = Field(min_length=1)
+    """Where the weights are: a local path, a URI, or a Hugging Face style id."""
+    engine: EngineKind = EngineKind.VLLM
+    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    """Replicas to run; with autoscaling, where it starts."""
+    min_replicas: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 1000
+    max_model_len: Annotated[int, Field(ge=16)] | None = None
+    resources: Resources = Field(default_factory=Resources)
+    lora: LoraLimits = Field(default_factory=LoraLimits)
+    kv_cache: KVCache = Field(default_factory=KVCache)
+    engine_args: list[str] = Field(default_factory=list)
+    """Extra engine flags, e.g. `--enable-prefix-caching`; flags that would break the pod
+    (ports, host, model path) are refused by the engine builder."""
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    routing_policy: RoutingPolicy = RoutingPolicy.DEFAULT
+    tenant: str | None = Field(default=None, min_length=1, max_length=63)
+    """When set, only this tenant may route to the model."""
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        if not self.min_replicas <= self.replicas <= self.max_replicas:
+            raise ValueError("replicas must lie within [minReplicas, maxReplicas]")
+        return self
+
+
+class ModelPhase(StrEnum):
+    PENDING = "Pending"
+    LOADING = "Loading"
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    SCALED_TO_ZERO = "ScaledToZero"
+    FAILED = "Failed"
+
+
+class ModelStatus(Strict):
+    phase: ModelPhase = ModelPhase.PENDING
+    replicas: int = 0
+    """Replicas that exist (ready or not)."""
+    ready_replicas: int = 0
+    desired_replicas: int | None = None
+    """What the autoscaler (or the spec) asks for now."""
+    scaling_reason: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+class Model(Strict):
+    api_version: Literal["serving.hoist.dev/v1alpha1"] = API_VERSION
+    kind: Literal["Model"] = MODEL_KIND
+    metadata: ObjectMeta
+    spec: ModelSpec
+    status: ModelStatus | None = None

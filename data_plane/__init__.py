@@ -1,0 +1,1 @@
+"""Hoist data plane: serves requests (gateway, inference engine, sidecar, simulator)."""
