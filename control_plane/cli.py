@@ -51,7 +51,7 @@ _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_
 def sim(ctx: typer.Context) -> None:
     """Run simulated vLLM engines (all arguments go to the simulator; try `hoist sim --help`)."""
     argv = [sys.executable, "-m", "data_plane.inference.simulator", *ctx.args]
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, argv)  # noqa: S606 - become the simulator, keep the PID
 
 
 def main() -> None:

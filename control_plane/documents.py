@@ -116,7 +116,10 @@ def parse_sources(sources: Iterable[tuple[str, str]]) -> Declarations:
                 first = origin[key]
                 problems.append(
                     Problem(
-                        file, index, here.what, "metadata.name",
+                        file,
+                        index,
+                        here.what,
+                        "metadata.name",
                         f"declared twice (first in {first.file}: document {first.document})",
                     )
                 )
@@ -146,7 +149,11 @@ def _parse_document(
         return None, None  # not ours: skipped, not refused
     if api_version != API_VERSION:
         return None, Problem(
-            file, index, what, "apiVersion", f"unsupported version {api_version!r}; use {API_VERSION}"
+            file,
+            index,
+            what,
+            "apiVersion",
+            f"unsupported version {api_version!r}; use {API_VERSION}",
         )
     model_type = _KINDS.get(kind)
     if model_type is None:
@@ -177,16 +184,16 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif part in ("int", "literal['all']", "str") or part.startswith(("function-", "constrained-")):
+        elif part in ("int", "literal['all']", "str") or part.startswith(
+            ("function-", "constrained-")
+        ):
             continue  # pydantic's names for union branches, not fields
         else:
             parts.append(("." if parts else "") + part)
     return "".join(parts)
 
 
-def _cross_check(
-    found: Declarations, origin: dict[tuple[str, str, str], Problem]
-) -> list[Problem]:
+def _cross_check(found: Declarations, origin: dict[tuple[str, str, str], Problem]) -> list[Problem]:
     problems = []
     models = {(m.metadata.namespace, m.metadata.name) for m in found.models}
     for adapter in found.adapters:
@@ -196,7 +203,10 @@ def _cross_check(
         where = origin[(adapter.kind, meta.namespace, meta.name)]
         problems.append(
             Problem(
-                where.file, where.document, where.what, "spec.baseModel",
+                where.file,
+                where.document,
+                where.what,
+                "spec.baseModel",
                 f'no Model named "{adapter.spec.base_model}" in namespace "{meta.namespace}"',
             )
         )

@@ -18,5 +18,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(item.path).relative_to(_ROOT).parts[0]
         if tier not in _TIERS:
-            raise pytest.UsageError(f"{item.nodeid}: tests live under tests/{{{','.join(_TIERS)}}}/")
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests live under tests/{{{','.join(_TIERS)}}}/"
+            )
         item.add_marker(getattr(pytest.mark, tier))

@@ -60,9 +60,7 @@ class ObjectMeta(BaseModel):
     generation: int | None = None
 
 
-def set_condition(
-    conditions: list[Condition], new: Condition, *, now: datetime
-) -> list[Condition]:
+def set_condition(conditions: list[Condition], new: Condition, *, now: datetime) -> list[Condition]:
     """Return `conditions` with `new` in place of the one of the same type.
 
     The transition time moves only when the status changes, as Kubernetes expects.

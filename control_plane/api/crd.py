@@ -45,28 +45,11 @@ def _resolve(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
 def to_structural(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
     """Convert one pydantic JSON Schema node (and its children) into a structural schema."""
     node = _resolve(node, defs)
-    variants = node.get("anyOf")
-    out: JsonSchema
-    if variants is not None:
-        concrete = [_resolve(v, defs) for v in variants if v.get("type") != "null"]
-        nullable = len(concrete) < len(variants)
-        rest = {k: v for k, v in node.items() if k != "anyOf"}
-        if len(concrete) == 1:
-            out = to_structural({**concrete[0], **rest}, defs)
-        elif {v.get("type") for v in concrete} == {"integer", "string"}:
-            out = {k: v for k, v in rest.items() if k not in _DROPPED_KEYS}
-            out["x-kubernetes-int-or-string"] = True
-            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        else:
-            raise ValueError(f"cannot express this union in a structural schema: {variants}")
-        if nullable:
-            out["nullable"] = True
-            out.pop("default", None)
-        return out
-
-    out = {}
+    if "anyOf" in node:
+        return _union(node, defs)
+    out: JsonSchema = {}
     for key, value in node.items():
-        if key in _DROPPED_KEYS:
+        if key in _DROPPED_KEYS or _dropped_default(key, value, node):
             continue
         if key == "const":
             out["enum"] = [value]
@@ -74,14 +57,37 @@ def to_structural(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
             out["properties"] = {name: to_structural(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = to_structural(value, defs)
-        elif key == "default" and (value is None or node.get("type") not in _SCALAR_TYPES):
-            continue  # object and list defaults are the types' business, not the API server's
         elif key == "additionalProperties" and value is False:
             continue  # structural schemas prune unknown fields; strict kubectl refuses them
         else:
             out[key] = value
     if "enum" in out and "type" not in out:
         out["type"] = _json_type(out["enum"][0])
+    return out
+
+
+def _dropped_default(key: str, value: object, node: JsonSchema) -> bool:
+    """Object and list defaults are the types' business, not the API server's."""
+    return key == "default" and (value is None or node.get("type") not in _SCALAR_TYPES)
+
+
+def _union(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    """`X | None` becomes nullable X; `int | str` becomes int-or-string."""
+    variants = node["anyOf"]
+    concrete = [_resolve(v, defs) for v in variants if v.get("type") != "null"]
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    out: JsonSchema
+    if len(concrete) == 1:
+        out = to_structural({**concrete[0], **rest}, defs)
+    elif {v.get("type") for v in concrete} == {"integer", "string"}:
+        out = {k: v for k, v in rest.items() if k not in _DROPPED_KEYS}
+        out["x-kubernetes-int-or-string"] = True
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    else:
+        raise ValueError(f"cannot express this union in a structural schema: {variants}")
+    if len(concrete) < len(variants):
+        out["nullable"] = True
+        out.pop("default", None)
     return out
 
 
@@ -108,7 +114,8 @@ _MODEL_RULES = [
         "message": "minReplicas must not exceed maxReplicas",
     },
     {
-        "rule": "!has(self.replicas) || ((!has(self.minReplicas) || self.minReplicas <= self.replicas)"
+        "rule": "!has(self.replicas)"
+        " || ((!has(self.minReplicas) || self.minReplicas <= self.replicas)"
         " && (!has(self.maxReplicas) || self.replicas <= self.maxReplicas))",
         "message": "replicas must lie within [minReplicas, maxReplicas]",
     },

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from control_plane.api.common import Condition, ObjectMeta, ResourceName, Strict
-from control_plane.api.constants import API_VERSION, LORA_ADAPTER_KIND
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
 # A local path (no scheme) or one of the supported schemes. Mirrored in the CRD schema.
@@ -76,8 +75,8 @@ class LoraAdapterStatus(Strict):
 
 
 class LoraAdapter(Strict):
-    api_version: Literal["serving.hoist.dev/v1alpha1"] = API_VERSION
-    kind: Literal["LoraAdapter"] = LORA_ADAPTER_KIND
+    api_version: Literal["serving.hoist.dev/v1alpha1"] = "serving.hoist.dev/v1alpha1"
+    kind: Literal["LoraAdapter"] = "LoraAdapter"
     metadata: ObjectMeta
     spec: LoraAdapterSpec
     status: LoraAdapterStatus | None = None

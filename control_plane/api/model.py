@@ -8,7 +8,6 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from control_plane.api.common import Condition, ObjectMeta, Strict
-from control_plane.api.constants import API_VERSION, MODEL_KIND
 
 
 class EngineKind(StrEnum):
@@ -141,8 +140,8 @@ class ModelStatus(Strict):
 
 
 class Model(Strict):
-    api_version: Literal["serving.hoist.dev/v1alpha1"] = API_VERSION
-    kind: Literal["Model"] = MODEL_KIND
+    api_version: Literal["serving.hoist.dev/v1alpha1"] = "serving.hoist.dev/v1alpha1"
+    kind: Literal["Model"] = "Model"
     metadata: ObjectMeta
     spec: ModelSpec
     status: ModelStatus | None = None

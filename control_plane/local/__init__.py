@@ -1,0 +1,1 @@
+"""The embedded default: the control plane's decisions applied to local processes."""

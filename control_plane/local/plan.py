@@ -1,0 +1,1 @@
+"""Which processes the embedded default runs for a set of declarations (pure)."""
