@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from control_plane.documents import Declarations
 
 app = typer.Typer(
     name="hoist",
@@ -44,6 +48,81 @@ def crds(
         raise typer.Exit(1)
 
 
+FileOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--file", "-f", help="A YAML file or a folder of them (repeatable).", show_default=False
+    ),
+]
+
+
+def _load(files: list[Path]) -> Declarations:
+    from control_plane.documents import DocumentsError, load_paths, resolve_relative_sources
+
+    try:
+        found = load_paths(files)
+    except DocumentsError as exc:
+        for problem in exc.problems:
+            typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        typer.echo("Nothing was started.", err=True)
+        raise typer.Exit(2) from None
+    resolve_relative_sources(found)
+    for skipped in found.skipped:
+        typer.echo(f"note: {skipped}: not a Hoist resource, not used here", err=True)
+    return found
+
+
+@app.command()
+def validate(files: FileOption) -> None:
+    """Check the declarations as `hoist up` would, and start nothing."""
+    found = _load(files)
+    typer.echo(f"ok: {len(found.models)} models, {len(found.adapters)} adapters")
+
+
+@app.command()
+def up(
+    files: FileOption,
+    gateway_port: Annotated[
+        int | None, typer.Option(help="Gateway port [env HOIST_GATEWAY_PORT; 8080].")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Gateway address [env HOIST_HOST; 127.0.0.1].")
+    ] = None,
+) -> None:
+    """Serve the declared models on this machine: engines, sidecars, gateway."""
+    from control_plane.local.settings import SupervisorSettings
+    from control_plane.local.supervisor import Supervisor
+
+    found = _load(files)
+    settings = SupervisorSettings()
+    if gateway_port is not None:
+        settings.gateway_port = gateway_port
+    if host is not None:
+        settings.host = host
+    supervisor = Supervisor(found, settings, reconciler=None)
+    raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw state.")] = False,
+) -> None:
+    """Show models, replicas and adapters of the running `hoist up`."""
+    from control_plane.local.settings import SupervisorSettings
+    from control_plane.local.status_view import fetch_state, render_state
+
+    settings = SupervisorSettings()
+    try:
+        state = fetch_state(settings.run_file)
+    except LookupError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(state.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+    else:
+        render_state(state)
+
+
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
@@ -56,3 +135,7 @@ def sim(ctx: typer.Context) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
