@@ -103,7 +103,7 @@ def main() -> None:
             results["httpx"].append(asyncio.run(with_httpx(url, args.requests, args.concurrency)))
         a, h = statistics.median(results["aiohttp"]), statistics.median(results["httpx"])
         print(f"concurrency {args.concurrency}, {args.requests} requests x {args.rounds} rounds")
-        print(f"| client | median req/s | rounds |\n|---|---|---|")
+        print("| client | median req/s | rounds |\n|---|---|---|")
         for name, values in results.items():
             print(
                 f"| {name} | {statistics.median(values):,.0f} | {', '.join(f'{v:,.0f}' for v in values)} |"
