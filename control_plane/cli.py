@@ -27,17 +27,22 @@ def crds(
     out: Annotated[Path, typer.Option(help="Folder to write the CRD manifests into.")] = Path(
         "k8s/crds"
     ),
+    reference: Annotated[Path, typer.Option(help="Where to write the field reference.")] = Path(
+        "docs/api.md"
+    ),
     check: Annotated[
         bool, typer.Option(help="Exit 1 if the files differ from the types instead of writing.")
     ] = False,
 ) -> None:
-    """Render the CustomResourceDefinitions from the resource types."""
+    """Render the CustomResourceDefinitions (and docs/api.md) from the resource types."""
     from control_plane.api.crd import render_crds
+    from control_plane.api.reference import render_reference
 
     stale: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in render_crds().items():
-        path = out / name
+    outputs = {out / name: text for name, text in render_crds().items()}
+    outputs[reference] = render_reference()
+    for path, text in outputs.items():
         if path.exists() and path.read_text() == text:
             continue
         stale.append(str(path))

@@ -56,3 +56,10 @@ def test_printer_columns_read_at_a_glance() -> None:
 def test_rendered_yaml_round_trips() -> None:
     for text in render_crds().values():
         assert yaml.safe_load(text)["apiVersion"] == "apiextensions.k8s.io/v1"
+
+
+def test_checked_in_reference_matches_the_types() -> None:
+    from control_plane.api.reference import render_reference
+
+    page = Path(__file__).parents[4] / "docs" / "api.md"
+    assert page.read_text() == render_reference(), "docs/api.md drifted: run `make crds`"
