@@ -81,6 +81,10 @@ class Autoscaling(Strict):
     """Idle time after which a model with `minReplicas: 0` goes to zero; unset: never."""
     max_scale_up_step: Annotated[int, Field(ge=1)] = 4
     max_scale_down_step: Annotated[int, Field(ge=1)] = 1
+    target_kv_cache_usage: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """KV-cache usage per replica the autoscaler aims for (a second load signal, 0..1]."""
+    target_ttft_seconds: Annotated[float, Field(gt=0)] | None = None
+    """When set, a mean time to first token above it while requests wait scales up fast."""
 
     @model_validator(mode="after")
     def _panic_window_is_shorter(self) -> Self:
