@@ -6,6 +6,7 @@ The supervisor runs children as `PYTHON -m MODULE ... --port P ...`; pointing it
 /health and /healthz. Behaviour, chosen per module through the environment:
 
 - STANDIN_EXIT_MODULES=m1,m2: exit with code 3 at once (a child that cannot start);
+- STANDIN_SLOW_MODULES=m1,m2: sleep an hour before serving (an engine still loading);
 - STANDIN_GRANDCHILD=1: also spawn a sleeping grandchild (as vLLM spawns workers), whose
   PID is written to $HOIST_HOME/standin-grandchildren/<port>.
 """
@@ -17,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -31,6 +33,11 @@ def main(argv: list[str]) -> int:
         pids = Path(os.environ["HOIST_HOME"]) / "standin-grandchildren"
         pids.mkdir(parents=True, exist_ok=True)
         (pids / str(port)).write_text(str(child.pid))
+
+    if module in os.environ.get("STANDIN_SLOW_MODULES", "").split(","):
+        print(f"standin {module}: loading slowly, as asked", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        time.sleep(3600)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -214,6 +214,22 @@ def test_a_crashed_engine_is_restarted(stack: Stack, running: subprocess.Popen[b
     wait_for(restarted, "the engine to be restarted and ready again")
 
 
+def test_ctrl_c_while_engines_load_stops_everything(stack: Stack) -> None:
+    stack.env["STANDIN_SLOW_MODULES"] = "data_plane.inference.simulator"
+    proc = stack.up()
+    grandchildren = stack.home / "standin-grandchildren"
+    wait_for(
+        lambda: grandchildren.exists() and len(list(grandchildren.iterdir())) == 2,
+        "engines to start loading",
+    )
+    tree = descendants(proc.pid)
+    assert len(tree) == 4  # two loading engines and their workers; nothing else yet
+    proc.send_signal(signal.SIGINT)
+    output = stack.finish(proc)
+    assert proc.returncode == 0, output
+    assert_all_gone([p.pid for p in tree])
+
+
 def test_a_busy_port_starts_nothing(stack: Stack) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", stack.gateway_port))
