@@ -1,4 +1,4 @@
-"""04-network-policies.yaml does what it says: only the controller reaches sidecars' adapter
+"""k8s/base/04-network-policies.yaml does what it says: only the controller reaches sidecars' adapter
 API, only the gateway reaches engines; Prometheus reaches the metrics ports and no more."""
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ def _template_labels(path: str, name: str) -> dict[str, str]:
 
 def _policies() -> list[dict[str, Any]]:
     # kustomize puts them in the `hoist` namespace (k8s/kustomization.yaml).
-    docs = documents(K8S / "04-network-policies.yaml")
+    docs = documents(K8S / "base" / "04-network-policies.yaml")
     for doc in docs:
         doc["metadata"]["namespace"] = NAMESPACE
     return docs
 
 
-GATEWAY = Pod(NAMESPACE, _template_labels("02-gateway-deploy.yaml", "hoist-gateway"))
-CONTROLLER = Pod(NAMESPACE, _template_labels("03-controller-deploy.yaml", "hoist-controller"))
+GATEWAY = Pod(NAMESPACE, _template_labels("base/02-gateway-deploy.yaml", "hoist-gateway"))
+CONTROLLER = Pod(NAMESPACE, _template_labels("base/03-controller-deploy.yaml", "hoist-controller"))
 INFERENCE = Pod(NAMESPACE, _template_labels("llm-inference-deploy.yaml", "llama-3-8b-instruct"))
 OTHER_POD = Pod(NAMESPACE, {"app": "debug-shell"})
 IMPOSTOR = Pod("tenant-a", {"serving.hoist.dev/role": "gateway"})
