@@ -69,10 +69,15 @@ def test_cpu_dev_is_small_local_and_needs_no_prometheus_operator() -> None:
     assert not {d["kind"] for d in docs} & MONITORING_KINDS
     gateway = _deployment(docs, "hoist-gateway")
     assert gateway["spec"]["replicas"] == 1
-    assert gateway["spec"]["template"]["spec"]["containers"][0]["image"] == "hoist/gateway:dev"
+    assert (
+        gateway["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/hoist-dev/hoist-gateway:dev"
+    )
     env = _env(_deployment(docs, "hoist-controller"))
-    assert env["HOIST_ENGINE_IMAGE"] == "hoist/engine:dev-cpu"
-    assert "GATEWAY_NAMESPACE" in _env(gateway), "the patch must merge env, not replace it"
+    assert env["HOIST_OPERATOR_ENGINE_IMAGE"] == "ghcr.io/hoist-dev/hoist-engine:dev-cpu"
+    assert env["HOIST_OPERATOR_SIDECAR_IMAGE"] == "ghcr.io/hoist-dev/hoist-sidecar:dev"
+    assert "HOIST_OPERATOR_NAMESPACES" in env, "the patch must merge env, not replace it"
+    assert "HOIST_GATEWAY_KUBE_NAMESPACE" in _env(gateway)
 
 
 def test_gpu_has_monitoring_and_two_gateways() -> None:
@@ -87,4 +92,4 @@ def test_gpu_has_monitoring_and_two_gateways() -> None:
     ]
     assert len(dashboards) == 3
     env = _env(_deployment(docs, "hoist-controller"))
-    assert env["HOIST_ENGINE_IMAGE"] == "hoist/engine:0.1.0"
+    assert env["HOIST_OPERATOR_ENGINE_IMAGE"] == "ghcr.io/hoist-dev/hoist-engine:0.1.0"

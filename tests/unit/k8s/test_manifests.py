@@ -159,7 +159,7 @@ def test_roles_and_ports_match_the_constants() -> None:
     assert labels[LABEL_ROLE] == "inference"
     assert labels[LABEL_MODEL] == reference["metadata"]["name"]
     assert _ports(gateway)["http"] == GATEWAY_PORT
-    assert _ports(reference)["engine"] == ENGINE_PORT
+    assert _ports(reference)["http"] == ENGINE_PORT
     assert _ports(reference)["sidecar"] == SIDECAR_PORT
 
 
