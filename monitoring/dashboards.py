@@ -1,8 +1,8 @@
 """Hoist's three Grafana dashboards: overview, engines, control plane.
 
-Queries filter by the `$model` and `$adapter` variables and use `$__rate_interval`. Panels
-about rare events (retries, failures, repairs) end in `or vector(0)`, so they read 0 rather
-than "No data" while nothing has gone wrong.
+Queries filter by the `$model` (and, where the gateway labels it, `$adapter`) variables and
+use `$__rate_interval`. Panels about rare events (retries, failures, repairs) end in
+`or vector(0)`, so they read 0 rather than "No data" while nothing has gone wrong.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 from monitoring.grafana import Dashboard, Panel, Query, Row, Variable
 
 RATE = "$__rate_interval"
-SEL = 'model=~"$model", adapter=~"$adapter"'
+ERRORS = ', status=~"5.."'
+"""Server errors: the gateway's status classes are 2xx, 4xx, 5xx, client_closed."""
 MODEL = 'model=~"$model"'
+SEL = 'model=~"$model", adapter=~"$adapter"'
+"""For inference_requests_total, the one gateway series labelled by adapter."""
 
 MODEL_VARIABLE = Variable("model", "Model", "label_values(inference_requests_total, model)")
 ADAPTER_VARIABLE = Variable(
@@ -20,21 +23,30 @@ ADAPTER_VARIABLE = Variable(
 ENGINE_MODEL_VARIABLE = Variable("model", "Model", "label_values(engine_requests_running, model)")
 
 
-def _quantiles(metric: str, by: str, selector: str) -> tuple[Query, ...]:
-    legend = " / ".join("{{" + label + "}}" for label in by.split(", "))
-    rate = f"rate({metric}_bucket{{{selector}}}[{RATE}])"
+def _rate(metric: str, selector: str = "") -> str:
+    return f"rate({metric}{{{selector}}}[{RATE}])" if selector else f"rate({metric}[{RATE}])"
+
+
+def _quantiles(metric: str, by: str, selector: str = "") -> tuple[Query, ...]:
+    group = f"{by}, le" if by else "le"
+    legend = " ".join("{{" + label + "}}" for label in by.split(", ") if label)
     return tuple(
         Query(
-            f"histogram_quantile({q}, sum by ({by}, le) ({rate}))",
-            f"p{round(q * 100)} {legend}",
+            f"histogram_quantile({q}, sum by ({group}) ({_rate(f'{metric}_bucket', selector)}))",
+            f"p{round(q * 100)} {legend}".strip(),
         )
         for q in (0.5, 0.95, 0.99)
     )
 
 
+def _sum(by: str, inner: str, legend: str, *, rare: bool = False) -> Query:
+    expr = f"sum by ({by}) ({inner})" if by else f"sum({inner})"
+    return Query(expr + (" or vector(0)" if rare else ""), legend)
+
+
 def overview() -> Dashboard:
-    requests = f"sum by (model) (rate(inference_requests_total{{{SEL}}}[{RATE}]))"
-    errors = f'sum by (model) (rate(inference_requests_total{{{SEL}, status=~"5.."}}[{RATE}]))'
+    requests = f"sum by (model) ({_rate('inference_requests_total', SEL)})"
+    errors = f"sum by (model) ({_rate('inference_requests_total', SEL + ERRORS)})"
     return Dashboard(
         uid="hoist-overview",
         title="Hoist / Overview",
@@ -47,28 +59,24 @@ def overview() -> Dashboard:
                 (
                     Panel(
                         "Requests per second by model and adapter",
-                        "Requests the gateway answered, whatever their status.",
+                        "Requests the gateway answered, whatever their status "
+                        "(adapter empty: the base model).",
                         "reqps",
                         (
-                            Query(
-                                f"sum by (model, adapter) "
-                                f"(rate(inference_requests_total{{{SEL}}}[{RATE}]))",
+                            _sum(
+                                "model, adapter",
+                                _rate("inference_requests_total", SEL),
                                 "{{model}} {{adapter}}",
                             ),
                         ),
                         stacked=True,
                     ),
                     Panel(
-                        "Responses by status",
-                        "Answers by HTTP status: 429 is back-pressure, 503 no ready replica.",
+                        "Responses by status class",
+                        "2xx, 4xx (429: over capacity), 5xx (503: no ready replica), "
+                        "client_closed.",
                         "reqps",
-                        (
-                            Query(
-                                f"sum by (status) "
-                                f"(rate(inference_requests_total{{{SEL}}}[{RATE}]))",
-                                "{{status}}",
-                            ),
-                        ),
+                        (_sum("status", _rate("inference_requests_total", SEL), "{{status}}"),),
                         stacked=True,
                     ),
                     Panel(
@@ -78,14 +86,12 @@ def overview() -> Dashboard:
                         (Query(f"({errors} or {requests} * 0) / {requests}", "{{model}}"),),
                     ),
                     Panel(
-                        "Requests in flight by model",
-                        "Requests the gateway holds open now.",
+                        "Requests in flight and queued",
+                        "Being served by model; waiting for a free slot at the gateway.",
                         "short",
                         (
-                            Query(
-                                f"sum by (model) (inference_requests_in_flight{{{MODEL}}})",
-                                "{{model}}",
-                            ),
+                            _sum("model", f"gateway_in_flight_requests{{{MODEL}}}", "{{model}}"),
+                            _sum("", "gateway_queued_requests", "queued"),
                         ),
                     ),
                 ),
@@ -95,21 +101,34 @@ def overview() -> Dashboard:
                 (
                     Panel(
                         "Request latency by model",
-                        "Time to the last byte, as the client sees it.",
+                        "Arrival to the last byte, as the client sees it.",
                         "s",
-                        _quantiles("inference_latency_seconds", "model", SEL),
+                        _quantiles("inference_latency_seconds", "model", MODEL),
                     ),
                     Panel(
-                        "Time to first token by model and adapter",
-                        "The SLO signal (alert: HoistTTFTBudgetBurn).",
+                        "Time to first token by model",
+                        "Streaming requests; the SLO signal (alert: HoistTTFTBudgetBurnFast).",
                         "s",
-                        _quantiles("inference_time_to_first_token_seconds", "model, adapter", SEL),
+                        _quantiles("inference_time_to_first_token_seconds", "model", MODEL),
                     ),
                     Panel(
                         "Time per output token by model",
-                        "Gap between streamed tokens.",
+                        "Gap between streamed tokens after the first.",
                         "s",
-                        _quantiles("inference_time_per_output_token_seconds", "model", SEL),
+                        _quantiles("inference_time_per_output_token_seconds", "model", MODEL),
+                    ),
+                    Panel(
+                        "Requests per second by endpoint",
+                        "/v1/chat/completions and /v1/completions.",
+                        "reqps",
+                        (
+                            _sum(
+                                "endpoint",
+                                _rate("inference_requests_total", SEL),
+                                "{{endpoint}}",
+                            ),
+                        ),
+                        stacked=True,
                     ),
                 ),
             ),
@@ -117,27 +136,27 @@ def overview() -> Dashboard:
                 "Tokens",
                 (
                     Panel(
-                        "Output tokens per second by model and adapter",
-                        "Completion tokens of answered requests.",
+                        "Output tokens per second by model",
+                        "Completion tokens, from the engines' usage.",
                         "short",
                         (
-                            Query(
-                                f"sum by (model, adapter) "
-                                f"(rate(inference_completion_tokens_total{{{SEL}}}[{RATE}]))",
-                                "{{model}} {{adapter}}",
+                            _sum(
+                                "model",
+                                _rate("inference_output_tokens_total", MODEL),
+                                "{{model}}",
                             ),
                         ),
                         stacked=True,
                     ),
                     Panel(
-                        "Prompt tokens per second by model and adapter",
-                        "Prompt tokens of answered requests.",
+                        "Prompt tokens per second by model",
+                        "Prompt tokens, from the engines' usage.",
                         "short",
                         (
-                            Query(
-                                f"sum by (model, adapter) "
-                                f"(rate(inference_prompt_tokens_total{{{SEL}}}[{RATE}]))",
-                                "{{model}} {{adapter}}",
+                            _sum(
+                                "model",
+                                _rate("inference_prompt_tokens_total", MODEL),
+                                "{{model}}",
                             ),
                         ),
                         stacked=True,
@@ -145,34 +164,68 @@ def overview() -> Dashboard:
                 ),
             ),
             Row(
-                "Routing",
+                "Routing and resilience",
                 (
                     Panel(
                         "Routing decisions by policy",
                         "Replica choices made by each routing policy.",
                         "ops",
                         (
-                            Query(
-                                f"sum by (policy) "
-                                f"(rate(gateway_routing_decisions_total{{{MODEL}}}[{RATE}]))",
+                            _sum(
+                                "policy",
+                                _rate("gateway_routing_decisions_total", MODEL),
                                 "{{policy}}",
                             ),
                         ),
                     ),
                     Panel(
-                        "Retries and ejections",
-                        "Retries before the first byte, and replicas taken out of rotation.",
+                        "Replicas by state",
+                        "What the gateway can route to: ready, ejected, not_ready.",
+                        "short",
+                        (
+                            _sum(
+                                "model, state",
+                                f"gateway_replicas{{{MODEL}}}",
+                                "{{model}} {{state}}",
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Retries, upstream failures and ejections",
+                        "Retries before the first byte; failed upstream calls; replicas "
+                        "taken out of rotation.",
                         "ops",
                         (
-                            Query(
-                                f"sum(rate(gateway_upstream_retries_total{{{MODEL}}}[{RATE}]))"
-                                " or vector(0)",
+                            _sum(
+                                "",
+                                _rate("gateway_upstream_retries_total", MODEL),
                                 "retries",
+                                rare=True,
                             ),
-                            Query(
-                                f"sum(rate(gateway_replica_ejections_total{{{MODEL}}}[{RATE}]))"
-                                " or vector(0)",
+                            _sum(
+                                "",
+                                _rate("gateway_upstream_failures_total", MODEL),
+                                "upstream failures",
+                                rare=True,
+                            ),
+                            _sum(
+                                "",
+                                _rate("gateway_replica_ejections_total", MODEL),
                                 "ejections",
+                                rare=True,
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Requests refused by the gateway",
+                        "By reason: over capacity, body too large, queue timeout...",
+                        "ops",
+                        (
+                            _sum(
+                                "reason",
+                                _rate("gateway_rejected_requests_total"),
+                                "{{reason}}",
+                                rare=True,
                             ),
                         ),
                     ),
@@ -183,11 +236,14 @@ def overview() -> Dashboard:
 
 
 def engines() -> Dashboard:
+    def per_replica(metric: str, *, agg: str = "sum") -> Query:
+        return Query(f"{agg} by (model, instance) ({metric}{{{MODEL}}})", "{{model}} {{instance}}")
+
     return Dashboard(
         uid="hoist-engines",
         title="Hoist / Engines",
         description="Each engine replica: queue, KV cache, adapters, GPU, restarts "
-        "(engine series come through each pod's sidecar).",
+        "(engine series come through each pod's sidecar, renamed from vllm:*).",
         variables=(ENGINE_MODEL_VARIABLE,),
         rows=(
             Row(
@@ -197,35 +253,19 @@ def engines() -> Dashboard:
                         "Running requests per replica",
                         "vllm:num_requests_running.",
                         "short",
-                        (
-                            Query(
-                                f"sum by (model, instance) (engine_requests_running{{{MODEL}}})",
-                                "{{model}} {{instance}}",
-                            ),
-                        ),
+                        (per_replica("engine_requests_running"),),
                     ),
                     Panel(
                         "Waiting requests per replica",
-                        "vllm:num_requests_waiting: requests queued inside the engine.",
+                        "vllm:num_requests_waiting: queued inside the engine.",
                         "short",
-                        (
-                            Query(
-                                f"sum by (model, instance) (engine_requests_waiting{{{MODEL}}})",
-                                "{{model}} {{instance}}",
-                            ),
-                        ),
+                        (per_replica("engine_requests_waiting"),),
                     ),
                     Panel(
                         "KV cache usage per replica",
                         "vllm:kv_cache_usage_perc.",
                         "percentunit",
-                        (
-                            Query(
-                                f"max by (model, instance) "
-                                f"(engine_kv_cache_usage_ratio{{{MODEL}}})",
-                                "{{model}} {{instance}}",
-                            ),
-                        ),
+                        (per_replica("engine_kv_cache_usage_ratio", agg="max"),),
                     ),
                     Panel(
                         "Generated tokens per second per replica",
@@ -234,7 +274,7 @@ def engines() -> Dashboard:
                         (
                             Query(
                                 f"sum by (model, instance) "
-                                f"(rate(engine_generation_tokens_total{{{MODEL}}}[{RATE}]))",
+                                f"({_rate('engine_generation_tokens_total', MODEL)})",
                                 "{{model}} {{instance}}",
                             ),
                         ),
@@ -245,11 +285,22 @@ def engines() -> Dashboard:
                         "percentunit",
                         (
                             Query(
-                                f"sum by (model) "
-                                f"(rate(engine_prefix_cache_hits_total{{{MODEL}}}[{RATE}]))"
+                                f"sum by (model) ({_rate('engine_prefix_cache_hits_total', MODEL)})"
                                 f" / sum by (model) "
-                                f"(rate(engine_prefix_cache_queries_total{{{MODEL}}}[{RATE}]))",
+                                f"({_rate('engine_prefix_cache_queries_total', MODEL)})",
                                 "{{model}}",
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Gateway requests in flight per replica",
+                        "What the gateway has sent each replica and not yet answered.",
+                        "short",
+                        (
+                            _sum(
+                                "model, replica",
+                                f"gateway_replica_in_flight_requests{{{MODEL}}}",
+                                "{{model}} {{replica}}",
                             ),
                         ),
                     ),
@@ -279,19 +330,16 @@ def engines() -> Dashboard:
                     ),
                     Panel(
                         "Engines up and restarts",
-                        "1 while the engine answers /health; restarts seen by the sidecar.",
+                        "Engines answering /health; restarts the sidecars saw.",
                         "short",
                         (
                             Query("sum(engine_up)", "engines up"),
-                            Query(
-                                f"sum(increase(engine_restarts_total[{RATE}])) or vector(0)",
-                                "restarts",
-                            ),
+                            _sum("", _rate("engine_restarts_total"), "restarts/s", rare=True),
                         ),
                     ),
                     Panel(
                         "Model load time",
-                        "Seconds from engine start to its first healthy answer (real vLLM).",
+                        "Engine start to first healthy answer (real vLLM, via engine_api).",
                         "s",
                         (Query("max by (instance) (model_load_time_seconds)", "{{instance}}"),),
                     ),
@@ -305,22 +353,43 @@ def control_plane() -> Dashboard:
     return Dashboard(
         uid="hoist-control-plane",
         title="Hoist / Control plane",
-        description="What the controller decides and how it goes: replicas, adapter loads, "
-        "failures and drift repairs.",
+        description="What the controller decides and how it goes: replicas, autoscaling, "
+        "adapter loads, failures and drift repairs.",
         variables=(),
         rows=(
             Row(
-                "Replicas",
+                "Replicas and autoscaling",
                 (
                     Panel(
                         "Desired vs ready replicas by model",
-                        "What the spec or the autoscaler asks for, and what serves.",
+                        "Autoscaler's target, what exists, what is ready; and what the "
+                        "gateway can route to.",
                         "short",
                         (
-                            Query("sum by (model) (model_desired_replicas)", "desired {{model}}"),
-                            Query("sum by (model) (model_ready_replicas)", "ready {{model}}"),
+                            _sum("model", "autoscaler_desired_replicas", "desired {{model}}"),
+                            _sum("model", "autoscaler_actual_replicas", "existing {{model}}"),
+                            _sum("model", "autoscaler_ready_replicas", "ready {{model}}"),
+                            _sum(
+                                "model",
+                                'gateway_replicas{state="ready"}',
+                                "routable {{model}}",
+                            ),
                         ),
-                        width=24,
+                        width=16,
+                    ),
+                    Panel(
+                        "Autoscaler decisions by reason",
+                        "One decision per model per tick; panic mode scales up fast.",
+                        "short",
+                        (
+                            _sum(
+                                "reason",
+                                f"increase(autoscaler_scaling_decisions_total[{RATE}])",
+                                "{{reason}}",
+                            ),
+                            _sum("model", "autoscaler_panic_mode", "panic {{model}}"),
+                        ),
+                        width=8,
                     ),
                 ),
             ),
@@ -331,37 +400,19 @@ def control_plane() -> Dashboard:
                         "Adapter load time",
                         "Fetch, verify and load, per sidecar.",
                         "s",
-                        tuple(
-                            Query(
-                                f"histogram_quantile({q}, "
-                                f"sum by (le) (rate(adapter_load_seconds_bucket[{RATE}])))",
-                                f"p{round(q * 100)}",
-                            )
-                            for q in (0.5, 0.95, 0.99)
-                        ),
+                        _quantiles("adapter_load_seconds", ""),
                     ),
                     Panel(
                         "Adapter loads by outcome",
                         "Loads into the engines (alert: HoistAdapterLoadFailures).",
                         "ops",
-                        (
-                            Query(
-                                f"sum by (outcome) (rate(adapter_loads_total[{RATE}]))",
-                                "{{outcome}}",
-                            ),
-                        ),
+                        (_sum("outcome", _rate("adapter_loads_total"), "{{outcome}}"),),
                     ),
                     Panel(
                         "Adapter failures by reason",
                         "Refused requests and failed loads, as the sidecars report them.",
                         "ops",
-                        (
-                            Query(
-                                f"sum by (reason) (rate(adapter_failures_total[{RATE}]))"
-                                " or vector(0)",
-                                "{{reason}}",
-                            ),
-                        ),
+                        (_sum("reason", _rate("adapter_failures_total"), "{{reason}}", rare=True),),
                     ),
                     Panel(
                         "Adapters desired vs loaded",
@@ -374,27 +425,51 @@ def control_plane() -> Dashboard:
                     ),
                     Panel(
                         "Drift repairs by model",
-                        "Adapters found missing or extra on a pod and put right.",
+                        "Adapters a pod had lost (engine or pod restart), re-loaded.",
                         "short",
                         (
-                            Query(
-                                f"sum by (model) (increase(adapter_drift_repairs_total[{RATE}]))"
-                                " or vector(0)",
+                            _sum(
+                                "model",
+                                f"increase(hoist_operator_adapter_drift_repairs_total[{RATE}])",
                                 "{{model}}",
+                                rare=True,
                             ),
                         ),
                     ),
                     Panel(
                         "Controller calls to sidecars",
-                        "By operation and outcome.",
+                        "By action (list, load, unload) and result.",
                         "ops",
                         (
-                            Query(
-                                f"sum by (operation, outcome) "
-                                f"(rate(adapter_sidecar_calls_total[{RATE}]))",
-                                "{{operation}} {{outcome}}",
+                            _sum(
+                                "action, result",
+                                _rate("hoist_operator_sidecar_calls_total"),
+                                "{{action}} {{result}}",
                             ),
                         ),
+                    ),
+                ),
+            ),
+            Row(
+                "Reconciliation",
+                (
+                    Panel(
+                        "Reconciles by kind and result",
+                        "ok, error (retried), invalid (the spec is wrong).",
+                        "ops",
+                        (
+                            _sum(
+                                "kind, result",
+                                _rate("hoist_operator_reconciles_total"),
+                                "{{kind}} {{result}}",
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Reconcile duration",
+                        "One pass of a handler, by resource kind.",
+                        "s",
+                        _quantiles("hoist_operator_reconcile_seconds", "kind"),
                     ),
                 ),
             ),

@@ -81,7 +81,7 @@ def test_sidecar_accepts_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     _set_env(monkeypatch, container)
     settings = main.parse(container["args"])
     assert settings.port == SIDECAR_PORT
-    assert str(settings.adapter_dir) == "/adapters"
+    assert str(settings.adapter_dir) == "/var/lib/hoist/adapters"
 
 
 def test_engine_api_accepts_its_flags() -> None:
