@@ -192,7 +192,9 @@ def _stream_options(body: Mapping[str, Any], stream: bool) -> tuple[bool, bool]:
             "model_type", "stream_options", "Input should be a valid dictionary", options
         )
     if not stream:
-        raise ApiError("Stream options can only be defined when `stream=True`.")
+        raise ApiError(
+            "Stream options can only be defined when `stream=True`.", param="stream_options"
+        )
     return (
         _bool_field(options, "include_usage", False),
         _bool_field(options, "continuous_usage_stats", False),

@@ -465,20 +465,18 @@ class SimServer:
         await response.prepare(request)
         rid, created, model = generation.request_id, generation.created, generation.model
         continuous = params.include_usage and params.continuous_usage_stats
-        first = bytearray()
-        for index in range(len(generation.choices)):
-            if chat:
+        if chat:  # vLLM opens a chat stream with the role; a completion stream with text
+            first = bytearray()
+            for index in range(len(generation.choices)):
                 chunk = chat_chunk(
                     request_id=rid, created=created, model=model, index=index, text="", first=True
                 )
-            else:
-                chunk = completion_chunk(
-                    request_id=rid, created=created, model=model, index=index, text=""
-                )
-            if continuous:
-                chunk["usage"] = usage(generation.prompt_tokens, 0, details=False)
-            first += _sse(chunk)
-        await response.write(bytes(first))
+                if continuous:
+                    chunk["usage"] = usage(generation.prompt_tokens, 0, details=False)
+                first += _sse(chunk)
+            await response.write(bytes(first))
+        # The fingerprint rides on the last chunk of the stream: the usage chunk if any.
+        tag_finish = not params.include_usage
         build = chat_chunk if chat else completion_chunk
         while not generation.done:
             out = bytearray()
@@ -496,7 +494,7 @@ class SimServer:
                     text=text,
                     finish_reason=choice.finish_reason,
                     stop_reason=choice.stop_reason,
-                    fingerprint=self.fingerprint if finished else None,
+                    fingerprint=self.fingerprint if finished and tag_finish else None,
                 )
                 if continuous:
                     chunk["usage"] = usage(

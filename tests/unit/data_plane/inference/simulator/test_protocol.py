@@ -74,7 +74,7 @@ def _chat(body: Any) -> None:
         pytest.param(
             {"prompt": "x", "stream_options": {"include_usage": True}},
             "BadRequestError",
-            None,
+            "stream_options",
             "Stream options can only be defined when `stream=True`.",
             id="stream-options-without-stream",
         ),
