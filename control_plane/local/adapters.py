@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 import aiohttp
 
 from control_plane.api import LoraAdapter, LoraAdapterStatus
-from control_plane.lora_manager.cycle import AdapterCycle, AdapterMetrics, PodRef
+from control_plane.lora_manager.cycle import AdapterCycle, AdapterMetrics
+from control_plane.lora_manager.placement import PodRef
 from control_plane.lora_manager.plan import assume_placed, orphans
 from control_plane.lora_manager.sidecar_client import (
     SidecarClient,
@@ -92,4 +93,4 @@ class LocalAdapterReconciler:
         """Unload `adapter` from every pod (`RemovalIncompleteError` if a ready one could not
         be reached: the caller keeps the adapter and tries again)."""
         refs = [PodRef(p.name, p.model, p.ready, p.sidecar_url) for p in pods]
-        await self._cycle.remove(adapter, refs)
+        await self._cycle.remove(adapter.metadata.namespace, adapter.metadata.name, refs)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from control_plane.api import LoraAdapter, LoraAdapterStatus
-from control_plane.lora_manager.placement import PodView, SidecarPhase
+from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
 from control_plane.lora_manager.plan import (
     AdapterPlan,
     RemovalPlan,
@@ -38,17 +38,6 @@ from control_plane.lora_manager.status import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PodRef:
-    """An inference pod and where its sidecar answers."""
-
-    name: str
-    model: str
-    ready: bool
-    sidecar_url: str
-    in_flight: float = 0.0
 
 
 class AdapterMetrics(Protocol):
@@ -122,6 +111,9 @@ class AdapterCycle:
             return PodView(pod.name, pod.model, pod.ready, adapters, pod.in_flight)
 
         return list(await asyncio.gather(*(one(p) for p in pods)))
+
+    def now(self) -> datetime:
+        return self._now()
 
     def lock(self, adapter: LoraAdapter) -> asyncio.Lock:
         key = (adapter.metadata.namespace, adapter.metadata.name)
@@ -238,28 +230,28 @@ class AdapterCycle:
             log.info("%s: repairing drift on %s", meta.name, ", ".join(plan.drift))
         return out
 
-    async def remove(self, adapter: LoraAdapter, pods: Sequence[PodRef]) -> None:
+    async def remove(self, namespace: str, name: str, pods: Sequence[PodRef]) -> None:
         """Unload the adapter from every pod.
 
         Raises `RemovalIncompleteError` if some pod may still hold it.
         """
         views = await self.observe(pods)
-        plan: RemovalPlan = plan_removal(adapter.metadata.name, views)
+        plan: RemovalPlan = plan_removal(name, views)
         urls = {p.name: p.sidecar_url for p in pods}
         failed: list[str] = list(plan.unknown)
 
         async def unload(pod: str) -> None:
             try:
-                await self._client.unload(urls[pod], adapter.metadata.name)
+                await self._client.unload(urls[pod], name)
             except (SidecarRefusedError, SidecarUnreachableError) as exc:
                 self._metrics.sidecar_call("unload", "failure")
-                log.warning("could not unload %s from %s: %s", adapter.metadata.name, pod, exc)
+                log.warning("could not unload %s from %s: %s", name, pod, exc)
                 failed.append(pod)
                 return
             self._metrics.sidecar_call("unload", "success")
 
         await asyncio.gather(*(unload(p) for p in plan.unloads))
-        self._not_before.pop((adapter.metadata.namespace, adapter.metadata.name), None)
+        self._not_before.pop((namespace, name), None)
         if failed:
             raise RemovalIncompleteError(f"could not unload from {', '.join(sorted(failed))}")
 

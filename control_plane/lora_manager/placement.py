@@ -45,6 +45,17 @@ class SidecarAdapter:
 
 
 @dataclass(frozen=True)
+class PodRef:
+    """An inference pod and where its sidecar answers (before asking it anything)."""
+
+    name: str
+    model: str
+    ready: bool
+    sidecar_url: str
+    in_flight: float = 0.0
+
+
+@dataclass(frozen=True)
 class PodView:
     """One inference pod as the control plane sees it.
 
