@@ -186,7 +186,7 @@ class AdapterManager:
                 with contextlib.suppress(EngineRefusedError, EngineUnavailableError):
                     await self._engine.load(name, previous.path)
             refusal = AdapterRefusedError(
-                "EngineRefusedError", f"the engine refused the adapter: {exc}", status=422
+                "EngineRefused", f"the engine refused the adapter: {exc}", status=422
             )
             self._refuse(name, want.source, refusal, record=previous is None)
             raise refusal from exc
@@ -236,11 +236,11 @@ class AdapterManager:
                 except EngineUnavailableError as exc:
                     if self._view.healthy:
                         raise AdapterRefusedError(
-                            "EngineUnavailableError", f"could not unload: {exc}", status=503
+                            "EngineUnavailable", f"could not unload: {exc}", status=503
                         ) from exc
                 except EngineRefusedError as exc:
                     raise AdapterRefusedError(
-                        "EngineRefusedError", f"the engine refused the unload: {exc}", status=409
+                        "EngineRefused", f"the engine refused the unload: {exc}", status=409
                     ) from exc
                 self._desired.pop(name)
                 self._view = replace(self._view, adapters=self._view.adapters - {name})
