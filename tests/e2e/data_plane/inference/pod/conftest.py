@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.tiny_model import TinyModel, build_tiny_model_with_adapters
@@ -44,6 +45,10 @@ class Pod:
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM the process's group, then kill whatever of its tree is left."""
+    tree: list[psutil.Process] = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        tree = psutil.Process(process.pid).children(recursive=True)
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -53,6 +58,9 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:

@@ -98,8 +98,14 @@ def engine_api(
         yield process, port, metrics_port
     finally:
         if process.poll() is None:
+            # The engine runs in its own process group: kill the whole tree, not only ours.
+            tree = engine_tree(process)
+            for member in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    member.kill()
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+            psutil.wait_procs(tree, timeout=10)
 
 
 def wait_healthy(port: int, process: subprocess.Popen[bytes], within: float = 30) -> None:
