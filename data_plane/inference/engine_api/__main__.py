@@ -25,6 +25,7 @@ from control_plane.api.model import EngineKind, Model
 from data_plane.inference.engine_api.args import EngineArgsError, build_launch
 from data_plane.inference.engine_api.download import fetch_model
 from data_plane.inference.engine_api.metrics import EngineMetrics
+from data_plane.inference.engine_api.prepare import KNOWN_MODELS
 from data_plane.inference.engine_api.restart_policy import RestartPolicy
 from data_plane.inference.engine_api.settings import EngineSettings
 from data_plane.inference.engine_api.source import (
@@ -84,9 +85,34 @@ def _resolve_locally(source: str, settings: EngineSettings) -> ResolvedSource:
     return resolved
 
 
+async def _prepare(name: str, settings: EngineSettings) -> None:
+    """Run `engine_api.prepare NAME` (its progress goes to our output); stop it if cancelled."""
+    log.info("%s is not in MODEL_REPOSITORY; preparing it (once)", name)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "data_plane.inference.engine_api.prepare", name,
+        "--repository", str(settings.local_repository),
+        stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        code = await process.wait()
+    except asyncio.CancelledError:
+        process.terminate()
+        await process.wait()
+        raise
+    if code != 0:
+        raise ModelSourceError(f"preparing {name} failed (exit status {code}); see above")
+
+
 async def resolve_weights(model: Model, settings: EngineSettings, metrics: EngineMetrics) -> str:
     source = model.spec.source
-    resolved = await asyncio.to_thread(_resolve_locally, source, settings)
+    try:
+        resolved = await asyncio.to_thread(_resolve_locally, source, settings)
+    except ModelSourceError:
+        local_repository = "://" not in settings.model_repository
+        if not (settings.auto_prepare and local_repository and source in KNOWN_MODELS):
+            raise
+        await _prepare(source, settings)
+        resolved = await asyncio.to_thread(_resolve_locally, source, settings)
     if isinstance(resolved, LocalModel):
         return str(resolved.path)
     if isinstance(resolved, RemoteModel):

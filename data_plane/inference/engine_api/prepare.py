@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = EngineSettings()
     except ValidationError as exc:
         parser.error(str(exc))
-    repository = args.repository or Path(settings.model_repository).expanduser()
+    repository = args.repository or settings.local_repository
     if "://" in str(repository):
         parser.error("MODEL_REPOSITORY must be a local directory to prepare a model in it")
     prepare(args.name, repository, force=args.force)

@@ -23,6 +23,8 @@ class EngineSettings(BaseSettings):
     )
     """Hoist's state directory; downloads are cached under `<home>/cache/models`."""
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    auto_prepare: bool = True
+    """Prepare a known model (see `engine_api.prepare`) missing from a local repository."""
     python: str = sys.executable
     """The interpreter that runs vLLM (one with vLLM installed)."""
     cpu_kvcache_gib: Annotated[float, Field(gt=0)] = 1
@@ -40,6 +42,11 @@ class EngineSettings(BaseSettings):
     restart_cap_seconds: Annotated[float, Field(gt=0)] = 60
     max_failed_starts: Annotated[int, Field(ge=1)] = 3
     download_timeout_seconds: Annotated[float, Field(gt=0)] = 3600
+
+    @property
+    def local_repository(self) -> Path:
+        """MODEL_REPOSITORY as a local directory (meaningless when it is a URL)."""
+        return Path(self.model_repository).expanduser()
 
     @property
     def cache_root(self) -> Path:
