@@ -39,20 +39,18 @@ async def admin(engine: FakeVllm) -> AsyncIterator[FakeAdmin]:
 
 
 async def test_routes_what_the_admin_api_reports(admin: FakeAdmin, engine: FakeVllm) -> None:
-    async with run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw:
-        async with openai.AsyncOpenAI(
-            base_url=gw.url + "/v1", api_key="x", max_retries=0
-        ) as client:
-            reply = await client.completions.create(model="sql", prompt="x", max_tokens=1)
-            assert reply.choices[0].text == "t0"
-            admin.models[0]["replicas"][0]["ready"] = False
-            before = admin.state_requests
-            async with asyncio.timeout(5):
-                while admin.state_requests < before + 2:
-                    await asyncio.sleep(0.02)
-            with pytest.raises(openai.InternalServerError) as info:
-                await client.completions.create(model="llama", prompt="x")
-            assert info.value.status_code == 503
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        reply = await client.completions.create(model="sql", prompt="x", max_tokens=1)
+        assert reply.choices[0].text == "t0"
+        admin.models[0]["replicas"][0]["ready"] = False
+        before = admin.state_requests
+        await wait_until(lambda: admin.state_requests >= before + 2)
+        with pytest.raises(openai.InternalServerError) as info:
+            await client.completions.create(model="llama", prompt="x")
+        assert info.value.status_code == 503
     assert engine.requests == 1
 
 
@@ -115,13 +113,15 @@ async def test_bad_adapters_are_400(admin: FakeAdmin, body: object, param: str |
 
 
 async def test_unreachable_admin_api_leaves_the_gateway_alive_and_unready() -> None:
-    async with run_gateway(discovery="local", admin_url="http://127.0.0.1:9") as gw:
-        async with aiohttp.ClientSession(base_url=gw.url) as http:
-            async with http.get("/healthz") as resp:
-                assert resp.status == 200
-            async with http.get("/readyz") as resp:
-                assert resp.status == 503
-                assert resp.headers["retry-after"] == "2"
+    async with (
+        run_gateway(discovery="local", admin_url="http://127.0.0.1:9") as gw,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        async with http.get("/healthz") as resp:
+            assert resp.status == 200
+        async with http.get("/readyz") as resp:
+            assert resp.status == 503
+            assert resp.headers["retry-after"] == "2"
 
 
 async def test_the_supervisors_command_line(admin: FakeAdmin, engine: FakeVllm) -> None:
@@ -132,9 +132,9 @@ async def test_the_supervisors_command_line(admin: FakeAdmin, engine: FakeVllm) 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = os.environ | {"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "8"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "data_plane.gateway", "--host", "127.0.0.1", "--port", str(port),
-         "--discovery", "local", "--admin-url", admin.url],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "data_plane.gateway", "--host", "127.0.0.1", "--port", str(port),
+        "--discovery", "local", "--admin-url", admin.url,
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -153,7 +153,7 @@ async def test_the_supervisors_command_line(admin: FakeAdmin, engine: FakeVllm) 
                 assert resp.status == 200
     finally:
         proc.terminate()
-        _, err = await asyncio.to_thread(proc.communicate, timeout=15)
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
     # uvicorn shuts down gracefully, then re-raises SIGTERM to report it.
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
     assert b"Traceback" not in err

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.fake_vllm import FakeVllm
 from tests.support.gateway import run_gateway
+from tests.support.waiting import wait_until
 
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -42,12 +43,6 @@ def closed_port_url() -> str:
 
 def sdk(url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
-
-
-async def wait_until(predicate: object, timeout_s: float = 5) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def test_concurrency_limit_answers_429_with_retry_after(engine: FakeVllm) -> None:
