@@ -17,6 +17,7 @@ import pytest
 from tests.support.fake_admin import FakeAdmin
 from tests.support.fake_vllm import FakeVllm
 from tests.support.gateway import run_gateway
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[4]
 
