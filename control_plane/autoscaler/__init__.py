@@ -1,0 +1,1 @@
+"""The autoscaler: a pure scaling algorithm and the shells that apply it."""
