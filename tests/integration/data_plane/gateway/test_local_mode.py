@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
@@ -167,3 +168,76 @@ def test_bad_flags_exit_with_a_message() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "static discovery needs" in done.stderr
+
+
+class _Backend:
+    """The supervisor's side of its admin API, reduced to one model and one engine."""
+
+    def __init__(self, engine_url: str) -> None:
+        from control_plane.local.store import AdapterStore
+
+        self.store = AdapterStore(None, lambda: {"llama"})
+        self.engine_url = engine_url
+        self.removed: list[str] = []
+
+    def state(self) -> Any:
+        from control_plane.api.embedded import EmbeddedState, ModelState, ReplicaPhase, ReplicaState
+
+        replica = ReplicaState(
+            name="llama-0", engine_url=self.engine_url, sidecar_url="http://127.0.0.1:1",
+            phase=ReplicaPhase.READY, ready=True, adapters=["sql"],
+        )  # fmt: skip
+        model = ModelState(
+            name="llama", engine="sim", routing_policy="round-robin", desired_replicas=1,
+            max_loras=4, replicas=[replica],
+        )  # fmt: skip
+        return EmbeddedState(models=[model], adapters=list(self.store))
+
+    def adapters_changed(self) -> None:
+        pass
+
+    async def remove_adapter(self, adapter: Any) -> None:
+        self.removed.append(adapter.metadata.name)
+
+
+async def test_against_the_supervisors_admin_api(engine: FakeVllm) -> None:
+    from aiohttp import web
+
+    from control_plane.local.admin_api import build_app
+
+    backend = _Backend(engine.url)
+    runner = web.AppRunner(build_app(backend), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    assert site._server is not None
+    admin_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        async with (
+            run_gateway(discovery="local", admin_url=admin_url) as gw,
+            openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+        ):
+            assert gw.gateway.fleet.models["llama"].policy_name == "round-robin"
+            reply = await client.completions.create(model="sql", prompt="x", max_tokens=1)
+            assert reply.choices[0].text == "t0"
+            created = await client.post(
+                "/adapters",
+                body={"name": "chat", "baseModel": "llama", "source": "/adapters/chat"},
+                cast_to=object,
+            )
+            assert isinstance(created, dict)
+            assert created["metadata"]["name"] == "chat"
+            ids = {m.id for m in (await client.models.list()).data}
+            assert ids == {"llama", "sql", "chat"}
+            with pytest.raises(openai.BadRequestError, match="base model"):
+                await client.post(
+                    "/adapters",
+                    body={"name": "x", "baseModel": "other", "source": "/a"},
+                    cast_to=object,
+                )
+            await client.delete("/adapters/chat", cast_to=object)
+            assert backend.removed == ["chat"]
+            with pytest.raises(openai.NotFoundError):
+                await client.get("/adapters/chat", cast_to=object)
+    finally:
+        await runner.cleanup()
