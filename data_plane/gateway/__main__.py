@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import shutil
+import signal
+import socket
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import uvicorn
+from prometheus_client import values as prometheus_values
 from pydantic import ValidationError
 
 from data_plane.gateway.adapters import AdapterStore, LocalAdapterStore
@@ -25,6 +32,7 @@ from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
 _FLAGS: dict[str, dict[str, Any]] = {
     "host": {"help": "address to listen on (default 127.0.0.1)"},
     "port": {"type": int, "help": "port to listen on (default 8080)"},
+    "workers": {"type": int, "help": "server processes sharing the port (default 1)"},
     "discovery": {"choices": [k.value for k in DiscoveryKind], "help": "where replicas come from"},
     "admin-url": {"help": "local discovery: the supervisor's admin API"},
     "upstream": {
@@ -107,21 +115,72 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers == 1:
+        _serve(settings, None)
+        return
+    _serve_workers(settings)
+
+
+def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
     try:
         app = build(settings)
-    except StateError as exc:
+    except (StateError, ValueError) as exc:
         sys.exit(f"gateway: {exc}")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        ws="none",
+        lifespan="on",
         log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def _serve_workers(settings: GatewaySettings) -> None:
+    """Pre-fork `workers` processes that accept on one shared socket; metrics are summed."""
+    metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _serve(settings, sock)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        failed += os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM, -signal.SIGINT)
+    sock.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -101,7 +101,7 @@ async def readyz(gateway: GatewayDep) -> Response:
 
 @control.get("/metrics")
 async def metrics(gateway: GatewayDep) -> Response:
-    return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def model_cards(gateway: Gateway) -> list[dict[str, Any]]:

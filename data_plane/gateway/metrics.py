@@ -7,9 +7,17 @@ come from the fleet. Never a request id.
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.metrics import MetricWrapperBase
 
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -69,18 +77,24 @@ class GatewayMetrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "gateway_in_flight_requests", "Requests being served, by model.", ["model"], registry=r
+            "gateway_in_flight_requests",
+            "Requests being served, by model.",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.replica_in_flight = Gauge(
             "gateway_replica_in_flight_requests",
             "Requests in flight on each replica.",
             ["model", "replica"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.queued = Gauge(
             "gateway_queued_requests",
             "Requests waiting for a free slot (gateway limit or per-replica cap).",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.rejected = Counter(
             "gateway_rejected_requests_total",
@@ -117,11 +131,20 @@ class GatewayMetrics:
             "Replicas known per model, by state (ready, ejected, not_ready).",
             ["model", "state"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.discovery_errors = Counter(
             "gateway_discovery_errors_total", "Failed discovery refreshes.", registry=r
         )
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def exposition(self) -> bytes:
+        """The text format; with several worker processes, the sum over all of them."""
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
+        return generate_latest(self.registry)
 
     def child(self, metric: M, *labels: str) -> M:
         """`metric.labels(*labels)`, cached: the lookup is on the hot path."""

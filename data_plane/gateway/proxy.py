@@ -10,9 +10,10 @@ upstream request (its connection is closed, so the engine aborts the generation)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ _REQUEST_DROP = frozenset((*_HOP_BY_HOP, b"host", b"expect"))
 _RESPONSE_DROP = frozenset((*_HOP_BY_HOP, b"date", b"server"))
 _JSON = (b"content-type", b"application/json")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_WATCH_AFTER_S = 0.02
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 
@@ -86,6 +88,48 @@ class _Exchange:
             await self.respond(exc.status, headers, exc.body())
 
 
+class _RequestIds:
+    """Unique request ids, cheaper than uuid4: a random per-process prefix and a counter."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count()
+
+    def next(self) -> bytes:
+        return f"{self._prefix}{next(self._count):016x}".encode()
+
+
+class _Watcher:
+    """Cancels a request's task when its client disconnects."""
+
+    __slots__ = ("_exchange", "_receive", "_task", "_watch")
+
+    def __init__(self, receive: Receive, exchange: _Exchange, task: asyncio.Task[None]) -> None:
+        self._receive = receive
+        self._exchange = exchange
+        self._task = task
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not self._exchange.done:
+            self._watch = asyncio.get_running_loop().create_task(self._run())
+
+    def cancel(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._exchange.done:
+                    self._exchange.disconnected = True
+                    self._task.cancel()
+                return
+
+
 @dataclass(slots=True)
 class _Failed:
     """A failure before the first byte: the caller may try another replica."""
@@ -102,6 +146,7 @@ class ProxyEndpoint:
         self.endpoint = endpoint
         self.path = upstream_path
         self._keys = frozenset(f"Bearer {k}".encode() for k in gateway.settings.api_keys)
+        self._ids = _RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
         gw = self.gw
@@ -120,7 +165,7 @@ class ProxyEndpoint:
                 auth = value
             forward.append((key.decode("latin-1"), value.decode("latin-1")))
         if not request_id or len(request_id) > 200:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = self._ids.next()
         forward.append(("x-request-id", request_id.decode("latin-1")))
         exchange = _Exchange(send, request_id, loop.time(), forward)
         try:
@@ -137,7 +182,10 @@ class ProxyEndpoint:
             return
         task = asyncio.current_task()
         assert task is not None
-        watcher = loop.create_task(self._watch(receive, exchange, task))
+        # Most answers come back sooner than a client gives up: watch for a disconnect only
+        # once the request has taken a while (a task per request costs on the hot path).
+        watcher = _Watcher(receive, exchange, task)
+        start_watching = loop.call_later(_WATCH_AFTER_S, watcher.start)
         try:
             status = await self._admitted(exchange, route, adapter)
         except asyncio.CancelledError:
@@ -156,6 +204,7 @@ class ProxyEndpoint:
             )
         finally:
             exchange.done = True
+            start_watching.cancel()
             watcher.cancel()
         metrics.child(metrics.requests, route.name, adapter or "", self.endpoint, status).inc()
         metrics.child(metrics.latency, route.name, self.endpoint).observe(
@@ -193,17 +242,6 @@ class ProxyEndpoint:
         except TimeoutError:
             raise RequestTimeoutError("The request body was not received in time.") from None
         return b"".join(chunks)
-
-    @staticmethod
-    async def _watch(receive: Receive, exchange: _Exchange, task: asyncio.Task[None]) -> None:
-        """Cancel the request's task when its client disconnects."""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not exchange.done:
-                    exchange.disconnected = True
-                    task.cancel()
-                return
 
     async def _admitted(self, exchange: _Exchange, route: ModelRoute, adapter: str | None) -> str:
         """Serve within the gateway's concurrency limit (bounded wait, then 429)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 
 import aiohttp
@@ -37,6 +38,7 @@ def new_session(settings: GatewaySettings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=("User-Agent", "Accept-Encoding"),
         timeout=aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=settings.connect_timeout_s, sock_read=None
@@ -50,7 +52,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.fleet = Fleet(
             FleetSettings(
-                per_replica_cap=settings.per_replica_max_in_flight,
+                per_replica_cap=math.ceil(settings.per_replica_max_in_flight / settings.workers),
                 load_factor=settings.load_factor,
                 health=HealthPolicy(
                     failures_to_eject=settings.failures_to_eject,
@@ -60,7 +62,7 @@ class Gateway:
                 retry_after_s=settings.retry_after_s,
             )
         )
-        self.admission = SlotPool(settings.max_concurrent_requests)
+        self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, Wakeups] = {}
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
