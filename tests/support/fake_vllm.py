@@ -125,7 +125,7 @@ class FakeVllm:
             return web.json_response(error, status=self.fail_status)
         if self.hang:
             await asyncio.Event().wait()
-        body: dict[str, Any] = orjson.loads(raw)
+        body: dict[str, Any] = orjson.loads(raw)  # the gateway only forwards JSON objects
         model = body.get("model")
         if model != self.model and model not in self.adapters:
             error = {
@@ -137,7 +137,12 @@ class FakeVllm:
                 }
             }
             return web.json_response(error, status=404)
-        n = int(body.get("max_tokens") or self.tokens)
+        max_tokens = body.get("max_tokens")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 0):
+            error = {"error": {"message": "max_tokens must be a non-negative integer",
+                               "type": "BadRequestError", "param": "max_tokens", "code": 400}}  # fmt: skip
+            return web.json_response(error, status=400)
+        n = min(int(max_tokens or self.tokens), 64)
         rid = f"cmpl-{next(self._ids)}"
         created = int(time.time())
         usage = {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
@@ -164,6 +169,14 @@ class FakeVllm:
                     "usage": usage,
                 }
             )
+        return await self._stream(request, body, rid, n, chat=chat)
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], rid: str, n: int, *, chat: bool
+    ) -> web.StreamResponse:
+        model = body.get("model")
+        created = int(time.time())
+        usage = {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         obj = "chat.completion.chunk" if chat else "text_completion"
@@ -191,7 +204,7 @@ class FakeVllm:
                 "choices": [choice],
             }
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") is True:
             chunk = {
                 "id": rid,
                 "object": obj,
