@@ -97,6 +97,11 @@ def read_pod(obj: Json) -> Pod | None:
     )
 
 
+def default_engine_url(pod: Pod) -> str:
+    """The engine container's metrics, straight from the pod (not through the Service)."""
+    return f"http://{pod.ip}:{ENGINE_PORT}/metrics"
+
+
 def deployment_path(namespace: str, name: str) -> str:
     return f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}"
 
@@ -115,7 +120,7 @@ class KubeAutoscaler:
         demand: DemandSource,
         metrics: AutoscalerMetrics,
         *,
-        engine_port: int = ENGINE_PORT,
+        engine_url: Callable[[Pod], str] | None = None,
         metrics_max_age_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -123,7 +128,7 @@ class KubeAutoscaler:
         self._engines = engines
         self._demand = demand
         self._metrics = metrics
-        self._port = engine_port
+        self._engine_url = engine_url or default_engine_url
         self._max_age = metrics_max_age_seconds
         self._clock = clock
         self._states: dict[tuple[str, str], ScalingState] = {}
@@ -136,7 +141,7 @@ class KubeAutoscaler:
         async def one(pod: Pod) -> ReplicaSignals:
             if not pod.ready or not pod.ip:
                 return ReplicaSignals(pod.name, ready=pod.ready, loading=pod.loading)
-            got = await self._engines.scrape(pod.uid, f"http://{pod.ip}:{self._port}/metrics")
+            got = await self._engines.scrape(pod.uid, self._engine_url(pod))
             if got is None:
                 self._metrics.scrape_failures.labels("engine").inc()
                 return ReplicaSignals(pod.name, ready=True)

@@ -1,0 +1,237 @@
+"""The Kubernetes actuator against kmock's API emulator and real metrics servers on loopback.
+
+Engines and the gateway are small aiohttp apps serving Prometheus text on ephemeral ports;
+the Deployment and pods live in the emulator. Each test drives `KubeAutoscaler.tick` and
+checks what reached the API and the metrics registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+from kmock import KubernetesEmulator, Server
+from prometheus_client import CollectorRegistry
+
+from control_plane.api.constants import LABEL_MODEL
+from control_plane.api.model import ModelSpec
+from control_plane.autoscaler.actuator import KubeAutoscaler, Pod, deployment_path
+from control_plane.autoscaler.algorithm import Reason
+from control_plane.autoscaler.metrics import AutoscalerMetrics
+from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
+from tests.support.kube_api import PlainKubeApi
+
+NS = "default"
+MODEL = "chat"
+
+
+@dataclass
+class MetricsServers:
+    """Engines (by pod name) and one gateway, each serving whatever text the test sets."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def engine_text(running: float, waiting: float = 0) -> str:
+    return (
+        f'vllm:num_requests_running{{model_name="{MODEL}"}} {running}\n'
+        f'vllm:num_requests_waiting{{model_name="{MODEL}"}} {waiting}\n'
+    )
+
+
+def gateway_text(in_flight: int, held: int) -> str:
+    return (
+        f'gateway_in_flight_requests{{model="{MODEL}"}} {in_flight}\n'
+        f'gateway_held_requests{{model="{MODEL}"}} {held}\n'
+    )
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[MetricsServers]:
+    ms = MetricsServers()
+
+    async def serve(request: web.Request) -> web.Response:
+        text = ms.texts.get(request.match_info["who"])
+        if text is None:
+            return web.Response(status=503)
+        return web.Response(text=text)
+
+    app = web.Application()
+    app.router.add_get("/{who}/metrics", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    ms.urls["base"] = f"http://127.0.0.1:{port}"
+    try:
+        yield ms
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Cluster:
+    kube: PlainKubeApi
+    autoscaler: KubeAutoscaler
+    registry: CollectorRegistry
+
+    async def add_deployment(self, replicas: int) -> None:
+        await self.kube.create(
+            f"/apis/apps/v1/namespaces/{NS}/deployments",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": MODEL, "namespace": NS},
+                "spec": {"replicas": replicas},
+            },
+        )
+
+    async def add_pod(self, name: str, *, ready: bool) -> None:
+        await self.kube.create(
+            f"/api/v1/namespaces/{NS}/pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": NS, "labels": {LABEL_MODEL: MODEL}},
+                "status": {
+                    "phase": "Running" if ready else "Pending",
+                    "podIP": "127.0.0.1",
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                },
+            },
+        )
+
+    async def replicas(self) -> int:
+        dep = await self.kube.get(deployment_path(NS, MODEL))
+        assert dep is not None
+        return int(dep["spec"]["replicas"])
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, {"namespace": NS, "model": MODEL, **labels})
+
+
+@pytest.fixture
+async def cluster(servers: MetricsServers) -> AsyncIterator[Cluster]:
+    clock = [1_000.0]
+    async with (
+        KubernetesEmulator() as emulator,
+        Server(emulator),
+        aiohttp.ClientSession() as session,
+    ):
+        kube = PlainKubeApi(session, str(emulator.url))
+        registry = CollectorRegistry()
+
+        async def gateway_urls() -> list[str]:
+            return [f"{servers.urls['base']}/gateway/metrics"]
+
+        def engine_url(pod: Pod) -> str:
+            return f"{servers.urls['base']}/{pod.name}/metrics"
+
+        autoscaler = KubeAutoscaler(
+            kube,
+            EngineScraper(session, timeout_s=2),
+            GatewayDemandReader(session, gateway_urls, timeout_s=2, reuse_for_s=0),
+            AutoscalerMetrics(registry),
+            engine_url=engine_url,
+            clock=lambda: clock[0],
+        )
+        yield Cluster(kube, autoscaler, registry)
+
+
+def spec(**autoscaling: object) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "source": "m",
+            "replicas": 1,
+            "minReplicas": 0,
+            "maxReplicas": 8,
+            "autoscaling": {
+                "enabled": True,
+                "targetConcurrency": 4,
+                "scaleToZeroAfterSeconds": 60,
+                **autoscaling,
+            },
+        }
+    )
+
+
+async def test_busy_engines_scale_the_deployment_up(
+    cluster: Cluster, servers: MetricsServers
+) -> None:
+    await cluster.add_deployment(2)
+    for name in ("p1", "p2"):
+        await cluster.add_pod(name, ready=True)
+        servers.texts[name] = engine_text(running=6, waiting=4)
+    servers.texts["gateway"] = gateway_text(in_flight=20, held=0)
+
+    rec = await cluster.autoscaler.tick(NS, MODEL, spec())
+
+    assert rec is not None
+    assert (rec.desired_replicas, rec.reason) == (5, Reason.PANIC)
+    assert await cluster.replicas() == 5
+    assert cluster.metric("autoscaler_desired_replicas") == 5
+    assert cluster.metric("autoscaler_actual_replicas") == 2
+    assert cluster.metric("autoscaler_scaling_decisions_total", reason="PanicScaleUp") == 1
+    assert cluster.metric("autoscaler_scale_changes_total", direction="up") == 1
+
+
+async def test_a_held_request_scales_a_model_up_from_zero(
+    cluster: Cluster, servers: MetricsServers
+) -> None:
+    await cluster.add_deployment(0)
+    servers.texts["gateway"] = gateway_text(in_flight=0, held=1)
+
+    rec = await cluster.autoscaler.tick(NS, MODEL, spec())
+
+    assert rec is not None
+    assert (rec.desired_replicas, rec.reason) == (1, Reason.SCALE_FROM_ZERO)
+    assert await cluster.replicas() == 1
+
+
+async def test_unreadable_metrics_leave_the_count_alone(
+    cluster: Cluster, servers: MetricsServers
+) -> None:
+    """Engines answer 503, the gateway is down: no fresh signal, so no change at all."""
+    await cluster.add_deployment(3)
+    for name in ("p1", "p2", "p3"):
+        await cluster.add_pod(name, ready=True)
+
+    rec = await cluster.autoscaler.tick(NS, MODEL, spec(scaleToZeroAfterSeconds=0))
+
+    assert rec is not None
+    assert (rec.desired_replicas, rec.reason) == (3, Reason.METRICS_UNAVAILABLE)
+    assert await cluster.replicas() == 3
+    assert cluster.metric("autoscaler_observed_concurrency") != cluster.metric(
+        "autoscaler_observed_concurrency"
+    ), "NaN: no fresh signal"
+    assert (
+        cluster.registry.get_sample_value("autoscaler_scrape_failures_total", {"source": "engine"})
+        or 0
+    ) >= 3
+
+
+async def test_a_loading_pod_is_never_scaled_away(
+    cluster: Cluster, servers: MetricsServers
+) -> None:
+    await cluster.add_deployment(2)
+    await cluster.add_pod("p1", ready=True)
+    await cluster.add_pod("p2", ready=False)
+    servers.texts["p1"] = engine_text(running=0)
+    servers.texts["gateway"] = gateway_text(in_flight=0, held=0)
+
+    rec = await cluster.autoscaler.tick(
+        NS, MODEL, spec(scaleToZeroAfterSeconds=0, scaleDownDelaySeconds=0)
+    )
+
+    assert rec is not None
+    assert (rec.desired_replicas, rec.reason) == (2, Reason.LOADING)
+    assert await cluster.replicas() == 2
+
+
+async def test_no_deployment_yet_is_not_an_error(cluster: Cluster) -> None:
+    assert await cluster.autoscaler.tick(NS, MODEL, spec()) is None
