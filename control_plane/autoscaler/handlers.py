@@ -1,8 +1,8 @@
 """The kopf shell: a timer per Model with autoscaling enabled, around `KubeAutoscaler`.
 
 `register(registry, autoscaler)` adds the handlers to an operator's registry; the
-operator's wiring builds the `KubeAutoscaler` (with its Kubernetes client, an
-`EngineScraper`, a `GatewayDemandReader` and `AutoscalerMetrics`) once at start-up.
+operator's wiring builds the `KubeAutoscaler` (its Kubernetes client and a `Decider` with
+an `EngineScraper`, a `GatewayDemandReader` and `AutoscalerMetrics`) once at start-up.
 """
 
 from __future__ import annotations

@@ -8,70 +8,41 @@ checks what reached the API and the metrics registry.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
 from kmock import KubernetesEmulator, Server
 from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import LABEL_MODEL
 from control_plane.api.model import ModelSpec
-from control_plane.autoscaler.actuator import KubeAutoscaler, Pod, deployment_path
+from control_plane.autoscaler.actuator import KubeAutoscaler, deployment_path
 from control_plane.autoscaler.algorithm import Reason
+from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from tests.support.kube_api import PlainKubeApi
+from tests.support.metrics_server import MetricsServer, metrics_server
+from tests.support.metrics_server import engine_text as support_engine_text
+from tests.support.metrics_server import gateway_text as support_gateway_text
 
 NS = "default"
 MODEL = "chat"
 
 
-@dataclass
-class MetricsServers:
-    """Engines (by pod name) and one gateway, each serving whatever text the test sets."""
-
-    texts: dict[str, str] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)
+@pytest.fixture
+async def servers() -> AsyncIterator[MetricsServer]:
+    async with metrics_server() as ms:
+        yield ms
 
 
 def engine_text(running: float, waiting: float = 0) -> str:
-    return (
-        f'vllm:num_requests_running{{model_name="{MODEL}"}} {running}\n'
-        f'vllm:num_requests_waiting{{model_name="{MODEL}"}} {waiting}\n'
-    )
+    return support_engine_text(MODEL, running, waiting)
 
 
 def gateway_text(in_flight: int, held: int) -> str:
-    return (
-        f'gateway_in_flight_requests{{model="{MODEL}"}} {in_flight}\n'
-        f'gateway_held_requests{{model="{MODEL}"}} {held}\n'
-    )
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[MetricsServers]:
-    ms = MetricsServers()
-
-    async def serve(request: web.Request) -> web.Response:
-        text = ms.texts.get(request.match_info["who"])
-        if text is None:
-            return web.Response(status=503)
-        return web.Response(text=text)
-
-    app = web.Application()
-    app.router.add_get("/{who}/metrics", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    ms.urls["base"] = f"http://127.0.0.1:{port}"
-    try:
-        yield ms
-    finally:
-        await runner.cleanup()
+    return support_gateway_text(MODEL, in_flight, held)
 
 
 @dataclass
@@ -116,7 +87,7 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(servers: MetricsServers) -> AsyncIterator[Cluster]:
+async def cluster(servers: MetricsServer) -> AsyncIterator[Cluster]:
     clock = [1_000.0]
     async with (
         KubernetesEmulator() as emulator,
@@ -127,19 +98,18 @@ async def cluster(servers: MetricsServers) -> AsyncIterator[Cluster]:
         registry = CollectorRegistry()
 
         async def gateway_urls() -> list[str]:
-            return [f"{servers.urls['base']}/gateway/metrics"]
+            return [servers.url("gateway")]
 
-        def engine_url(pod: Pod) -> str:
-            return f"{servers.urls['base']}/{pod.name}/metrics"
+        def engine_url(name: str, _ip: str) -> str:
+            return servers.url(name)
 
-        autoscaler = KubeAutoscaler(
-            kube,
+        decider = Decider(
             EngineScraper(session, timeout_s=2),
             GatewayDemandReader(session, gateway_urls, timeout_s=2, reuse_for_s=0),
             AutoscalerMetrics(registry),
-            engine_url=engine_url,
             clock=lambda: clock[0],
         )
+        autoscaler = KubeAutoscaler(kube, decider, engine_url=engine_url)
         yield Cluster(kube, autoscaler, registry)
 
 
@@ -161,7 +131,7 @@ def spec(**autoscaling: object) -> ModelSpec:
 
 
 async def test_busy_engines_scale_the_deployment_up(
-    cluster: Cluster, servers: MetricsServers
+    cluster: Cluster, servers: MetricsServer
 ) -> None:
     await cluster.add_deployment(2)
     for name in ("p1", "p2"):
@@ -181,7 +151,7 @@ async def test_busy_engines_scale_the_deployment_up(
 
 
 async def test_a_held_request_scales_a_model_up_from_zero(
-    cluster: Cluster, servers: MetricsServers
+    cluster: Cluster, servers: MetricsServer
 ) -> None:
     await cluster.add_deployment(0)
     servers.texts["gateway"] = gateway_text(in_flight=0, held=1)
@@ -194,7 +164,7 @@ async def test_a_held_request_scales_a_model_up_from_zero(
 
 
 async def test_unreadable_metrics_leave_the_count_alone(
-    cluster: Cluster, servers: MetricsServers
+    cluster: Cluster, servers: MetricsServer
 ) -> None:
     """Engines answer 503, the gateway is down: no fresh signal, so no change at all."""
     await cluster.add_deployment(3)
@@ -215,9 +185,7 @@ async def test_unreadable_metrics_leave_the_count_alone(
     ) >= 3
 
 
-async def test_a_loading_pod_is_never_scaled_away(
-    cluster: Cluster, servers: MetricsServers
-) -> None:
+async def test_a_loading_pod_is_never_scaled_away(cluster: Cluster, servers: MetricsServer) -> None:
     await cluster.add_deployment(2)
     await cluster.add_pod("p1", ready=True)
     await cluster.add_pod("p2", ready=False)
