@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from control_plane.documents import Declarations
 
 app = typer.Typer(
     name="hoist",
@@ -23,17 +27,22 @@ def crds(
     out: Annotated[Path, typer.Option(help="Folder to write the CRD manifests into.")] = Path(
         "k8s/crds"
     ),
+    reference: Annotated[Path, typer.Option(help="Where to write the field reference.")] = Path(
+        "docs/api.md"
+    ),
     check: Annotated[
         bool, typer.Option(help="Exit 1 if the files differ from the types instead of writing.")
     ] = False,
 ) -> None:
-    """Render the CustomResourceDefinitions from the resource types."""
+    """Render the CustomResourceDefinitions (and docs/api.md) from the resource types."""
     from control_plane.api.crd import render_crds
+    from control_plane.api.reference import render_reference
 
     stale: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in render_crds().items():
-        path = out / name
+    outputs = {out / name: text for name, text in render_crds().items()}
+    outputs[reference] = render_reference()
+    for path, text in outputs.items():
         if path.exists() and path.read_text() == text:
             continue
         stale.append(str(path))
@@ -42,6 +51,81 @@ def crds(
     if check and stale:
         typer.echo(f"out of date: {', '.join(stale)}; run `make crds`", err=True)
         raise typer.Exit(1)
+
+
+FileOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--file", "-f", help="A YAML file or a folder of them (repeatable).", show_default=False
+    ),
+]
+
+
+def _load(files: list[Path]) -> Declarations:
+    from control_plane.documents import DocumentsError, load_paths, resolve_relative_sources
+
+    try:
+        found = load_paths(files)
+    except DocumentsError as exc:
+        for problem in exc.problems:
+            typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        typer.echo("Nothing was started.", err=True)
+        raise typer.Exit(2) from None
+    resolve_relative_sources(found)
+    for skipped in found.skipped:
+        typer.echo(f"note: {skipped}: not a Hoist resource, not used here", err=True)
+    return found
+
+
+@app.command()
+def validate(files: FileOption) -> None:
+    """Check the declarations as `hoist up` would, and start nothing."""
+    found = _load(files)
+    typer.echo(f"ok: {len(found.models)} models, {len(found.adapters)} adapters")
+
+
+@app.command()
+def up(
+    files: FileOption,
+    gateway_port: Annotated[
+        int | None, typer.Option(help="Gateway port [env HOIST_GATEWAY_PORT; 8080].")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Gateway address [env HOIST_HOST; 127.0.0.1].")
+    ] = None,
+) -> None:
+    """Serve the declared models on this machine: engines, sidecars, gateway."""
+    from control_plane.local.settings import SupervisorSettings
+    from control_plane.local.supervisor import Supervisor
+
+    found = _load(files)
+    settings = SupervisorSettings()
+    if gateway_port is not None:
+        settings.gateway_port = gateway_port
+    if host is not None:
+        settings.host = host
+    supervisor = Supervisor(found, settings, reconciler=None)
+    raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw state.")] = False,
+) -> None:
+    """Show models, replicas and adapters of the running `hoist up`."""
+    from control_plane.local.settings import SupervisorSettings
+    from control_plane.local.status_view import fetch_state, render_state
+
+    settings = SupervisorSettings()
+    try:
+        state = fetch_state(settings.run_file)
+    except LookupError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(state.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+    else:
+        render_state(state)
 
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
@@ -56,3 +140,7 @@ def sim(ctx: typer.Context) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

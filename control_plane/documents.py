@@ -64,6 +64,8 @@ class Declarations:
     skipped: list[str] = field(default_factory=list)
     """Documents of other API groups (Namespaces, Secrets...), which the embedded default
     does not use; listed so the caller can say so."""
+    files: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, name) -> the file that declared it, to resolve relative paths against."""
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.metadata.name == name), None)
@@ -125,6 +127,7 @@ def parse_sources(sources: Iterable[tuple[str, str]]) -> Declarations:
                 )
                 continue
             origin[key] = here
+            found.files[(resource.kind, resource.metadata.name)] = file
             if isinstance(resource, Model):
                 found.models.append(resource)
             else:
@@ -244,3 +247,13 @@ def _yaml_error_document(text: str, exc: yaml.YAMLError) -> int:
 def dump(resource: BaseModel) -> dict[str, Any]:
     """A resource as the API would show it: camelCase, no unset optionals."""
     return resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def resolve_relative_sources(found: Declarations) -> None:
+    """Make adapters' relative local sources absolute, relative to the file declaring them."""
+    for adapter in found.adapters:
+        source = adapter.spec.source
+        if "://" in source or Path(source).is_absolute():
+            continue
+        declared_in = Path(found.files[(adapter.kind, adapter.metadata.name)]).parent
+        adapter.spec.source = str((declared_in / source).resolve())

@@ -30,6 +30,7 @@ JsonSchema = dict[str, Any]
 
 _DROPPED_KEYS = {"title", "$defs"}
 _SCALAR_TYPES = {"string", "integer", "number", "boolean"}
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def _resolve(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
@@ -53,6 +54,10 @@ def to_structural(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
             continue
         if key == "const":
             out["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS:
+            # JSON Schema's numeric exclusive bound -> OpenAPI 3.0's bound plus a boolean flag
+            out[_EXCLUSIVE_BOUNDS[key]] = value
+            out[key] = True
         elif key == "properties":
             out["properties"] = {name: to_structural(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):

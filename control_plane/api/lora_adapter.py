@@ -32,7 +32,9 @@ class Placement(Strict):
 class LoraAdapterSpec(Strict):
     base_model: ResourceName
     """The `Model` (same namespace) whose pods load this adapter."""
-    source: str = Field(min_length=1, max_length=2048, pattern=SOURCE_PATTERN)
+    source: str = Field(
+        min_length=1, max_length=2048, json_schema_extra={"pattern": SOURCE_PATTERN}
+    )
     """A local path, `file://`, `http(s)://` or `s3://` URI of the adapter directory or archive."""
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
     """When set, the fetched adapter must hash to this value, or it is refused."""

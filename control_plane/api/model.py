@@ -97,19 +97,28 @@ class ModelSpec(Strict):
     source: str = Field(min_length=1)
     """Where the weights are: a local path, a URI, or a Hugging Face style id."""
     engine: EngineKind = EngineKind.VLLM
+    """`vllm` runs the real engine; `sim` the simulator (no weights needed)."""
     replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     """Replicas to run; with autoscaling, where it starts."""
     min_replicas: Annotated[int, Field(ge=0, le=1000)] = 0
+    """Fewest replicas the autoscaler keeps; 0 allows scaling to zero."""
     max_replicas: Annotated[int, Field(ge=1, le=1000)] = 1000
+    """Most replicas the autoscaler may run."""
     max_model_len: Annotated[int, Field(ge=16)] | None = None
+    """Context length (prompt plus output tokens); unset: the model's own."""
     resources: Resources = Field(default_factory=Resources)
+    """What each replica asks of its node."""
     lora: LoraLimits = Field(default_factory=LoraLimits)
+    """How many adapters, of what rank, each replica can hold."""
     kv_cache: KVCache = Field(default_factory=KVCache)
+    """The KV cache's tiers: accelerator memory, host memory, disk, a remote store."""
     engine_args: list[str] = Field(default_factory=list)
     """Extra engine flags, e.g. `--enable-prefix-caching`; flags that would break the pod
     (ports, host, model path) are refused by the engine builder."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    """Whether and how replicas follow demand (off: `replicas` is fixed)."""
     routing_policy: RoutingPolicy = RoutingPolicy.DEFAULT
+    """How the gateway picks a replica for each request."""
     tenant: str | None = Field(default=None, min_length=1, max_length=63)
     """When set, only this tenant may route to the model."""
 

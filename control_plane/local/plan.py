@@ -1,1 +1,161 @@
-"""Which processes the embedded default runs for a set of declarations (pure)."""
+"""Which processes the embedded default runs for a set of declarations (pure).
+
+Per `Model` replica: an engine (the real vLLM through `engine_api`, or the simulator) and a
+sidecar beside it; then one gateway. Ports are dealt out deterministically so that the same
+declarations always give the same addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from control_plane.api import EngineKind, Model
+
+
+class Role(StrEnum):
+    ENGINE = "engine"
+    SIDECAR = "sidecar"
+    GATEWAY = "gateway"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process the supervisor keeps running."""
+
+    name: str
+    role: Role
+    argv: tuple[str, ...]
+    port: int
+    health_path: str
+    ready_timeout_s: float
+    model: str | None = None
+    replica: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    python: str
+    host: str
+    gateway_port: int
+    admin_port: int
+    engine_base_port: int
+    sidecar_base_port: int
+    adapters_dir: str
+    engine_ready_timeout_s: float
+    ready_timeout_s: float
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    model: str
+    index: int
+    engine: ProcessSpec
+    sidecar: ProcessSpec
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.index}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    replicas: tuple[ReplicaPlan, ...]
+    gateway: ProcessSpec
+
+    @property
+    def processes(self) -> tuple[ProcessSpec, ...]:
+        per_replica = tuple(p for r in self.replicas for p in (r.engine, r.sidecar))
+        return (*per_replica, self.gateway)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(p.port for p in self.processes)
+
+
+def plan(models: list[Model], settings: PlanSettings) -> Plan:
+    """The processes for `models`: engines and sidecars per replica, then the gateway."""
+    replicas: list[ReplicaPlan] = []
+    slot = 0
+    for model in models:
+        for index in range(model.spec.replicas):
+            replicas.append(_replica(model, index, slot, settings))
+            slot += 1
+    gateway = ProcessSpec(
+        name="gateway",
+        role=Role.GATEWAY,
+        argv=(
+            settings.python, "-m", "data_plane.gateway",
+            "--host", settings.host,
+            "--port", str(settings.gateway_port),
+            "--discovery", "local",
+            "--admin-url", f"http://127.0.0.1:{settings.admin_port}",
+        ),
+        port=settings.gateway_port,
+        health_path="/healthz",
+        ready_timeout_s=settings.ready_timeout_s,
+    )  # fmt: skip
+    return Plan(replicas=tuple(replicas), gateway=gateway)
+
+
+def _replica(model: Model, index: int, slot: int, settings: PlanSettings) -> ReplicaPlan:
+    name = f"{model.metadata.name}-{index}"
+    engine_port = settings.engine_base_port + slot
+    sidecar_port = settings.sidecar_base_port + slot
+    engine = ProcessSpec(
+        name=f"{name}/engine",
+        role=Role.ENGINE,
+        argv=engine_argv(model, index, engine_port, settings.python),
+        port=engine_port,
+        health_path="/health",
+        ready_timeout_s=settings.engine_ready_timeout_s,
+        model=model.metadata.name,
+        replica=index,
+    )
+    sidecar = ProcessSpec(
+        name=f"{name}/sidecar",
+        role=Role.SIDECAR,
+        argv=(
+            settings.python, "-m", "data_plane.inference.sidecar_runtime",
+            "--host", "127.0.0.1",
+            "--port", str(sidecar_port),
+            "--engine-url", f"http://127.0.0.1:{engine_port}",
+            "--adapter-dir", f"{settings.adapters_dir}/{name}",
+        ),
+        port=sidecar_port,
+        health_path="/healthz",
+        ready_timeout_s=settings.ready_timeout_s,
+        model=model.metadata.name,
+        replica=index,
+    )  # fmt: skip
+    return ReplicaPlan(model=model.metadata.name, index=index, engine=engine, sidecar=sidecar)
+
+
+def engine_argv(model: Model, index: int, port: int, python: str) -> tuple[str, ...]:
+    """The command line of one engine replica."""
+    spec = model.spec
+    if spec.engine is EngineKind.SIM:
+        argv = [
+            python, "-m", "data_plane.inference.simulator",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--served-model-name", model.metadata.name,
+            "--max-loras", str(spec.lora.max_loras),
+            "--max-lora-rank", str(spec.lora.max_lora_rank),
+            "--seed", str(index),
+        ]  # fmt: skip
+        if spec.max_model_len is not None:
+            argv += ["--max-model-len", str(spec.max_model_len)]
+        return tuple(argv)
+    document = model.model_dump_json(by_alias=True, exclude_none=True, exclude={"status"})
+    return (
+        python, "-m", "data_plane.inference.engine_api",
+        "--model-json", document,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    )  # fmt: skip

@@ -1,0 +1,56 @@
+"""Settings of the embedded-default supervisor (`hoist up`), from flags or `HOIST_*` env."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from control_plane.api.constants import ADMIN_PORT, GATEWAY_PORT
+
+
+class SupervisorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOIST_", extra="ignore", validate_assignment=True)
+
+    python: str = sys.executable
+    """The interpreter that runs the engines, sidecars and gateway (default: this one)."""
+    home: Path = Path("~/.hoist").expanduser()
+    """Logs, the adapter store, downloaded adapters and the run file live here."""
+    host: str = "127.0.0.1"
+    """Address the gateway listens on; engines, sidecars and the admin API stay on loopback."""
+    gateway_port: int = Field(default=GATEWAY_PORT, ge=1, le=65535)
+    admin_port: int = Field(default=ADMIN_PORT, ge=1, le=65535)
+    engine_base_port: int = Field(default=8100, ge=1, le=65535)
+    """Replica k of all models (counted across models) serves its engine on base + k."""
+    sidecar_base_port: int = Field(default=8200, ge=1, le=65535)
+    engine_ready_timeout_s: float = Field(default=900, gt=0)
+    """How long an engine may take to answer /health (the real vLLM loads for ~1 minute)."""
+    ready_timeout_s: float = Field(default=60, gt=0)
+    """How long a sidecar or the gateway may take to answer /healthz."""
+    stop_grace_s: float = Field(default=15, gt=0)
+    """SIGTERM, then this long, then SIGKILL for a process group."""
+    max_restarts: int = Field(default=5, ge=0)
+    """Consecutive crashes after which a process is left `Failed`."""
+    reconcile_interval_s: float = Field(default=2.0, gt=0)
+    log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
+    model_repository: str = Field(
+        default=str(Path("~/.hoist/models").expanduser()), validation_alias="MODEL_REPOSITORY"
+    )
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def run_file(self) -> Path:
+        return self.home / "run" / "supervisor.json"

@@ -1,0 +1,427 @@
+"""`hoist up`: run the declared models on this machine as local processes.
+
+The supervisor is the embedded default's kubelet, API server and operator in one: it starts
+an engine and a sidecar per `Model` replica and one gateway, restarts what crashes, keeps
+the adapter store, drives the adapter reconciler, and on SIGINT/SIGTERM stops every child
+process group before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from control_plane.api import LoraAdapter, LoraAdapterStatus
+from control_plane.api.embedded import (
+    EmbeddedState,
+    GatewayState,
+    ModelState,
+    ReplicaPhase,
+    ReplicaState,
+)
+from control_plane.documents import Declarations, dump
+from control_plane.local.admin_api import build_app
+from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, plan
+from control_plane.local.process import ManagedProcess, Phase, StartError
+from control_plane.local.settings import SupervisorSettings
+from control_plane.local.store import AdapterStore
+
+EXIT_OK = 0
+EXIT_START_FAILED = 1
+EXIT_BAD_SETUP = 2
+
+
+class ReplicaView(Protocol):
+    """A running replica as the adapter reconciler sees it."""
+
+    name: str
+    model: str
+    sidecar_url: str
+    ready: bool
+
+
+class AdapterReconciler(Protocol):
+    """Places adapters on replicas through their sidecars (`control_plane.local.adapters`)."""
+
+    async def reconcile(
+        self, adapters: list[LoraAdapter], pods: Sequence[ReplicaView]
+    ) -> dict[str, LoraAdapterStatus]: ...
+
+    async def remove(self, adapter: LoraAdapter, pods: Sequence[ReplicaView]) -> None: ...
+
+
+class SetupError(Exception):
+    """The stack cannot start (busy port, another supervisor running); nothing was started."""
+
+
+def plan_for(declarations: Declarations, settings: SupervisorSettings) -> Plan:
+    return plan(
+        declarations.models,
+        PlanSettings(
+            python=settings.python,
+            host=settings.host,
+            gateway_port=settings.gateway_port,
+            admin_port=settings.admin_port,
+            engine_base_port=settings.engine_base_port,
+            sidecar_base_port=settings.sidecar_base_port,
+            adapters_dir=str(settings.adapters_dir),
+            engine_ready_timeout_s=settings.engine_ready_timeout_s,
+            ready_timeout_s=settings.ready_timeout_s,
+        ),
+    )
+
+
+def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
+    """Every reason the plan's ports cannot be bound, before anything starts."""
+    wanted: list[tuple[int, str, str]] = [(settings.admin_port, "127.0.0.1", "admin API")]
+    wanted += [(p.port, _bind_host(p, settings), p.name) for p in the_plan.processes]
+    problems = []
+    seen: dict[int, str] = {}
+    for port, host, who in wanted:
+        if port in seen:
+            problems.append(f"port {port} is assigned to both {seen[port]} and {who}; "
+                            "move the port ranges apart (HOIST_*_PORT settings)")  # fmt: skip
+            continue
+        seen[port] = who
+        if port > 65535:
+            problems.append(f"{who} would need port {port}, beyond 65535")
+        elif not _port_free(host, port):
+            problems.append(f"port {port} ({who}) is already in use on {host}")
+    return problems
+
+
+def _bind_host(spec: ProcessSpec, settings: SupervisorSettings) -> str:
+    return settings.host if spec.name == "gateway" else "127.0.0.1"
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def read_run_file(path: Path) -> dict[str, object] | None:
+    """The running supervisor's run file, or None when none is running."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        return None
+    return dict(info)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Supervisor:
+    def __init__(
+        self,
+        declarations: Declarations,
+        settings: SupervisorSettings,
+        *,
+        console: Console | None = None,
+        reconciler: AdapterReconciler | None = None,
+    ) -> None:
+        self.declarations = declarations
+        self.settings = settings
+        self.plan = plan_for(declarations, settings)
+        self.console = console or Console(stderr=True)
+        self._reconciler = reconciler
+        self._store = AdapterStore(
+            settings.store_dir, lambda: {m.metadata.name for m in declarations.models}
+        )
+        self._processes: dict[str, ManagedProcess] = {}
+        self._loaded: dict[str, list[str]] = {}
+        self._wake = asyncio.Event()
+        self._main: asyncio.Task[object] | None = None
+        self._signals = 0
+
+    # -- the AdminBackend the admin API serves -------------------------------------------
+
+    @property
+    def store(self) -> AdapterStore:
+        return self._store
+
+    def adapters_changed(self) -> None:
+        self._wake.set()
+
+    async def remove_adapter(self, adapter: LoraAdapter) -> None:
+        if self._reconciler is not None:
+            await self._reconciler.remove(adapter, self._replica_views())
+
+    def state(self) -> EmbeddedState:
+        models = []
+        for model in self.declarations.models:
+            name = model.metadata.name
+            replicas = [self._replica_state(r) for r in self.plan.replicas if r.model == name]
+            models.append(
+                ModelState(
+                    name=name,
+                    namespace=model.metadata.namespace,
+                    engine=model.spec.engine,
+                    routing_policy=model.spec.routing_policy,
+                    tenant=model.spec.tenant,
+                    desired_replicas=model.spec.replicas,
+                    max_loras=model.spec.lora.max_loras,
+                    replicas=replicas,
+                )
+            )
+        gateway = self._processes.get(self.plan.gateway.name)
+        return EmbeddedState(
+            models=models,
+            adapters=list(self._store),
+            gateway=GatewayState(
+                url=f"http://{self.settings.host}:{self.settings.gateway_port}",
+                phase=ReplicaPhase(gateway.phase if gateway else Phase.PENDING),
+                pid=gateway.pid if gateway else None,
+            ),
+        )
+
+    def _replica_state(self, replica: ReplicaPlan) -> ReplicaState:
+        engine = self._processes.get(replica.engine.name)
+        sidecar = self._processes.get(replica.sidecar.name)
+        phases = [p.phase if p else Phase.PENDING for p in (engine, sidecar)]
+        phase = _combined_phase(phases)
+        messages = [p.last_error for p in (engine, sidecar) if p and p.last_error]
+        return ReplicaState(
+            name=replica.name,
+            engine_url=replica.engine.url,
+            sidecar_url=replica.sidecar.url,
+            phase=ReplicaPhase(phase),
+            ready=phase is Phase.READY,
+            adapters=self._loaded.get(replica.name, []),
+            restarts=sum(p.restarts for p in (engine, sidecar) if p),
+            engine_pid=engine.pid if engine else None,
+            sidecar_pid=sidecar.pid if sidecar else None,
+            message=messages[0].splitlines()[0] if messages else "",
+        )
+
+    def _replica_views(self) -> list[_Replica]:
+        return [
+            _Replica(r.name, r.model, r.sidecar.url, self._replica_state(r).ready)
+            for r in self.plan.replicas
+        ]
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Start everything, serve until SIGINT/SIGTERM, stop everything; the exit code."""
+        self._main = asyncio.current_task()
+        problems = check_ports(self.plan, self.settings)
+        running = read_run_file(self.settings.run_file)
+        if running is not None:
+            problems.insert(
+                0, f"another `hoist up` is running (pid {running['pid']}); stop it first"
+            )
+        if problems:
+            for problem in problems:
+                self.console.print(f"[red]error:[/] {problem}")
+            self.console.print("Nothing was started.")
+            return EXIT_BAD_SETUP
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            return await self._run_started()
+        except asyncio.CancelledError:
+            return EXIT_OK  # a requested stop; _run_started already stopped everything
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    async def _run_started(self) -> int:
+        self._write_run_file()
+        for adapter in self.declarations.adapters:
+            self._store.put(dump(adapter))  # declared adapters join those added through the API
+        runner = web.AppRunner(build_app(self), access_log=None)
+        await runner.setup()
+        async with aiohttp.ClientSession() as session:
+            try:
+                await web.TCPSite(runner, "127.0.0.1", self.settings.admin_port).start()
+                await self._start_all(session)
+                self._print_ready()
+                await self._serve()
+                return EXIT_OK
+            except StartError as exc:
+                self.console.print(f"[red]error:[/] {exc}")
+                return EXIT_START_FAILED
+            finally:
+                await asyncio.shield(self._stop_all())
+                await runner.cleanup()
+                self.settings.run_file.unlink(missing_ok=True)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.console.print(f"\n{sig.name}: stopping every process (again to force)...")
+            if self._main is not None:
+                self._main.cancel()
+            return
+        for process in self._processes.values():
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+
+    async def _start_all(self, session: aiohttp.ClientSession) -> None:
+        env = self._child_env()
+        for spec in self.plan.processes:
+            self._processes[spec.name] = ManagedProcess(
+                spec,
+                session=session,
+                log_dir=self.settings.logs_dir,
+                env=env,
+                stop_grace_s=self.settings.stop_grace_s,
+                max_restarts=self.settings.max_restarts,
+                on_change=self._on_process_change,
+            )
+        self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=True) as progress:
+
+            async def start(spec: ProcessSpec) -> None:
+                task = progress.add_task(f"starting {spec.name}", total=None)
+                took = await self._processes[spec.name].start()
+                progress.remove_task(task)
+                self.console.print(f"[green]ready[/] {spec.name} on {spec.url} ({took:.1f}s)")
+
+            async def start_replica(replica: ReplicaPlan) -> None:
+                await start(replica.engine)
+                await start(replica.sidecar)
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for replica in self.plan.replicas:
+                        group.create_task(start_replica(replica))
+            except* StartError as failed:
+                raise failed.exceptions[0] from None
+            await start(self.plan.gateway)
+
+    async def _serve(self) -> None:
+        """Reconcile adapters on a timer, and at once when something changed."""
+        while True:
+            await self._reconcile_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.reconcile_interval_s)
+            self._wake.clear()
+
+    async def _reconcile_once(self) -> None:
+        if self._reconciler is None:
+            return
+        pods = self._replica_views()
+        try:
+            statuses = await self._reconciler.reconcile(list(self._store), pods)
+        except Exception as exc:  # noqa: BLE001 - a failed round is retried on the next tick
+            self.console.print(f"[yellow]adapter reconciliation failed, will retry:[/] {exc}")
+            return
+        loaded: dict[str, list[str]] = {}
+        for name, status in statuses.items():
+            self._store.set_status(name, status)
+            for placed in status.loaded_on:
+                loaded.setdefault(placed.pod, []).append(name)
+        self._loaded = loaded
+
+    async def _stop_all(self) -> None:
+        # The gateway first (no new requests), then sidecars, then engines.
+        order = [self.plan.gateway, *(r.sidecar for r in self.plan.replicas)]
+        order += [r.engine for r in self.plan.replicas]
+        for group in (
+            order[:1],
+            order[1 : 1 + len(self.plan.replicas)],
+            order[1 + len(self.plan.replicas) :],
+        ):
+            await asyncio.gather(
+                *(self._processes[s.name].stop() for s in group if s.name in self._processes)
+            )
+        if self._processes:
+            self.console.print(f"stopped {len(self._processes)} processes")
+
+    def _on_process_change(self, process: ManagedProcess) -> None:
+        if process.phase is Phase.READY:
+            self._wake.set()  # a (re)started replica gets its adapters at once
+        elif process.phase in (Phase.RESTARTING, Phase.FAILED) and process.last_error:
+            self.console.print(
+                f"[yellow]{process.spec.name}:[/] {process.last_error} ({process.phase})"
+            )
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "HOIST_HOME": str(self.settings.home),
+                "MODEL_REPOSITORY": self.settings.model_repository,
+                "LOG_LEVEL": self.settings.log_level,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def _write_run_file(self) -> None:
+        path = self.settings.run_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "pid": os.getpid(),
+            "adminUrl": f"http://127.0.0.1:{self.settings.admin_port}",
+            "gatewayUrl": f"http://{self.settings.host}:{self.settings.gateway_port}",
+            "started": time.time(),
+        }
+        path.write_text(json.dumps(info))
+
+    def _print_ready(self) -> None:
+        url = f"http://{self.settings.host}:{self.settings.gateway_port}"
+        models = ", ".join(m.metadata.name for m in self.declarations.models)
+        self.console.print(
+            f"[bold green]Hoist is serving[/] {models} at {url}/v1  "
+            f"(`hoist status` to watch; Ctrl-C to stop)"
+        )
+
+
+class _Replica:
+    __slots__ = ("model", "name", "ready", "sidecar_url")
+
+    def __init__(self, name: str, model: str, sidecar_url: str, ready: bool) -> None:
+        self.name = name
+        self.model = model
+        self.sidecar_url = sidecar_url
+        self.ready = ready
+
+
+_SEVERITY = [
+    Phase.FAILED,
+    Phase.RESTARTING,
+    Phase.STARTING,
+    Phase.PENDING,
+    Phase.STOPPED,
+    Phase.READY,
+]
+
+
+def _combined_phase(phases: list[Phase]) -> Phase:
+    """The phase of a replica: the worst of its engine's and its sidecar's."""
+    return min(phases, key=_SEVERITY.index)

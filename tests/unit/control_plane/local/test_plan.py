@@ -1,0 +1,80 @@
+"""The embedded default's process plan: deterministic ports and the agreed command lines."""
+
+from __future__ import annotations
+
+import json
+
+from control_plane.api import Model
+from control_plane.local.plan import PlanSettings, Role, plan
+
+SETTINGS = PlanSettings(
+    python="/py",
+    host="0.0.0.0",
+    gateway_port=8080,
+    admin_port=8079,
+    engine_base_port=8100,
+    sidecar_base_port=8200,
+    adapters_dir="/home/a",
+    engine_ready_timeout_s=900,
+    ready_timeout_s=60,
+)
+
+
+def model(name: str, replicas: int, engine: str = "sim") -> Model:
+    return Model.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {"source": "s", "engine": engine, "replicas": replicas, "maxModelLen": 512},
+        }
+    )
+
+
+def test_ports_follow_replicas_across_models() -> None:
+    p = plan([model("a", 2), model("b", 1)], SETTINGS)
+    assert [r.name for r in p.replicas] == ["a-0", "a-1", "b-0"]
+    assert [r.engine.port for r in p.replicas] == [8100, 8101, 8102]
+    assert [r.sidecar.port for r in p.replicas] == [8200, 8201, 8202]
+    assert p.gateway.port == 8080
+    assert [s.role for s in p.processes] == [Role.ENGINE, Role.SIDECAR] * 3 + [Role.GATEWAY]
+
+
+def test_zero_replicas_run_no_engine() -> None:
+    p = plan([model("a", 0)], SETTINGS)
+    assert p.replicas == ()
+    assert [s.name for s in p.processes] == ["gateway"]
+
+
+def test_sim_engine_command_line() -> None:
+    [replica] = plan([model("a", 1)], SETTINGS).replicas
+    argv = replica.engine.argv
+    assert argv[:3] == ("/py", "-m", "data_plane.inference.simulator")
+    flags = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert flags == {
+        "--host": "127.0.0.1",
+        "--port": "8100",
+        "--served-model-name": "a",
+        "--max-loras": "4",
+        "--max-lora-rank": "16",
+        "--seed": "0",
+        "--max-model-len": "512",
+    }
+    assert replica.engine.health_path == "/health"
+
+
+def test_vllm_engine_gets_the_whole_model_document() -> None:
+    [replica] = plan([model("a", 1, engine="vllm")], SETTINGS).replicas
+    argv = replica.engine.argv
+    assert argv[:3] == ("/py", "-m", "data_plane.inference.engine_api")
+    document = json.loads(argv[argv.index("--model-json") + 1])
+    assert Model.model_validate(document).metadata.name == "a"
+    assert "status" not in document
+
+
+def test_sidecar_and_gateway_wiring() -> None:
+    p = plan([model("a", 1)], SETTINGS)
+    sidecar = p.replicas[0].sidecar.argv
+    assert sidecar[sidecar.index("--engine-url") + 1] == "http://127.0.0.1:8100"
+    assert sidecar[sidecar.index("--adapter-dir") + 1] == "/home/a/a-0"
+    gateway = p.gateway.argv
+    assert gateway[gateway.index("--admin-url") + 1] == "http://127.0.0.1:8079"
+    assert gateway[gateway.index("--host") + 1] == "0.0.0.0"
