@@ -40,7 +40,6 @@ PENDING_MODULES: dict[str, str] = {
     "data_plane.gateway": "issue 4 (gateway)",
     "data_plane.inference.engine_api": "issue 5 (inference pod)",
     "data_plane.inference.sidecar_runtime": "issue 5 (inference pod)",
-    "control_plane.operator": "issue 6 (operators)",
 }
 EXPECTED_PORTS = {
     "Dockerfile.gateway": GATEWAY_PORT,
