@@ -1,7 +1,8 @@
 """The Kubernetes actuator against kmock's API emulator and real metrics servers on loopback.
 
 Engines and the gateway are small aiohttp apps serving Prometheus text on ephemeral ports;
-the Deployment and pods live in the emulator. Each test drives `KubeAutoscaler.tick` and
+the Deployment and pods live in the API emulator (tests.support.kube_emulator), reached
+through the operator's own `KubeClient`. Each test drives `KubeAutoscaler.tick` and
 checks what reached the API and the metrics registry.
 """
 
@@ -11,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+import kopf
 import pytest
-from kmock import KubernetesEmulator, Server
 from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import LABEL_MODEL
@@ -22,7 +23,8 @@ from control_plane.autoscaler.algorithm import Reason
 from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
-from tests.support.kube_api import PlainKubeApi
+from control_plane.kube import KubeClient
+from tests.support.kube_emulator import running_emulator
 from tests.support.metrics_server import MetricsServer, metrics_server
 from tests.support.metrics_server import engine_text as support_engine_text
 from tests.support.metrics_server import gateway_text as support_gateway_text
@@ -47,7 +49,7 @@ def gateway_text(in_flight: int, held: int) -> str:
 
 @dataclass
 class Cluster:
-    kube: PlainKubeApi
+    kube: KubeClient
     autoscaler: KubeAutoscaler
     registry: CollectorRegistry
 
@@ -89,12 +91,8 @@ class Cluster:
 @pytest.fixture
 async def cluster(servers: MetricsServer) -> AsyncIterator[Cluster]:
     clock = [1_000.0]
-    async with (
-        KubernetesEmulator() as emulator,
-        Server(emulator),
-        aiohttp.ClientSession() as session,
-    ):
-        kube = PlainKubeApi(session, str(emulator.url))
+    async with running_emulator() as (_, url), aiohttp.ClientSession() as session:
+        kube = KubeClient(session, kopf.ConnectionInfo(server=url, token="test"))
         registry = CollectorRegistry()
 
         async def gateway_urls() -> list[str]:
