@@ -311,6 +311,15 @@ def test_every_panel_shows_data_from_the_embedded_default(observed: Observed) ->
         if metric.embedded and not set(series_names(metric)) <= observed.present:
             problems.append(f"{metric.name} ({metric.exporter}): not exported")
     problems += _panels_without_data(observed)
+    for metric in METRICS:  # the catalogue's labels are the exporters' labels
+        series = series_names(metric)[0]
+        if series not in observed.present or metric.name in ADAPTER_METRICS:
+            continue
+        for label in metric.labels:
+            if label == "adapter" and not observed.adapter_ready:
+                continue  # empty for base-model requests, and Prometheus keeps no empty label
+            if not observed.prometheus.label_values(label, series):
+                problems.append(f"{metric.name}: no series has the label {label!r}")
     for dashboard in all_dashboards():
         for variable in dashboard.variables:
             if variable.name == "adapter":
