@@ -331,11 +331,6 @@ def test_every_panel_shows_data_from_the_embedded_default(observed: Observed) ->
     assert MODEL in observed.prometheus.label_values("model", "inference_requests_total")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`hoist up` does not run the local adapter reconciler yet (control_plane/cli.py "
-    "passes reconciler=None), so no adapter is ever loaded; remove this mark once it does",
-)
 def test_adapter_panels_show_data_from_the_embedded_default(observed: Observed) -> None:
     assert observed.adapter_ready, f"adapter {ADAPTER} never became Ready"
     missing = [
