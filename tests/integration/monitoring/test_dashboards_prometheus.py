@@ -1,10 +1,14 @@
 """Every dashboard query, against a real Prometheus.
 
 1. Every panel query, variable query and rule expression parses in Prometheus itself.
-2. With the embedded default running (`hoist up`: gateway, simulated engines, sidecars)
-   and scraped by Prometheus under a short load through the official OpenAI SDK, every
-   metric the catalogue marks `embedded` exists, and every panel whose metrics exist shows
-   data: no panel says "No data" for a metric that exists.
+2. With the embedded default running (`hoist up`: gateway, two simulated engines, their
+   sidecars, an adapter) and Prometheus scraping the gateway, the sidecars and the
+   supervisor's admin API under a short load through the official OpenAI SDK (base model
+   and adapter, chat and completions, streamed and not, one unknown model): every metric
+   the catalogue marks `embedded` exists with the labels the catalogue gives it, and every
+   panel whose metrics exist shows data: no panel says "No data" for a metric that exists.
+   Metrics of a GPU, of the real engine's engine_api and of the Kubernetes-only
+   controller parts do not exist there; their panels are checked by part 1 only.
 
 Part 2 needs the gateway, the simulator and the sidecar; until all are in the repository
 it is skipped with the list of what is missing.
