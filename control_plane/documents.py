@@ -17,14 +17,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from control_plane.api import LoraAdapter, Model
-from control_plane.api.constants import API_VERSION, GROUP, LORA_ADAPTER_KIND, MODEL_KIND
+from control_plane.api import LoraAdapter, Model, Tenant
+from control_plane.api.constants import (
+    API_VERSION,
+    GROUP,
+    LORA_ADAPTER_KIND,
+    MODEL_KIND,
+    TENANT_KIND,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
-_KINDS: dict[str, type[Model] | type[LoraAdapter]] = {
+_KINDS: dict[str, type[Model] | type[LoraAdapter] | type[Tenant]] = {
     MODEL_KIND: Model,
     LORA_ADAPTER_KIND: LoraAdapter,
+    TENANT_KIND: Tenant,
 }
 
 
@@ -61,6 +68,7 @@ class Declarations:
 
     models: list[Model] = field(default_factory=list)
     adapters: list[LoraAdapter] = field(default_factory=list)
+    tenants: list[Tenant] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Documents of other API groups (Namespaces, Secrets...), which the embedded default
     does not use; listed so the caller can say so."""
@@ -130,6 +138,8 @@ def parse_sources(sources: Iterable[tuple[str, str]]) -> Declarations:
             found.files[(resource.kind, resource.metadata.name)] = file
             if isinstance(resource, Model):
                 found.models.append(resource)
+            elif isinstance(resource, Tenant):
+                found.tenants.append(resource)
             else:
                 found.adapters.append(resource)
     problems.extend(_cross_check(found, origin))
@@ -140,7 +150,7 @@ def parse_sources(sources: Iterable[tuple[str, str]]) -> Declarations:
 
 def _parse_document(
     file: str, index: int, raw: Any
-) -> tuple[Model | LoraAdapter | None, Problem | None]:
+) -> tuple[Model | LoraAdapter | Tenant | None, Problem | None]:
     if not isinstance(raw, dict):
         return None, Problem(file, index, "", "", f"expected a mapping, got {type(raw).__name__}")
     api_version = raw.get("apiVersion")

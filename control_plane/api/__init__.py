@@ -26,6 +26,13 @@ from control_plane.api.model import (
     Resources,
     RoutingPolicy,
 )
+from control_plane.api.tenant import (
+    SecretReference,
+    Tenant,
+    TenantQuotas,
+    TenantSpec,
+    TenantStatus,
+)
 
 __all__ = [
     "Autoscaling",
@@ -48,4 +55,9 @@ __all__ = [
     "PlacementPolicy",
     "Resources",
     "RoutingPolicy",
+    "SecretReference",
+    "Tenant",
+    "TenantQuotas",
+    "TenantSpec",
+    "TenantStatus",
 ]

@@ -10,6 +10,8 @@ MODEL_KIND: Final = "Model"
 MODEL_PLURAL: Final = "models"
 LORA_ADAPTER_KIND: Final = "LoraAdapter"
 LORA_ADAPTER_PLURAL: Final = "loraadapters"
+TENANT_KIND: Final = "Tenant"
+TENANT_PLURAL: Final = "tenants"
 
 # Labels set on everything the control plane creates.
 LABEL_MODEL: Final = f"{GROUP}/model"

@@ -21,10 +21,13 @@ from control_plane.api.constants import (
     LORA_ADAPTER_PLURAL,
     MODEL_KIND,
     MODEL_PLURAL,
+    TENANT_KIND,
+    TENANT_PLURAL,
     VERSION,
 )
 from control_plane.api.lora_adapter import LoraAdapterSpec, LoraAdapterStatus
 from control_plane.api.model import ModelSpec, ModelStatus
+from control_plane.api.tenant import TenantSpec, TenantStatus
 
 JsonSchema = dict[str, Any]
 
@@ -235,6 +238,24 @@ def lora_adapter_crd() -> dict[str, Any]:
     )
 
 
+def tenant_crd() -> dict[str, Any]:
+    return _crd(
+        kind=TENANT_KIND,
+        plural=TENANT_PLURAL,
+        short_names=["ht", "htenant"],
+        spec=structural_schema(TenantSpec),
+        status=structural_schema(TenantStatus),
+        columns=[
+            _col("Weight", ".spec.weight", "integer"),
+            _col("RPM", ".spec.quotas.requestsPerMinute", "integer"),
+            _col("TPM", ".spec.quotas.tokensPerMinute", "integer"),
+            _col("Concurrent", ".spec.quotas.concurrentRequests", "integer"),
+            _col("Keys", ".spec.apiKeysSecret.name", priority=1),
+            _col("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+
+
 HEADER = "# Generated from control_plane/api by `hoist crds --out k8s/crds`. Do not edit.\n"
 
 
@@ -242,5 +263,5 @@ def render_crds() -> dict[str, str]:
     """File name -> YAML text of every CRD."""
     return {
         f"{crd['metadata']['name']}.yaml": HEADER + yaml.safe_dump(crd, sort_keys=False)
-        for crd in (model_crd(), lora_adapter_crd())
+        for crd in (model_crd(), lora_adapter_crd(), tenant_crd())
     }

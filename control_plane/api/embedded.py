@@ -13,6 +13,7 @@ from pydantic import Field
 from control_plane.api.common import Strict
 from control_plane.api.lora_adapter import LoraAdapter
 from control_plane.api.model import EngineKind, RoutingPolicy
+from control_plane.api.tenant import Tenant
 
 
 class ReplicaPhase(StrEnum):
@@ -60,4 +61,6 @@ class GatewayState(Strict):
 class EmbeddedState(Strict):
     models: list[ModelState] = Field(default_factory=list)
     adapters: list[LoraAdapter] = Field(default_factory=list)
+    tenants: list[Tenant] = Field(default_factory=list)
+    """Declared tenants (no keys: those stay in the gateway's key file)."""
     gateway: GatewayState | None = None

@@ -16,6 +16,7 @@ from pydantic_core import PydanticUndefined
 
 from control_plane.api.lora_adapter import LoraAdapterSpec, LoraAdapterStatus
 from control_plane.api.model import ModelSpec, ModelStatus
+from control_plane.api.tenant import TenantSpec, TenantStatus
 
 _INTRO = """\
 # Resource reference (`serving.hoist.dev/v1alpha1`)
@@ -86,6 +87,7 @@ def render_reference() -> str:
     for title, spec, status in (
         ("Model", ModelSpec, ModelStatus),
         ("LoraAdapter", LoraAdapterSpec, LoraAdapterStatus),
+        ("Tenant", TenantSpec, TenantStatus),
     ):
         lines += [f"## {title}", ""]
         lines += _table(spec, seen)

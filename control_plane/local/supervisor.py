@@ -180,6 +180,7 @@ class Supervisor:
         return EmbeddedState(
             models=models,
             adapters=list(self._store),
+            tenants=list(self.declarations.tenants),
             gateway=GatewayState(
                 url=f"http://{self.settings.host}:{self.settings.gateway_port}",
                 phase=ReplicaPhase(gateway.phase if gateway else Phase.PENDING),
@@ -364,6 +365,14 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # tenancy: the gateway reads the Tenant documents from the files that declared them
+        tenant_files = sorted(
+            {self.declarations.files[(t.kind, t.metadata.name)] for t in self.declarations.tenants}
+        )
+        if tenant_files:
+            env["HOIST_GATEWAY_TENANTS_FILES"] = " ".join(
+                str(Path(f).resolve()) for f in tenant_files
+            )
         return env
 
     def _write_run_file(self) -> None:

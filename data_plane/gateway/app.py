@@ -31,13 +31,13 @@ from data_plane.gateway.errors import (
     ModelNotFoundError,
     NoReadyReplicaError,
     NotFoundError,
-    UnauthorizedError,
     error_body,
     type_for_status,
 )
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
+from data_plane.gateway.tenancy.service import Caller
 
 AdapterStoreFactory = Callable[[aiohttp.ClientSession], AdapterStore | None]
 
@@ -62,13 +62,10 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def authorized(request: Request, gateway: GatewayDep) -> None:
-    keys = gateway.settings.api_keys
-    if not keys:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or token not in keys:
-        raise UnauthorizedError("Missing or invalid API key: send `Authorization: Bearer <key>`.")
+def authorized(request: Request, gateway: GatewayDep) -> Caller:
+    """The caller (tenancy hook): operator keys, tenant keys, or 401."""
+    header = request.headers.get("authorization", "").encode("latin-1")
+    return gateway.tenancy.authenticate(header)
 
 
 def get_store(request: Request) -> AdapterStore:
@@ -78,7 +75,7 @@ def get_store(request: Request) -> AdapterStore:
     return store
 
 
-Auth = Annotated[None, Depends(authorized)]
+Auth = Annotated[Caller, Depends(authorized)]
 StoreDep = Annotated[AdapterStore, Depends(get_store)]
 
 # --- health, metrics, models -------------------------------------------------------------
@@ -104,15 +101,22 @@ async def metrics(gateway: GatewayDep) -> Response:
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def model_cards(gateway: Gateway) -> list[dict[str, Any]]:
-    """Base models, then adapters (with `parent`), as vLLM lists them."""
+def model_cards(gateway: Gateway, caller: Caller) -> list[dict[str, Any]]:
+    """Base models, then adapters (with `parent`), as vLLM lists them: those the caller
+    may use (tenancy hook)."""
     repo = gateway.settings.model_repository
     fleet = gateway.fleet
-    cards = [_card(name, None, str(repo / name) if repo else name) for name in fleet.models]
+    may = gateway.tenancy.may_see
+    cards = [
+        _card(name, None, str(repo / name) if repo else name)
+        for name, route in fleet.models.items()
+        if may(caller, (name, route.tenant))
+    ]
     cards.extend(
         _card(a.name, a.base_model, a.name)
         for a in fleet.adapters.values()
         if a.base_model in fleet.models
+        and may(caller, (a.name, a.tenant), (a.base_model, fleet.models[a.base_model].tenant))
     )
     return cards
 
@@ -129,13 +133,13 @@ def _card(model_id: str, parent: str | None, root: str) -> dict[str, Any]:
 
 
 @control.get("/v1/models")
-async def list_models(gateway: GatewayDep, _: Auth) -> dict[str, Any]:
-    return {"object": "list", "data": model_cards(gateway)}
+async def list_models(gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
+    return {"object": "list", "data": model_cards(gateway, caller)}
 
 
 @control.get("/v1/models/{model_id:path}")
-async def get_model(model_id: str, gateway: GatewayDep, _: Auth) -> dict[str, Any]:
-    for card in model_cards(gateway):
+async def get_model(model_id: str, gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
+    for card in model_cards(gateway, caller):
         if card["id"] == model_id:
             return card
     raise ModelNotFoundError(model_id)
@@ -146,7 +150,7 @@ async def get_model(model_id: str, gateway: GatewayDep, _: Auth) -> dict[str, An
 adapters = APIRouter(prefix="/v1/adapters")
 
 
-def adapter_document(payload: Any, name: str | None, gateway: Gateway) -> Document:
+def adapter_document(payload: Any, name: str | None, gateway: Gateway, caller: Caller) -> Document:
     """A valid LoraAdapter document from a document or the flat form `{name, baseModel, ...}`."""
     if not isinstance(payload, dict):
         raise BadRequestError("The body must be a JSON object.")
@@ -164,6 +168,8 @@ def adapter_document(payload: Any, name: str | None, gateway: Gateway) -> Docume
     if name is not None and doc["metadata"].get("name") != name:
         raise BadRequestError("The name in the body differs from the path's.", param="name")
     doc.pop("status", None)
+    if caller.name is not None:  # tenancy hook: a tenant's adapters are its own
+        doc["spec"] = {**(doc.get("spec") or {}), "tenant": caller.name}
     doc.setdefault("apiVersion", "serving.hoist.dev/v1alpha1")
     doc.setdefault("kind", "LoraAdapter")
     try:
@@ -178,53 +184,88 @@ def adapter_document(payload: Any, name: str | None, gateway: Gateway) -> Docume
     if repo is not None and "://" not in source and not PurePosixPath(source).is_absolute():
         spec_model.source = str(repo / source)
     fleet = gateway.fleet
-    if fleet.discovered and spec_model.base_model not in fleet.models:
+    base = fleet.models.get(spec_model.base_model)
+    hidden = base is not None and not gateway.tenancy.may_see(
+        caller, (spec_model.base_model, base.tenant)
+    )
+    if (fleet.discovered and base is None) or hidden:
         raise BadRequestError(
             f"Unknown base model `{spec_model.base_model}`.", param="spec.baseModel"
         )
     return adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _owner(doc: Document) -> str | None:
+    spec = doc.get("spec")
+    tenant = spec.get("tenant") if isinstance(spec, dict) else None
+    return tenant if isinstance(tenant, str) else None
+
+
+def _mine(doc: Document, gateway: Gateway, caller: Caller) -> bool:
+    """An operator sees every adapter; a tenant its own and the shared ones it may use."""
+    name = str((doc.get("metadata") or {}).get("name"))
+    return gateway.tenancy.may_see(caller, (name, _owner(doc)))
+
+
+async def _owned(store: AdapterStore, name: str, gateway: Gateway, caller: Caller) -> Document:
+    """The adapter if the caller may see it; 404 (never 403) otherwise (tenancy hook)."""
+    doc = await store.get(name)
+    if not _mine(doc, gateway, caller):
+        raise NotFoundError(f"The adapter `{name}` does not exist.")
+    return doc
+
+
 async def _save(
-    request: Request, name: str | None, gateway: Gateway, store: AdapterStore
+    request: Request, name: str | None, gateway: Gateway, store: AdapterStore, caller: Caller
 ) -> Response:
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
-    stored, created = await store.put(adapter_document(payload, name, gateway))
+    document = adapter_document(payload, name, gateway, caller)
+    if caller.tenant is not None:  # tenancy hook: a tenant changes only its own adapters
+        name = document["metadata"]["name"]
+        try:
+            existing = await store.get(name)
+        except NotFoundError:
+            existing = None
+        if existing is not None and _owner(existing) != caller.name:
+            raise NotFoundError(f"The adapter `{name}` does not exist.")
+    stored, created = await store.put(document)
     await gateway.refresh()
     return JSONResponse(stored, status_code=201 if created else 200)
 
 
 @adapters.post("")
 async def create_adapter(
-    request: Request, gateway: GatewayDep, store: StoreDep, _: Auth
+    request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
 ) -> Response:
-    return await _save(request, None, gateway, store)
+    return await _save(request, None, gateway, store, caller)
 
 
 @adapters.put("/{name}")
 async def put_adapter(
-    name: str, request: Request, gateway: GatewayDep, store: StoreDep, _: Auth
+    name: str, request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
 ) -> Response:
-    return await _save(request, name, gateway, store)
+    return await _save(request, name, gateway, store, caller)
 
 
 @adapters.get("")
-async def list_adapters(store: StoreDep, _: Auth) -> dict[str, Any]:
-    return {"object": "list", "data": await store.list()}
+async def list_adapters(gateway: GatewayDep, store: StoreDep, caller: Auth) -> dict[str, Any]:
+    items = [d for d in await store.list() if _mine(d, gateway, caller)]
+    return {"object": "list", "data": items}
 
 
 @adapters.get("/{name}")
-async def get_adapter(name: str, store: StoreDep, _: Auth) -> Document:
-    return await store.get(name)
+async def get_adapter(name: str, gateway: GatewayDep, store: StoreDep, caller: Auth) -> Document:
+    return await _owned(store, name, gateway, caller)
 
 
 @adapters.delete("/{name}")
 async def delete_adapter(
-    name: str, gateway: GatewayDep, store: StoreDep, _: Auth
+    name: str, gateway: GatewayDep, store: StoreDep, caller: Auth
 ) -> dict[str, Any]:
+    await _owned(store, name, gateway, caller)
     await store.delete(name)
     await gateway.refresh()
     return {"id": name, "object": "adapter", "deleted": True}

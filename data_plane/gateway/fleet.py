@@ -39,6 +39,8 @@ class AdapterInfo:
     name: str
     base_model: str
     phase: str | None = None
+    tenant: str | None = None
+    """The tenant that owns the adapter (tenancy: only it may see and use it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from data_plane.gateway.errors import (
     OverCapacityError,
     RequestTimeoutError,
     RequestTooLargeError,
-    UnauthorizedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     as_openai_error,
@@ -38,6 +37,8 @@ from data_plane.gateway.health import Failure
 from data_plane.gateway.metrics import UNKNOWN
 from data_plane.gateway.request_fields import Endpoint, RequestFields, parse_request
 from data_plane.gateway.runtime import Gateway
+from data_plane.gateway.tenancy.service import OPERATOR, Caller
+from data_plane.gateway.tenancy.upstream import UsageStripper, usage_tokens
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,6 +75,10 @@ class _Exchange:
     """Response headers went to the client: no retry, no error status any more."""
     done: bool = False
     disconnected: bool = False
+    # tenancy hook: who asked, the tokens to charge, the usage event to hide
+    caller: Caller = OPERATOR
+    tokens: int = 0
+    stripper: UsageStripper | None = None
 
     async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
         headers.append((b"content-length", str(len(payload)).encode()))
@@ -145,7 +150,6 @@ class ProxyEndpoint:
         self.gw = gateway
         self.endpoint = endpoint
         self.path = upstream_path
-        self._keys = frozenset(f"Bearer {k}".encode() for k in gateway.settings.api_keys)
         self._ids = _RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
@@ -169,13 +173,18 @@ class ProxyEndpoint:
         forward.append(("x-request-id", request_id.decode("latin-1")))
         exchange = _Exchange(send, request_id, loop.time(), forward)
         try:
-            if self._keys and auth not in self._keys:
-                raise UnauthorizedError(
-                    "Missing or invalid API key: send `Authorization: Bearer <key>`."
-                )
+            caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             exchange.body = await self._read_body(receive, length)
             exchange.fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
             route, adapter = gw.fleet.resolve(exchange.fields.model)
+            if caller.tenant is not None:  # tenancy hook: 403/404/429, cache salt, usage
+                uses = [(route.name, route.tenant)]
+                if adapter is not None:
+                    uses.append((adapter, gw.fleet.adapters[adapter].tenant))
+                exchange.body, strip = gw.tenancy.prepare(
+                    caller, exchange.fields, exchange.body, uses, loop.time()
+                )
+                exchange.stripper = UsageStripper() if strip else None
         except GatewayError as exc:
             await exchange.fail(exc)
             metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, "4xx").inc()
@@ -206,6 +215,7 @@ class ProxyEndpoint:
             exchange.done = True
             start_watching.cancel()
             watcher.cancel()
+            gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())  # tenancy hook
         metrics.child(metrics.requests, route.name, adapter or "", self.endpoint, status).inc()
         metrics.child(metrics.latency, route.name, self.endpoint).observe(
             loop.time() - exchange.arrived
@@ -344,6 +354,8 @@ class ProxyEndpoint:
                 gw.succeeded(replica)
                 if status == 200:
                     _count_tokens(gw, model, payload)
+                    if exchange.caller.tenant is not None:  # tenancy hook: charge usage
+                        exchange.tokens = usage_tokens(payload[-1024:]) or usage_tokens(payload)
                 return f"{status // 100}xx"
             if not payload:
                 return _Failed(Failure.STATUS, 502, b"the upstream ended its stream before a chunk")
@@ -373,8 +385,10 @@ class ProxyEndpoint:
         first_at = loop.time()
         gw.metrics.child(gw.metrics.ttft, model).observe(first_at - exchange.arrived)
         exchange.started = True
+        stripper = exchange.stripper  # tenancy hook: hide the usage event we asked for
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": first, "more_body": True})
+        out = stripper.feed(first) if stripper is not None else first
+        await send({"type": "http.response.body", "body": out, "more_body": True})
         content = response.content
         events = first.count(b"data: ")
         prev = last = first
@@ -387,6 +401,10 @@ class ProxyEndpoint:
                     timer.reschedule(loop.time() + idle)
                     events += chunk.count(b"data: ")
                     prev, last = last, chunk
+                    if stripper is not None:
+                        chunk = stripper.feed(chunk)
+                        if not chunk:
+                            continue
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:
             kind = Failure.TIMEOUT if isinstance(exc, TimeoutError) else Failure.STATUS
@@ -401,9 +419,12 @@ class ProxyEndpoint:
             await send({"type": "http.response.body", "body": event, "more_body": False})
             return False
         exchange.done = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        rest = stripper.flush() if stripper is not None else b""
+        await send({"type": "http.response.body", "body": rest, "more_body": False})
         gw.succeeded(replica)
         tail = last if prev is last else prev + last
+        if exchange.caller.tenant is not None:  # tenancy hook: charge usage
+            exchange.tokens = usage_tokens(stripper.usage if stripper else tail)
         _count_stream(gw, model, tail, events, loop.time() - first_at)
         return True
 

@@ -24,6 +24,8 @@ from data_plane.gateway.limits import SlotPool, Wakeups
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import GatewaySettings
+from data_plane.gateway.tenancy.metrics import TenantMetrics
+from data_plane.gateway.tenancy.service import Tenancy
 
 log = logging.getLogger("hoist.gateway")
 
@@ -61,6 +63,14 @@ class Gateway:
                 ),
                 retry_after_s=settings.retry_after_s,
             )
+        )
+        # tenancy hook: keys, tenants and quotas (data_plane/gateway/tenancy)
+        self.tenancy = Tenancy.from_files(
+            settings.tenants_files,
+            settings.tenant_keys_file,
+            settings.api_keys,
+            TenantMetrics(self.metrics.registry),
+            salt=settings.tenant_cache_salt,
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, Wakeups] = {}

@@ -93,6 +93,14 @@ class GatewaySettings(BaseSettings):
     max_eject_cooldown_s: Annotated[float, Field(gt=0)] = 60.0
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """When set, clients must send `Authorization: Bearer <one of these>`."""
+    # --- tenancy (data_plane/gateway/tenancy, docs/tenancy.md) ---
+    tenants_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """YAML files whose `Tenant` documents declare the tenants (other kinds are skipped)."""
+    tenant_keys_file: Path | None = None
+    """`tenant: key` lines (plaintext or `sha256:<hex>`); held only as SHA-256 digests."""
+    tenant_cache_salt: bool = True
+    """Send each tenant's own `cache_salt` upstream, isolating its prefix cache."""
+    # --- end tenancy ---
 
     log_level: str = Field(
         default="INFO",
@@ -110,7 +118,7 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("upstreams", "api_keys"):
+            for key in ("upstreams", "api_keys", "tenants_files"):
                 if key in data:
                     data[key] = _split(data[key])
         return data

@@ -64,7 +64,13 @@ def adapter_info(doc: Any) -> AdapterInfo | None:
     if not isinstance(name, str) or not isinstance(base, str):
         return None
     phase = status.get("phase") if isinstance(status, dict) else None
-    return AdapterInfo(name=name, base_model=base, phase=phase if isinstance(phase, str) else None)
+    tenant = spec.get("tenant") if isinstance(spec, dict) else None
+    return AdapterInfo(
+        name=name,
+        base_model=base,
+        phase=phase if isinstance(phase, str) else None,
+        tenant=tenant if isinstance(tenant, str) else None,
+    )
 
 
 def _list(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from control_plane.api.crd import lora_adapter_crd, model_crd, render_crds
+from control_plane.api.crd import lora_adapter_crd, model_crd, render_crds, tenant_crd
 
 CRD_DIR = Path(__file__).parents[4] / "k8s" / "crds"
 
@@ -29,7 +29,9 @@ def _walk(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any
     return nodes
 
 
-@pytest.mark.parametrize("crd", [model_crd(), lora_adapter_crd()], ids=["Model", "LoraAdapter"])
+@pytest.mark.parametrize(
+    "crd", [model_crd(), lora_adapter_crd(), tenant_crd()], ids=["Model", "LoraAdapter", "Tenant"]
+)
 def test_schema_is_structural(crd: dict[str, Any]) -> None:
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for path, node in _walk(schema):
@@ -40,7 +42,9 @@ def test_schema_is_structural(crd: dict[str, Any]) -> None:
             assert "additionalProperties" not in node, path
 
 
-@pytest.mark.parametrize("crd", [model_crd(), lora_adapter_crd()], ids=["Model", "LoraAdapter"])
+@pytest.mark.parametrize(
+    "crd", [model_crd(), lora_adapter_crd(), tenant_crd()], ids=["Model", "LoraAdapter", "Tenant"]
+)
 def test_crd_is_a_valid_kubernetes_manifest(crd: dict[str, Any]) -> None:
     import kubernetes_validate
 

@@ -1,0 +1,57 @@
+"""The `Tenant` resource: a team sharing Hoist, with its API keys, models and quotas.
+
+API keys are never part of the resource: `spec.apiKeysSecret` names a Kubernetes Secret
+(same namespace) whose every data entry is one key, in plaintext or as `sha256:<hex>`.
+The gateway keeps only SHA-256 digests of them. The embedded default reads the same
+entries from a key file instead (see docs/tenancy.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from control_plane.api.common import Condition, ObjectMeta, ResourceName, Strict
+
+# A model id or a shell-style glob over model ids (`*`, `?`, `[...]`).
+ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class TenantQuotas(Strict):
+    """Limits per tenant, over all of the gateway's replicas; unset: unlimited."""
+
+    requests_per_minute: Annotated[int, Field(ge=1)] | None = None
+    """Requests admitted per rolling minute; more get 429 with `Retry-After`."""
+    tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
+    """Prompt plus completion tokens per rolling minute, counted from the engine's usage."""
+    concurrent_requests: Annotated[int, Field(ge=1)] | None = None
+    """Requests of the tenant in flight at once; more get 429 at once."""
+
+
+class SecretReference(Strict):
+    name: ResourceName
+    """A Secret in the Tenant's namespace: each data entry is one API key."""
+
+
+class TenantSpec(Strict):
+    allowed_models: list[ModelPattern] = Field(default_factory=lambda: ["*"])
+    """Model and adapter ids (or globs such as `llama-*`) the tenant may use."""
+    quotas: TenantQuotas = Field(default_factory=TenantQuotas)
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Share of a saturated fleet relative to other tenants (weighted fair queuing)."""
+    api_keys_secret: SecretReference | None = None
+    """Where the tenant's API keys live; never inline keys in the resource."""
+
+
+class TenantStatus(Strict):
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+class Tenant(Strict):
+    api_version: Literal["serving.hoist.dev/v1alpha1"] = "serving.hoist.dev/v1alpha1"
+    kind: Literal["Tenant"] = "Tenant"
+    metadata: ObjectMeta
+    spec: TenantSpec = Field(default_factory=TenantSpec)
+    status: TenantStatus | None = None

@@ -1,0 +1,46 @@
+"""Per-tenant Prometheus metrics; the tenant label is bounded by the declared tenants."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class TenantMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "gateway_tenant_requests_total",
+            "Requests admitted, by tenant.",
+            ["tenant"],
+            registry=registry,
+        )
+        self._tokens = Counter(
+            "gateway_tenant_tokens_total",
+            "Prompt plus completion tokens served, by tenant (the engine's usage).",
+            ["tenant"],
+            registry=registry,
+        )
+        self._throttled = Counter(
+            "gateway_tenant_throttled_total",
+            "Requests refused with 429 by a tenant quota, by tenant and quota.",
+            ["tenant", "quota"],
+            registry=registry,
+        )
+        self._denied = Counter(
+            "gateway_tenant_denied_total",
+            "Requests refused by tenancy (unauthorized, forbidden, not_found), by tenant.",
+            ["tenant", "reason"],
+            registry=registry,
+        )
+
+    def admitted(self, tenant: str) -> None:
+        self._requests.labels(tenant).inc()
+
+    def tokens(self, tenant: str, count: int) -> None:
+        if count > 0:
+            self._tokens.labels(tenant).inc(count)
+
+    def throttled(self, tenant: str, quota: str) -> None:
+        self._throttled.labels(tenant, quota).inc()
+
+    def denied(self, reason: str, tenant: str = "") -> None:
+        self._denied.labels(tenant, reason).inc()
