@@ -181,7 +181,7 @@ class ProxyEndpoint:
                 uses = [(route.name, route.tenant)]
                 if adapter is not None:
                     uses.append((adapter, gw.fleet.adapters[adapter].tenant))
-                exchange.body, strip = gw.tenancy.prepare(
+                exchange.body, strip = await gw.tenancy.prepare(
                     caller, exchange.fields, exchange.body, uses, loop.time()
                 )
                 exchange.stripper = UsageStripper() if strip else None
@@ -215,7 +215,8 @@ class ProxyEndpoint:
             exchange.done = True
             start_watching.cancel()
             watcher.cancel()
-            gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())  # tenancy hook
+            if exchange.caller.admitted:  # tenancy hook: release the quota slot, charge tokens
+                await gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())
         metrics.child(metrics.requests, route.name, adapter or "", self.endpoint, status).inc()
         metrics.child(metrics.latency, route.name, self.endpoint).observe(
             loop.time() - exchange.arrived

@@ -71,6 +71,7 @@ class Gateway:
             settings.api_keys,
             TenantMetrics(self.metrics.registry),
             salt=settings.tenant_cache_salt,
+            redis_url=settings.tenant_redis_url,
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, Wakeups] = {}
@@ -101,6 +102,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.tenancy.close()  # tenancy hook
         if self._session is not None:
             await self._session.close()
             self._session = None

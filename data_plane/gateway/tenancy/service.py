@@ -26,6 +26,7 @@ from data_plane.gateway.tenancy.policy import (
     parse_tenants,
 )
 from data_plane.gateway.tenancy.quota import QuotaBook
+from data_plane.gateway.tenancy.shared_quota import SharedQuotaBook
 from data_plane.gateway.tenancy.upstream import rewrite_body
 
 log = logging.getLogger("hoist.gateway.tenancy")
@@ -33,11 +34,16 @@ log = logging.getLogger("hoist.gateway.tenancy")
 _UNAUTHORIZED = "Missing or invalid API key: send `Authorization: Bearer <key>`."
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Caller:
-    """Who sent a request: a tenant, or None for an operator key / tenancy off."""
+    """Who sent a request: a tenant, or None for an operator key / tenancy off.
+
+    A tenant's caller is made per request and carries its quota ticket once admitted."""
 
     tenant: TenantPolicy | None = None
+    ticket: str | None = None
+    """The request's id in the shared quota book; None: counted in this process."""
+    admitted: bool = False
 
     @property
     def name(self) -> str | None:
@@ -63,6 +69,7 @@ class Tenancy:
         metrics: TenantMetrics,
         *,
         salt: bool = True,
+        redis_url: str | None = None,
     ) -> None:
         self.tenants = tenants
         self.keys = keys
@@ -71,6 +78,7 @@ class Tenancy:
         self._operator = KeyRing(tuple((digest(k), "") for k in operator_keys))
         self.enabled = bool(tenants or len(keys) or len(self._operator))
         self.quotas = QuotaBook()
+        self.shared = SharedQuotaBook(redis_url, self.quotas) if redis_url else None
         unknown = sorted({t for _, t in keys.entries} - tenants.keys())
         if unknown:
             log.warning("keys of undeclared tenants are refused: %s", ", ".join(unknown))
@@ -84,6 +92,7 @@ class Tenancy:
         metrics: TenantMetrics,
         *,
         salt: bool = True,
+        redis_url: str | None = None,
     ) -> Tenancy:
         try:
             tenants = load_tenants(tenants_files)
@@ -92,7 +101,7 @@ class Tenancy:
                 keys = parse_key_file(keys_file.read_text(encoding="utf-8"), str(keys_file))
         except (OSError, yaml.YAMLError) as exc:
             raise TenantsError(f"cannot read the tenants or their keys: {exc}") from None
-        return cls(tenants, keys, operator_keys, metrics, salt=salt)
+        return cls(tenants, keys, operator_keys, metrics, salt=salt, redis_url=redis_url)
 
     # --- per request ----------------------------------------------------------------------
 
@@ -130,7 +139,7 @@ class Tenancy:
                 f"Your API key may not use the model `{model_id}`.", param="model"
             )
 
-    def prepare(
+    async def prepare(
         self,
         caller: Caller,
         fields: RequestFields,
@@ -143,17 +152,23 @@ class Tenancy:
         if caller.tenant is None:
             return body, False
         self.authorize(caller, fields.model, uses)
-        self.admit(caller, now)
+        await self.admit(caller, now)
         want_usage = fields.stream and not fields.include_usage
         if self.salt or want_usage:
             body = rewrite_body(body, caller.tenant.name, salt=self.salt, want_usage=want_usage)
         return body, want_usage
 
-    def admit(self, caller: Caller, now: float) -> None:
+    async def admit(self, caller: Caller, now: float) -> None:
         tenant = caller.tenant
         if tenant is None:
             return
-        refusal = self.quotas.admit(tenant, now)
+        if self.shared is not None:
+            caller.ticket = self.shared.new_id()
+            refusal, shared = await self.shared.admit(tenant, caller.ticket, now)
+            if not shared:
+                caller.ticket = None
+        else:
+            refusal = self.quotas.admit(tenant, now)
         if refusal is not None:
             self.metrics.throttled(tenant.name, refusal.reason)
             raise QuotaExceededError(
@@ -161,11 +176,20 @@ class Tenancy:
                 "retry after the time in Retry-After.",
                 retry_after_s=refusal.retry_after_s,
             )
+        caller.admitted = True
         self.metrics.admitted(tenant.name)
 
-    def finish(self, caller: Caller, tokens: int, now: float) -> None:
+    async def finish(self, caller: Caller, tokens: int, now: float) -> None:
         tenant = caller.tenant
-        if tenant is None:
+        if tenant is None or not caller.admitted:
             return
-        self.quotas.finish(tenant.name, tokens, now)
+        caller.admitted = False
+        if self.shared is not None and caller.ticket is not None:
+            await self.shared.finish(tenant.name, caller.ticket, tokens, now)
+        else:
+            self.quotas.finish(tenant.name, tokens, now)
         self.metrics.tokens(tenant.name, tokens)
+
+    async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
