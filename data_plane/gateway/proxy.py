@@ -287,7 +287,11 @@ class ProxyEndpoint:
         failure: _Failed | None = None
         for attempt in range(settings.max_retries + 1):
             try:
-                replica = await gw.pick(route, adapter, exchange.fields.prefix, tried, deadline)
+                tenant = exchange.caller.tenant  # tenancy hook: the fair queue's flow
+                flow = (tenant.name, tenant.weight) if tenant is not None else ("", 1)
+                replica = await gw.pick(
+                    route, adapter, exchange.fields.prefix, tried, deadline, flow=flow
+                )
             except NoReadyReplicaError:
                 if failure is None:
                     raise

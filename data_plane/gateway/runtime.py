@@ -20,10 +20,11 @@ from data_plane.gateway.engine_metrics import parse_engine_metrics
 from data_plane.gateway.errors import OverCapacityError
 from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
 from data_plane.gateway.health import Failure, HealthPolicy
-from data_plane.gateway.limits import SlotPool, Wakeups
+from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import GatewaySettings
+from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 
@@ -74,7 +75,7 @@ class Gateway:
             redis_url=settings.tenant_redis_url,
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
-        self._wakeups: dict[str, Wakeups] = {}
+        self._wakeups: dict[str, FairWakeups] = {}
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self.discovery: Discovery | None = None
@@ -174,12 +175,19 @@ class Gateway:
         prefix: str,
         tried: tuple[Replica, ...],
         deadline: float,
+        *,
+        flow: tuple[str, int] = (DEFAULT_FLOW, 1),
     ) -> Replica:
-        """A replica for the request, waiting (until `deadline`) while all are at their cap."""
+        """A replica for the request, waiting (until `deadline`) while all are at their cap.
+
+        Waiters are woken by weighted fair queuing over `flow` (tenant, weight)."""
         loop = asyncio.get_running_loop()
+        queued_since: float | None = None
         while True:
             candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
             if candidates:
+                if queued_since is not None and flow[0]:  # tenancy hook: time queued
+                    self.tenancy.metrics.queued(flow[0], loop.time() - queued_since)
                 index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix))
                 self.metrics.child(
                     self.metrics.routing, route.name, route.policy_name, reason
@@ -188,10 +196,13 @@ class Gateway:
                 replica.in_flight += 1
                 self.metrics.child(self.metrics.replica_in_flight, route.name, replica.name).inc()
                 return replica
-            wakeups = self._wakeups.setdefault(route.name, Wakeups())
+            if queued_since is None:
+                queued_since = loop.time()
+            wakeups = self._wakeups.setdefault(route.name, FairWakeups())
             self.metrics.queued.inc()
             try:
-                woken = await wakeups.wait(deadline - loop.time())
+                fair = flow if self.settings.tenant_fair_queuing else (DEFAULT_FLOW, 1)
+                woken = await wakeups.wait(deadline - loop.time(), *fair)
             finally:
                 self.metrics.queued.dec()
             if not woken:

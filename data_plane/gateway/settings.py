@@ -100,6 +100,9 @@ class GatewaySettings(BaseSettings):
     """`tenant: key` lines (plaintext or `sha256:<hex>`); held only as SHA-256 digests."""
     tenant_cache_salt: bool = True
     """Send each tenant's own `cache_salt` upstream, isolating its prefix cache."""
+    tenant_fair_queuing: bool = True
+    """Requests waiting for a replica are woken by weighted fair queuing across tenants
+    (tenant weights); off: first come, first served, and arrivals may take a freed slot."""
     tenant_redis_url: str | None = None
     """`redis://host:port/db`: quota counters shared by all replicas; unset: per process."""
     # --- end tenancy ---

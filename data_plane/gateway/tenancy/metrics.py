@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_QUEUE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class TenantMetrics:
@@ -31,6 +33,17 @@ class TenantMetrics:
             ["tenant", "reason"],
             registry=registry,
         )
+
+        self._queue = Histogram(
+            "gateway_tenant_queue_seconds",
+            "Time a tenant's requests waited for a replica (only those that waited).",
+            ["tenant"],
+            buckets=_QUEUE_BUCKETS,
+            registry=registry,
+        )
+
+    def queued(self, tenant: str, seconds: float) -> None:
+        self._queue.labels(tenant).observe(seconds)
 
     def admitted(self, tenant: str) -> None:
         self._requests.labels(tenant).inc()
