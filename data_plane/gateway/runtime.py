@@ -23,7 +23,7 @@ from data_plane.gateway.health import Failure, HealthPolicy
 from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
-from data_plane.gateway.settings import GatewaySettings
+from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
 from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
@@ -92,9 +92,28 @@ class Gateway:
         self._session = new_session(self.settings)
         self.discovery = self._discovery_factory(self._session)
         await self.refresh()
+        settings = self.settings
+        if (  # tenancy hook: Tenant resources, unless files declare the tenants
+            settings.discovery is DiscoveryKind.KUBERNETES
+            and not settings.tenants_files
+            and settings.tenant_keys_file is None
+        ):
+            await self._start_kube_tenants()
         self._tasks.append(asyncio.create_task(self._discovery_loop(), name="gateway-discovery"))
         if self.settings.load_poll_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._load_loop(), name="gateway-load-poll"))
+
+    async def _start_kube_tenants(self) -> None:
+        from data_plane.gateway.discovery.kubernetes import kube_client
+        from data_plane.gateway.tenancy import kube_source
+
+        client = kube_client(self.session, self.settings)
+        ns = self.settings.kube_namespace
+        await kube_source.refresh(self.tenancy, client, ns)
+        loop = kube_source.refresh_loop(
+            self.tenancy, client, ns, self.settings.discovery_interval_s
+        )
+        self._tasks.append(asyncio.create_task(loop, name="gateway-tenants"))
 
     async def stop(self) -> None:
         for task in self._tasks:

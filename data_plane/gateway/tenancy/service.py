@@ -190,6 +190,12 @@ class Tenancy:
             self.quotas.finish(tenant.name, tokens, now)
         self.metrics.tokens(tenant.name, tokens)
 
+    def replace(self, tenants: dict[str, TenantPolicy], keys: KeyRing) -> None:
+        """Adopt new tenants and keys (Kubernetes: re-read on every discovery interval)."""
+        self.tenants = tenants
+        self.keys = keys
+        self.enabled = bool(tenants or len(keys) or len(self._operator))
+
     async def close(self) -> None:
         if self.shared is not None:
             await self.shared.close()
