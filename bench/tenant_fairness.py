@@ -6,12 +6,12 @@ queue in the gateway). Two tenants, each with its own key: `quiet` sends `--quie
 streaming requests per second (Poisson), `noisy` ten times as many, more than the fleet
 serves. The client measures time to first token (first streamed chunk) per request.
 
-Three runs: the quiet tenant alone; both with weighted fair queuing (the default); both
-with it off (`HOIST_GATEWAY_TENANT_FAIR_QUEUING=false`: first come, first served). The
+Three runs: the quiet tenant alone; both with weighted fair queuing and headroom for
+tenants under their share (the default, `--reserve`); both with it off (`HOIST_GATEWAY_TENANT_FAIR_QUEUING=false`: first come, first served). The
 report: the quiet tenant's TTFT p50/p99, and p99 relative to running alone.
 
     .venv/bin/python bench/tenant_fairness.py [--seconds 20] [--quiet-rps 1] [--ratio 10]
-        [--replicas 2] [--cap 4] [--max-tokens 64]
+        [--replicas 2] [--cap 4] [--max-tokens 64] [--reserve 0.25]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def scenario(
             "HOIST_GATEWAY_TENANTS_FILES": str(folder / "tenants.yaml"),
             "HOIST_GATEWAY_TENANT_KEYS_FILE": str(folder / "keys.txt"),
             "HOIST_GATEWAY_TENANT_FAIR_QUEUING": "true" if fair else "false",
+            "HOIST_GATEWAY_TENANT_RESERVE_FRACTION": str(args.reserve),
             "HOIST_GATEWAY_QUEUE_TIMEOUT_S": "120",
             "HOIST_GATEWAY_LOAD_POLL_INTERVAL_S": "0",
         }
@@ -157,6 +158,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--cap", type=int, default=4, help="requests in flight per replica")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--reserve", type=float, default=0.25, help="HOIST_GATEWAY_TENANT_RESERVE_FRACTION"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -170,7 +174,11 @@ def main() -> None:
             "with noisy, FIFO": scenario(args, folder, both, fair=False),
         }
     print(f"machine: {machine()}; {args.replicas} simulated replicas, cap {args.cap} each, ")
-    print(f"{args.max_tokens} tokens per answer, {args.seconds:.0f} s per run")
+    print(
+        f"{args.max_tokens} tokens per answer, {args.seconds:.0f} s per run, "
+        f"quiet {args.quiet_rps} req/s, noisy {args.quiet_rps * args.ratio} req/s, "
+        f"reserve {args.reserve}"
+    )
     alone_ttft = runs["quiet alone"]["quiet"][0]  # type: ignore[index]
     alone_p99 = percentile(alone_ttft, 0.99)
     print("| run | quiet TTFT p50 (ms) | quiet TTFT p99 (ms) | p99 vs alone | statuses |")

@@ -299,7 +299,7 @@ class ProxyEndpoint:
             try:
                 outcome = await self._attempt(exchange, replica, route.name)
             finally:
-                gw.release(replica)
+                gw.release(replica, flow[0])
             if isinstance(outcome, str):
                 return outcome
             failure = outcome

@@ -24,7 +24,7 @@ from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
-from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
+from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups, Shares
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 
@@ -76,6 +76,7 @@ class Gateway:
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, FairWakeups] = {}
+        self._shares: dict[str, Shares] = {}
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self.discovery: Discovery | None = None
@@ -202,8 +203,17 @@ class Gateway:
         Waiters are woken by weighted fair queuing over `flow` (tenant, weight)."""
         loop = asyncio.get_running_loop()
         queued_since: float | None = None
+        shares = self._shares.setdefault(route.name, Shares(self.settings.tenant_reserve_fraction))
+        tenant = flow[0] if self.settings.tenant_fair_queuing else DEFAULT_FLOW
+        if tenant:
+            shares.seen(tenant, flow[1], loop.time())
         while True:
             candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
+            if candidates and tenant:  # tenancy hook: headroom for tenants under their share
+                used = sum(r.in_flight for r in route.replicas)
+                capacity = self.fleet.settings.per_replica_cap * len(route.replicas)
+                if not shares.may_take(tenant, used, capacity, loop.time()):
+                    candidates = []
             if candidates:
                 if queued_since is not None and flow[0]:  # tenancy hook: time queued
                     self.tenancy.metrics.queued(flow[0], loop.time() - queued_since)
@@ -213,6 +223,8 @@ class Gateway:
                 ).inc()
                 replica = candidates[index]
                 replica.in_flight += 1
+                if tenant:
+                    shares.took(tenant)
                 self.metrics.child(self.metrics.replica_in_flight, route.name, replica.name).inc()
                 return replica
             if queued_since is None:
@@ -231,8 +243,10 @@ class Gateway:
                     retry_after_s=self.settings.retry_after_s,
                 )
 
-    def release(self, replica: Replica) -> None:
+    def release(self, replica: Replica, tenant: str = DEFAULT_FLOW) -> None:
         replica.in_flight -= 1
+        if tenant and self.settings.tenant_fair_queuing:  # tenancy hook
+            self._shares[replica.model].released(tenant)
         self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
         wakeups = self._wakeups.get(replica.model)
         if wakeups:

@@ -103,6 +103,9 @@ class GatewaySettings(BaseSettings):
     tenant_fair_queuing: bool = True
     """Requests waiting for a replica are woken by weighted fair queuing across tenants
     (tenant weights); off: first come, first served, and arrivals may take a freed slot."""
+    tenant_reserve_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.25
+    """While several tenants are active, this fraction of a model's slots (at least one)
+    is kept for tenants under their weighted share; 0: fair queuing only."""
     tenant_redis_url: str | None = None
     """`redis://host:port/db`: quota counters shared by all replicas; unset: per process."""
     # --- end tenancy ---

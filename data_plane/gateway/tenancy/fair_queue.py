@@ -73,3 +73,49 @@ class FairWakeups:
             self._heap.clear()
             self._last.clear()
             self._vtime = 0.0
+
+
+class Shares:
+    """Headroom for tenants under their share of a saturated model (pure bookkeeping).
+
+    Fair queuing alone does not preempt: a quiet tenant still waits for the next slot to
+    free while a noisy one holds them all. So, while several tenants are active (a
+    request within `window_s`), a tenant at or above its weighted share of the model's
+    slots may take a slot only while `reserve` of them stay free for the others.
+    """
+
+    def __init__(self, reserve_fraction: float, window_s: float = 10.0) -> None:
+        self.reserve_fraction = reserve_fraction
+        self.window_s = window_s
+        self._in_flight: dict[str, int] = {}
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def seen(self, tenant: str, weight: int, now: float) -> None:
+        self._seen[tenant] = (now, weight)
+
+    def may_take(self, tenant: str, used: int, capacity: int, now: float) -> bool:
+        """May `tenant` take a free slot, with `used` of the model's `capacity` in use?"""
+        if self.reserve_fraction <= 0 or capacity <= 0:
+            return True
+        active = {
+            t: w
+            for t, (at, w) in self._seen.items()
+            if now - at <= self.window_s or self._in_flight.get(t, 0) > 0
+        }
+        if len(active) < 2 or tenant not in active:
+            return True
+        share = capacity * active[tenant] / sum(active.values())
+        if self._in_flight.get(tenant, 0) < share:
+            return True
+        reserve = max(1, int(capacity * self.reserve_fraction))
+        return used < capacity - reserve
+
+    def took(self, tenant: str) -> None:
+        self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
+
+    def released(self, tenant: str) -> None:
+        left = self._in_flight.get(tenant, 0) - 1
+        if left > 0:
+            self._in_flight[tenant] = left
+        else:
+            self._in_flight.pop(tenant, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from data_plane.gateway.tenancy.fair_queue import FairWakeups
+from data_plane.gateway.tenancy.fair_queue import FairWakeups, Shares
 
 
 async def _order(queue: FairWakeups, arrivals: list[tuple[str, int]]) -> list[str]:
@@ -53,3 +53,32 @@ async def test_timed_out_waiters_are_skipped_and_len_counts_the_live() -> None:
     assert await task
     assert len(queue) == 0
     assert not await queue.wait(0, "c")
+
+
+def test_shares_keep_headroom_for_a_tenant_under_its_share() -> None:
+    shares = Shares(reserve_fraction=0.25)
+    shares.seen("noisy", 1, 0.0)
+    for used in range(6):
+        assert shares.may_take("noisy", used=used, capacity=8, now=0.0)
+        shares.took("noisy")
+    # alone, noisy may fill every slot
+    assert shares.may_take("noisy", used=6, capacity=8, now=0.0)
+    shares.seen("quiet", 1, 1.0)
+    # quiet is active now: noisy (6 >= its share of 4) must leave 2 slots free
+    assert not shares.may_take("noisy", used=6, capacity=8, now=1.0)
+    assert shares.may_take("quiet", used=6, capacity=8, now=1.0)
+    shares.took("quiet")
+    shares.released("noisy")
+    assert not shares.may_take("noisy", used=6, capacity=8, now=1.0)
+    assert shares.may_take("noisy", used=5, capacity=8, now=1.0)
+    # quiet idle for longer than the window and nothing in flight: noisy is alone again
+    shares.released("quiet")
+    assert shares.may_take("noisy", used=5, capacity=8, now=30.0)
+
+
+def test_shares_off_or_uncapped() -> None:
+    assert Shares(0).may_take("a", used=100, capacity=8, now=0)
+    shares = Shares(0.25)
+    shares.seen("a", 1, 0)
+    shares.seen("b", 1, 0)
+    assert shares.may_take("a", used=100, capacity=0, now=0)
