@@ -146,6 +146,12 @@ class Fleet:
 
     def resolve(self, model: str) -> tuple[ModelRoute, str | None]:
         """The route for a model id and the adapter it names (None for a base model)."""
+        if not self.discovered:
+            raise NoReadyReplicaError(
+                "The gateway has not discovered its replicas yet; retry shortly.",
+                code="discovery_pending",
+                retry_after_s=self.settings.retry_after_s,
+            )
         route = self.models.get(model)
         if route is not None:
             return route, None

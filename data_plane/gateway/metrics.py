@@ -92,7 +92,9 @@ class GatewayMetrics:
         )
         self.queued = Gauge(
             "gateway_queued_requests",
-            "Requests waiting for a free slot (gateway limit or per-replica cap).",
+            "Requests waiting, by model and reason: the gateway's limit (`gateway`), every"
+            " replica at its cap (`replica_cap`), no ready replica yet (`cold_start`).",
+            ["model", "reason"],
             registry=r,
             multiprocess_mode="livesum",
         )

@@ -247,11 +247,12 @@ class ProxyEndpoint:
         """Serve within the gateway's concurrency limit (bounded wait, then 429)."""
         gw = self.gw
         if not gw.admission.try_acquire():
-            gw.metrics.queued.inc()
+            queued = gw.metrics.child(gw.metrics.queued, route.name, "gateway")
+            queued.inc()
             try:
                 admitted = await gw.admission.acquire(gw.settings.queue_timeout_s)
             finally:
-                gw.metrics.queued.dec()
+                queued.dec()
             if not admitted:
                 gw.metrics.child(gw.metrics.rejected, "max_concurrent_requests").inc()
                 raise OverCapacityError(
@@ -271,12 +272,21 @@ class ProxyEndpoint:
         gw = self.gw
         settings = gw.settings
         assert exchange.fields is not None
-        deadline = asyncio.get_running_loop().time() + settings.queue_timeout_s
+        now = asyncio.get_running_loop().time()
+        deadline = now + settings.queue_timeout_s
+        hold_until = now + settings.cold_start_hold_s
         tried: tuple[Replica, ...] = ()
         failure: _Failed | None = None
         for attempt in range(settings.max_retries + 1):
             try:
-                replica = await gw.pick(route, adapter, exchange.fields.prefix, tried, deadline)
+                replica = await gw.pick(
+                    route,
+                    adapter,
+                    exchange.fields.prefix,
+                    tried,
+                    deadline=deadline,
+                    hold_until=hold_until,
+                )
             except NoReadyReplicaError:
                 if failure is None:
                     raise

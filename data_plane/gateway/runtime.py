@@ -17,7 +17,7 @@ import aiohttp
 
 from data_plane.gateway.discovery import Discovery, DiscoveryError
 from data_plane.gateway.engine_metrics import parse_engine_metrics
-from data_plane.gateway.errors import OverCapacityError
+from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
 from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
 from data_plane.gateway.health import Failure, HealthPolicy
 from data_plane.gateway.limits import SlotPool, Wakeups
@@ -26,6 +26,9 @@ from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import GatewaySettings
 
 log = logging.getLogger("hoist.gateway")
+
+# Held for a while instead of refused at once: the fleet may soon have what is missing.
+_HOLDABLE = frozenset({"no_ready_replica", "adapter_not_loaded"})
 
 DiscoveryFactory = Callable[[aiohttp.ClientSession], Discovery]
 
@@ -64,6 +67,7 @@ class Gateway:
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, Wakeups] = {}
+        self._fleet_changed = Wakeups()
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self.discovery: Discovery | None = None
@@ -108,6 +112,7 @@ class Gateway:
             log.warning("discovery failed, keeping the last view: %s", exc)
             return False
         self.fleet.apply(snapshot)
+        self._fleet_changed.notify_all()
         self._update_replica_gauges()
         self._refreshed.set()
         return True
@@ -161,12 +166,26 @@ class Gateway:
         adapter: str | None,
         prefix: str,
         tried: tuple[Replica, ...],
+        *,
         deadline: float,
+        hold_until: float,
     ) -> Replica:
-        """A replica for the request, waiting (until `deadline`) while all are at their cap."""
+        """A replica for the request, waiting while all are at their cap (until `deadline`)
+        or while none is ready yet (until `hold_until`: cold starts, adapters loading)."""
         loop = asyncio.get_running_loop()
         while True:
-            candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
+            try:
+                candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
+            except NoReadyReplicaError as exc:
+                if tried or exc.code not in _HOLDABLE or loop.time() >= hold_until:
+                    raise
+                queued = self.metrics.child(self.metrics.queued, route.name, "cold_start")
+                queued.inc()
+                try:
+                    await self._fleet_changed.wait(hold_until - loop.time())
+                finally:
+                    queued.dec()
+                continue
             if candidates:
                 index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix))
                 self.metrics.child(
@@ -177,11 +196,12 @@ class Gateway:
                 self.metrics.child(self.metrics.replica_in_flight, route.name, replica.name).inc()
                 return replica
             wakeups = self._wakeups.setdefault(route.name, Wakeups())
-            self.metrics.queued.inc()
+            queued = self.metrics.child(self.metrics.queued, route.name, "replica_cap")
+            queued.inc()
             try:
                 woken = await wakeups.wait(deadline - loop.time())
             finally:
-                self.metrics.queued.dec()
+                queued.dec()
             if not woken:
                 self.metrics.child(self.metrics.rejected, "replica_cap").inc()
                 raise OverCapacityError(

@@ -108,7 +108,9 @@ async def test_waiter_gets_the_freed_replica(engine: FakeVllm) -> None:
 
 async def test_unreachable_replica_is_503_with_retry_after() -> None:
     async with (
-        run_gateway(discovery="static", upstreams=[f"tiny={closed_port_url()}"]) as gw,
+        run_gateway(
+            discovery="static", upstreams=[f"tiny={closed_port_url()}"], cold_start_hold_s=0
+        ) as gw,
         sdk(gw.url) as client,
     ):
         with pytest.raises(openai.InternalServerError) as info:

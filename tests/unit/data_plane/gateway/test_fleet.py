@@ -116,3 +116,9 @@ def test_model_id_wins_over_an_adapter_of_the_same_name() -> None:
         )
     )
     assert fleet.resolve("b") == (fleet.models["b"], None)
+
+
+def test_nothing_resolves_before_the_first_discovery() -> None:
+    with pytest.raises(NoReadyReplicaError) as info:
+        Fleet(FleetSettings()).resolve("anything")
+    assert info.value.code == "discovery_pending"
