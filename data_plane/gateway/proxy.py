@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from data_plane.gateway.errors import (
     BadRequestError,
@@ -147,6 +148,16 @@ class ProxyEndpoint:
         self.path = upstream_path
         self._keys = frozenset(f"Bearer {k}".encode() for k in gateway.settings.api_keys)
         self._ids = _RequestIds()
+        self._urls: dict[str, yarl.URL] = {}
+
+    def _url(self, base: str) -> yarl.URL:
+        """The upstream URL, parsed once per replica (parsing costs on the hot path)."""
+        url = self._urls.get(base)
+        if url is None:
+            if len(self._urls) > 4096:  # replicas come and go: keep the cache bounded
+                self._urls.clear()
+            url = self._urls[base] = yarl.URL(base + self.path)
+        return url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
         gw = self.gw
@@ -328,7 +339,7 @@ class ProxyEndpoint:
             try:
                 async with asyncio.timeout(gw.settings.first_byte_timeout_s):
                     response = await gw.session.post(
-                        replica.url + self.path, data=exchange.body, headers=exchange.forward
+                        self._url(replica.url), data=exchange.body, headers=exchange.forward
                     )
                     status = response.status
                     if stream and status == 200:
