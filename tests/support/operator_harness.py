@@ -110,7 +110,7 @@ class Cluster:
         return await self.kube.merge_patch(hoist_path(NS, plural, name), doc)
 
     async def delete(self, plural: str, name: str) -> None:
-        await self.kube._request("DELETE", hoist_path(NS, plural, name))
+        await self.kube.delete(hoist_path(NS, plural, name))
 
     async def add_pod(
         self, name: str, model: str, sidecar: FakeSidecar, *, ready: bool = True
@@ -149,7 +149,7 @@ class Cluster:
         )
 
     async def remove_pod(self, name: str) -> None:
-        await self.kube._request("DELETE", core_path(NS, "pods", name))
+        await self.kube.delete(core_path(NS, "pods", name))
         self.pods.pop(name, None)
 
 
@@ -169,7 +169,8 @@ async def eventually(
 @contextlib.asynccontextmanager
 async def cluster_client(server: str) -> AsyncIterator[Cluster]:
     async with aiohttp.ClientSession() as session:
-        yield Cluster(KubeClient(session, kopf.ConnectionInfo(server=server, token="test")))
+        info = kopf.ConnectionInfo(server=server, token="test")
+        yield Cluster(KubeClient(session, info, user_agent="hoist-test"))
 
 
 @contextlib.asynccontextmanager
