@@ -51,6 +51,7 @@ class PodConfig:
     drain_seconds: int = 120
     engine_startup_seconds: int = 1800
     adapter_volume_size: str = "10Gi"
+    service_account: str | None = None
 
 
 def labels_of(model: Model) -> dict[str, str]:
@@ -216,6 +217,8 @@ def deployment_for(model: Model, cfg: PodConfig, *, owner_uid: str) -> Json:
     if model.spec.resources.gpus > 1:
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
     pod_spec: Json = {
+        # Inference pods never talk to the API server.
+        "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": cfg.drain_seconds,
         "securityContext": {
             "runAsNonRoot": True,
@@ -227,6 +230,8 @@ def deployment_for(model: Model, cfg: PodConfig, *, owner_uid: str) -> Json:
         "containers": [_engine_container(model, cfg), _sidecar_container(cfg)],
         "volumes": volumes,
     }
+    if cfg.service_account:
+        pod_spec["serviceAccountName"] = cfg.service_account
     if model.spec.resources.gpus:
         pod_spec["tolerations"] = [
             {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}

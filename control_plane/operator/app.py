@@ -43,6 +43,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         drain_seconds=settings.drain_seconds,
         engine_startup_seconds=settings.engine_startup_seconds,
         adapter_volume_size=settings.adapter_volume_size,
+        service_account=settings.inference_service_account,
     )
 
 

@@ -30,6 +30,9 @@ class OperatorSettings(BaseSettings):
     engine_startup_seconds: int = Field(default=1800, ge=30)
     """How long an engine may take to load its weights before the kubelet restarts it."""
     adapter_volume_size: str = "10Gi"
+    inference_service_account: str | None = None
+    """ServiceAccount of the inference pods (e.g. `hoist-inference`); unset: the
+    namespace's default. Their API token is never mounted either way."""
     """Size limit of the emptyDir shared by the sidecar (writes adapters) and the engine."""
 
     # Reconciliation.

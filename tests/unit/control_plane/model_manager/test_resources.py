@@ -51,6 +51,7 @@ def test_deployment_shape() -> None:
     pod = doc["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == 90
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
     c = containers(doc)
     engine, sidecar = c["engine"], c["sidecar"]
     assert engine["image"] == "engine:1"
