@@ -97,6 +97,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     out.posting.level = logging.WARNING
     # LoraAdapters are held until unloaded everywhere under Hoist's own finalizer name.
     out.persistence.finalizer = FINALIZER
+    # A resource being deleted waits for its timer to finish its pass: check every second
+    # (kopf's default is a minute) so the finalizer is released promptly.
+    out.background.cancellation_polling = 1.0
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,8 +183,6 @@ async def operator_in_thread(
     kopf assumes it owns its event loop (on exit it stops the tasks that appeared while it
     ran), so two replicas in one test need two loops.
     """
-    import threading
-
     registry = CollectorRegistry()
     started: asyncio.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = (
         asyncio.get_running_loop().create_future()
@@ -217,12 +216,14 @@ async def operator_in_thread(
     thread = threading.Thread(target=target, name="operator-replica", daemon=True)
     thread.start()
     loop, stop = await asyncio.wait_for(started, timeout=10)
-    dummy: asyncio.Task[None] = asyncio.ensure_future(asyncio.sleep(0))
+    placeholder = asyncio.ensure_future(asyncio.sleep(0))  # the replica's task lives there
     try:
-        yield RunningOperator(dummy, stop, registry)
+        yield RunningOperator(placeholder, stop, registry)
     finally:
+        await placeholder
         loop.call_soon_threadsafe(stop.set)
         await asyncio.to_thread(thread.join, 15)
-        await dummy
+        if thread.is_alive():
+            raise AssertionError("the operator did not stop within 15 s")
         if errors:
             raise errors[0]
