@@ -53,9 +53,13 @@ async def test_the_process_serves_metrics_reconciles_and_stops_on_sigterm(tmp_pa
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     assert resp.status == 200
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    text = await resp.text()
-            assert 'hoist_operator_reconciles_total{kind="Model",result="ok"}' in text
+
+                async def counted() -> bool:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        text = await resp.text()
+                    return 'hoist_operator_reconciles_total{kind="Model",result="ok"}' in text
+
+                await eventually(counted, what="the pass counted in /metrics")
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), timeout=20) == 0
         finally:
