@@ -47,6 +47,15 @@ class OperatorSettings(BaseSettings):
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
 
+    # Autoscaler (Models with `autoscaling.enabled`).
+    autoscaler_enabled: bool = True
+    autoscaler_interval_seconds: float = Field(default=2.0, gt=0)
+    """How often each autoscaled Model is evaluated."""
+    gateway_namespace: str | None = None
+    """Where the gateway's pods run (their `/metrics` give the demand); unset: the first
+    served namespace, or `hoist`."""
+    gateway_selector: str = "app.kubernetes.io/name=hoist-gateway"
+
     # Several replicas of the operator: kopf peering, the highest priority works.
     peering_name: str = "hoist"
     """Name of the `KopfPeering` object the replicas meet in (one per namespace served)."""

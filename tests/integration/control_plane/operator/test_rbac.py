@@ -42,6 +42,13 @@ async def test_every_call_of_the_operator_is_granted() -> None:
              "metadata": {"name": "base", "namespace": "default"},
              "spec": {"source": "/m", "engine": "sim", "replicas": 1}},
         )  # fmt: skip
+        await cluster.apply(
+            "models",
+            {"apiVersion": "serving.hoist.dev/v1alpha1", "kind": "Model",
+             "metadata": {"name": "scaled", "namespace": "default"},
+             "spec": {"source": "/m", "engine": "sim", "replicas": 1, "maxReplicas": 3,
+                      "autoscaling": {"enabled": True}}},
+        )  # fmt: skip
         await cluster.add_pod("base-0", "base", sidecars[0])
         async with operator_running(url, fast_settings()):
             await cluster.apply(
@@ -63,6 +70,12 @@ async def test_every_call_of_the_operator_is_granted() -> None:
                 return await cluster.get("loraadapters", "a") is None
 
             await eventually(gone, what="adapter deleted")
+
+            async def autoscaled() -> bool:
+                doc = await cluster.get("models", "scaled")
+                return ((doc or {}).get("status") or {}).get("scalingReason") is not None
+
+            await eventually(autoscaled, what="the autoscaler to decide about the scaled Model")
 
     calls = operator_calls(emulator)
     # The test runs kopf cluster-wide (kmock cannot serve kopf's namespace observation);
