@@ -181,14 +181,20 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
         return doc
 
     def _table(self, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        columns = [c for c in self._columns.get(key, []) if not c.get("priority")]
+        columns = list(self._columns.get(key, []))
         if not columns:
             columns = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
         definitions = [
             {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
         ]
         definitions += [
-            {"name": c["name"], "type": c["type"], "format": "", "description": "", "priority": 0}
+            {
+                "name": c["name"],
+                "type": c["type"],
+                "format": "",
+                "description": "",
+                "priority": c.get("priority", 0),
+            }
             for c in columns
         ]
         rows = []
