@@ -47,6 +47,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         engine_startup_seconds=settings.engine_startup_seconds,
         adapter_volume_size=settings.adapter_volume_size,
         service_account=settings.inference_service_account,
+        log_level=settings.log_level,
     )
 
 

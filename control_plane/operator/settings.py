@@ -29,7 +29,9 @@ class OperatorSettings(BaseSettings):
     """Grace period of an inference pod: in-flight requests finish before it stops."""
     engine_startup_seconds: int = Field(default=1800, ge=30)
     """How long an engine may take to load its weights before the kubelet restarts it."""
-    adapter_volume_size: str = "10Gi"
+    adapter_volume_size: str = "8Gi"
+    model_volume_size: str = "64Gi"
+    """Size limit of the `emptyDir` the engine downloads weights into (/models)."""
     inference_service_account: str | None = None
     """ServiceAccount of the inference pods (e.g. `hoist-inference`); unset: the
     namespace's default. Their API token is never mounted either way."""
