@@ -210,6 +210,7 @@ class SimEngine:
         metrics = self.metrics
         metrics.observe_step(result)
         sinks = self._sinks
+        delivered = 0
         for sequence, index in result.tokens:
             sink = sinks.get(sequence.request_id)
             if sink is None:
@@ -219,6 +220,8 @@ class SimEngine:
             else:
                 metrics.next_token(sequence)
             sink.push(sequence, index)
+            delivered += 1
+        metrics.tokens_generated(delivered)
         for sequence in result.finished:
             if sequence.request_id in sinks:
                 self._finished(sequence, sequence.planned_finish)

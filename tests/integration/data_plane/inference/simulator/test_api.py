@@ -345,3 +345,16 @@ async def test_a_client_that_leaves_aborts_its_request(
     assert _sample(metrics, "vllm:kv_cache_usage_perc", **labels) == 0
     answer = await client.completions.create(model="sim", prompt="still here", max_tokens=2)
     assert answer.choices[0].finish_reason == "length"
+
+
+async def test_time_scale_runs_simulated_time_faster(http: aiohttp.ClientSession) -> None:
+    """400 steps of 50 ms are 20 simulated seconds; at scale 2000 they pass in ~10 ms."""
+    async with sim_fleet(profile="constant-20tps", time_scale=2000.0) as fast:
+        url = fast.urls[0]
+        async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x") as client:
+            answer = await client.completions.create(model="sim", prompt="go", max_tokens=400)
+        assert answer.usage is not None
+        assert answer.usage.completion_tokens == 400
+        metrics = await _metrics(http, url)
+    assert _sample(metrics, "vllm:e2e_request_latency_seconds_sum") >= 400 * 0.05
+    assert _sample(metrics, "vllm:inter_token_latency_seconds_count") == 399
