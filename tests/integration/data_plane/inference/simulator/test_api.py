@@ -358,3 +358,17 @@ async def test_time_scale_runs_simulated_time_faster(http: aiohttp.ClientSession
         metrics = await _metrics(http, url)
     assert _sample(metrics, "vllm:e2e_request_latency_seconds_sum") >= 400 * 0.05
     assert _sample(metrics, "vllm:inter_token_latency_seconds_count") == 399
+
+
+async def test_streams_never_show_part_of_a_stop_string(client: openai.AsyncOpenAI) -> None:
+    full = await client.completions.create(model="sim", prompt="Stop test", max_tokens=20)
+    text = full.choices[0].text
+    # A stop string that spans two tokens: the end of one word and the start of the next.
+    boundary = text.index(" ", text.index(" ", 1) + 1)
+    stop = text[boundary - 2 : boundary + 3]
+    stream = await client.completions.create(
+        model="sim", prompt="Stop test", max_tokens=20, stop=[stop], stream=True
+    )
+    pieces = [c.choices[0].text async for c in stream if c.choices]
+    streamed = "".join(pieces)
+    assert streamed == text[: text.index(stop)]
