@@ -189,6 +189,10 @@ def test_stop_string_cuts_the_text(sdk: openai.OpenAI, engine: Engine) -> None:
     assert cut.model_extra is not None
     assert cut.model_extra["stop_reason"] == stop
     assert cut.text == full[: full.find(stop)]
+    streamed = sdk.completions.create(**args, stop=[stop], stream=True)
+    chunks = [chunk.choices[0] for chunk in streamed if chunk.choices]
+    assert "".join(c.text for c in chunks) == cut.text
+    assert chunks[-1].finish_reason == "stop"
 
 
 def test_streamed_completion(engine: Engine, http: httpx.Client) -> None:
