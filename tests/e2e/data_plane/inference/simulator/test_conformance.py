@@ -17,7 +17,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import MAX_LORAS, MAX_MODEL_LEN, Engine
+from tests.support.conformance import MAX_LORAS, MAX_MODEL_LEN, Engine
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 
 from data_plane.inference.simulator.engine_core import EngineCore
 from data_plane.inference.simulator.profiles import TINY
-
-from ._driver import request
+from tests.support.sim_driver import request
 
 _workloads = st.lists(
     st.tuples(
