@@ -10,7 +10,12 @@ import pytest
 
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator, write_kubeconfig
-from tests.support.operator_harness import cluster_client, eventually, fast_settings, operator_running
+from tests.support.operator_harness import (
+    cluster_client,
+    eventually,
+    fast_settings,
+    operator_running,
+)
 
 KUBECTL = shutil.which("kubectl")
 EXAMPLE = Path(__file__).parents[4] / "examples" / "sim" / "fleet.yaml"
@@ -39,7 +44,11 @@ def table(text: str) -> list[list[str]]:
 
 
 async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
-    async with running_emulator() as (_, url), cluster_client(url) as cluster, fake_sidecars(2) as sidecars:
+    async with (
+        running_emulator() as (_, url),
+        cluster_client(url) as cluster,
+        fake_sidecars(2) as sidecars,
+    ):
         config = write_kubeconfig(tmp_path / "kubeconfig", url)
         applied = await kubectl(config, "apply", "--validate=false", "-f", str(EXAMPLE))
         assert "model.serving.hoist.dev/llama-3-8b-sim created" in applied
@@ -60,7 +69,10 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
             assert loras[1][:5] == ["sql-lora", "llama-3-8b-sim", "Ready", "2", "2"]
 
             short = table(await kubectl(config, "get", "lora"))
-            assert short == loras or short[1][:5] == loras[1][:5]
+            assert short[1][:5] == loras[1][:5]
+            wide = table(await kubectl(config, "get", "lora", "-o", "wide"))
+            assert wide[0] == ["NAME", "BASE", "PHASE", "READY", "DESIRED", "SOURCE", "AGE"]
+            assert wide[1][5] == "adapters/sql-lora"
 
             async def model_loading() -> bool:
                 doc = await cluster.get("models", "llama-3-8b-sim")
