@@ -180,6 +180,13 @@ class Fleet:
         if adapter is not None:
             usable = [r for r in usable if adapter in r.adapters]
             if not usable:
+                declared = self.adapters.get(adapter)
+                if declared is not None and declared.phase == "Failed":
+                    raise NoReadyReplicaError(
+                        f"Adapter `{adapter}` failed to load; see its status in /v1/adapters.",
+                        code="adapter_failed",
+                        retry_after_s=self.settings.retry_after_s,
+                    )
                 raise NoReadyReplicaError(
                     f"Adapter `{adapter}` is not loaded on a ready replica yet; retry shortly.",
                     code="adapter_not_loaded",

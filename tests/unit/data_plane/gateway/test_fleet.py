@@ -122,3 +122,14 @@ def test_nothing_resolves_before_the_first_discovery() -> None:
     with pytest.raises(NoReadyReplicaError) as info:
         Fleet(FleetSettings()).resolve("anything")
     assert info.value.code == "discovery_pending"
+
+
+def test_a_failed_adapter_is_said_so() -> None:
+    state = {**STATE, "adapters": [{"metadata": {"name": "bad"}, "spec": {"baseModel": "llama"},
+                                    "status": {"phase": "Failed"}}]}  # fmt: skip
+    fleet = Fleet(FleetSettings())
+    fleet.apply(parse_state(state))
+    route, adapter = fleet.resolve("bad")
+    with pytest.raises(NoReadyReplicaError) as info:
+        fleet.candidates(route, adapter, now=0)
+    assert info.value.code == "adapter_failed"
