@@ -59,6 +59,7 @@ class Replica:
         "model",
         "name",
         "ready",
+        "retired",
         "running_adapters",
         "url",
         "waiting",
@@ -75,6 +76,8 @@ class Replica:
         self.waiting = 0
         self.running_adapters: frozenset[str] | None = None
         self.health = PassiveHealth(health)
+        self.retired = False
+        """Gone from discovery (requests still in flight there finish normally)."""
 
 
 @dataclass(slots=True)
@@ -136,6 +139,10 @@ class Fleet:
             adapters[a.name] = a
         for name in models:
             adapters.pop(name, None)  # a model id wins over an adapter of the same name
+        kept = {id(r) for m in models.values() for r in m.replicas}
+        for replica in old.values():
+            if id(replica) not in kept:
+                replica.retired = True
         self.models = models
         self.adapters = adapters
         self.discovered = True

@@ -189,7 +189,8 @@ class ProxyEndpoint:
             route, adapter = gw.fleet.resolve(exchange.fields.model)
         except GatewayError as exc:
             await exchange.fail(exc)
-            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, "4xx").inc()
+            status_class = f"{exc.status // 100}xx"
+            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, status_class).inc()
             return
         task = asyncio.current_task()
         assert task is not None

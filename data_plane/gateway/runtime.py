@@ -111,7 +111,11 @@ class Gateway:
             self.metrics.discovery_errors.inc()
             log.warning("discovery failed, keeping the last view: %s", exc)
             return False
+        before = list(self.fleet.replicas())
         self.fleet.apply(snapshot)
+        for replica in before:
+            if replica.retired:
+                self.metrics.forget_replica(replica.model, replica.name)
         self._fleet_changed.notify_all()
         self._update_replica_gauges()
         self._refreshed.set()
@@ -211,7 +215,8 @@ class Gateway:
 
     def release(self, replica: Replica) -> None:
         replica.in_flight -= 1
-        self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
+        if not replica.retired:  # a retired replica's series is gone: do not bring it back
+            self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
         wakeups = self._wakeups.get(replica.model)
         if wakeups:
             wakeups.notify()

@@ -265,3 +265,20 @@ async def test_against_the_supervisors_admin_api(engine: FakeVllm) -> None:
                 await client.get("/adapters/chat", cast_to=object)
     finally:
         await runner.cleanup()
+
+
+async def test_a_replica_that_goes_away_leaves_no_series(
+    admin: FakeAdmin, engine: FakeVllm
+) -> None:
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        await client.completions.create(model="llama", prompt="x", max_tokens=1)
+        async with http.get("/metrics") as resp:
+            assert 'replica="llama-0"' in await resp.text()
+        admin.models[0]["replicas"] = []
+        await wait_until(lambda: not list(gw.gateway.fleet.replicas()))
+        async with http.get("/metrics") as resp:
+            assert 'replica="llama-0"' not in await resp.text()

@@ -99,6 +99,7 @@ def test_live_state_survives_a_new_snapshot() -> None:
     fleet.apply(parse_state(STATE))
     again = fleet.resolve("llama")[0].replicas[0]
     assert again is r0
+    assert not r0.retired
     assert again.in_flight == 3
     with pytest.raises(NoReadyReplicaError):
         fleet.candidates(fleet.resolve("llama")[0], None, now=1)
@@ -133,3 +134,19 @@ def test_a_failed_adapter_is_said_so() -> None:
     with pytest.raises(NoReadyReplicaError) as info:
         fleet.candidates(route, adapter, now=0)
     assert info.value.code == "adapter_failed"
+
+
+def test_replicas_that_go_away_are_retired() -> None:
+    fleet = Fleet(FleetSettings())
+    fleet.apply(parse_state(STATE))
+    gone = fleet.resolve("llama")[0].replicas[1]
+    fleet.apply(
+        parse_state(
+            {
+                **STATE,
+                "models": [{**STATE["models"][0], "replicas": STATE["models"][0]["replicas"][:1]}],
+            }
+        )
+    )
+    assert gone.retired
+    assert [r.name for r in fleet.replicas()] == ["llama-0"]
