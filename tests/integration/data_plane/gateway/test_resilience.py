@@ -193,9 +193,11 @@ async def test_ejected_replica_is_readmitted(engine: FakeVllm, spare: FakeVllm) 
     ):
         await client.completions.create(model="tiny", prompt="x", max_tokens=1)
         ejected = engine.requests
+        assert ejected == 1  # it failed once...
+        assert [r.health.ejected for r in gw.gateway.fleet.replicas()] == [True, False]
         await asyncio.sleep(0.3)
-        for _ in range(6):
-            await client.completions.create(model="tiny", prompt="x", max_tokens=1)
+        for i in range(12):  # several prefixes: some hash to the re-admitted replica
+            await client.completions.create(model="tiny", prompt=f"prompt {i}", max_tokens=1)
         assert engine.requests > ejected
 
 
