@@ -182,7 +182,9 @@ class Observation:
     """Requests the model carries; `None`: no fresh signal at all."""
     need: float | None
     idle: bool
-    """Fresh, complete evidence that nothing is in flight or held."""
+    """Fresh evidence from the gateway (and every engine that reported) that nothing is in
+    flight or held. Without the gateway's view a model is never idle: at zero, only the
+    gateway could wake it up again."""
     held: int
     waiting: float
     ttft_seconds: float | None
@@ -221,7 +223,8 @@ def observe(inp: ScalingInput) -> Observation:
         and r.waiting is not None
     ]
     views: list[float] = []
-    complete = False
+    engines_complete = len(fresh) == len(ready)
+    gateway_fresh = False
     held = 0
     kv_load = waiting = 0.0
     if fresh:
@@ -230,19 +233,18 @@ def observe(inp: ScalingInput) -> Observation:
         waiting = sum(r.waiting or 0.0 for r in fresh) * scale
         views.append(sum((r.running or 0.0) + (r.waiting or 0.0) for r in fresh) * scale)
         kv_load = sum(r.kv_cache_usage or 0.0 for r in fresh) * scale
-        complete = len(fresh) == len(ready)
     gateway = inp.demand
     if gateway is not None and _fresh(gateway.observed_at, inp.now, p.metrics_max_age_seconds):
         held = gateway.held
         views.append(float(gateway.in_flight + gateway.held))
-        complete = True  # every request passes through the gateway
+        gateway_fresh = True
     ttfts = [r.ttft_seconds for r in fresh if r.ttft_seconds is not None]
     ttft = sum(ttfts) / len(ttfts) if ttfts else None
     if not views:
         return Observation(None, None, False, 0, 0.0, None, len(ready), loading)
     concurrency = max(views)
     need = max(concurrency / p.target_concurrency, kv_load / p.target_kv_cache_usage)
-    idle = complete and concurrency <= _EPS
+    idle = gateway_fresh and engines_complete and concurrency <= _EPS
     return Observation(concurrency, need, idle, held, waiting, ttft, len(ready), loading)
 
 

@@ -252,7 +252,8 @@ def test_stale_metrics_between_idle_ticks_restart_the_idle_clock() -> None:
     policy = replace(POLICY, scale_to_zero_after_seconds=100)
 
     def idle_at(t: float) -> ScalingInput:
-        return ScalingInput(t, 1, (replace(replica(0), observed_at=t),), None, policy)
+        gateway = GatewayDemand(in_flight=0, held=0, observed_at=t)
+        return ScalingInput(t, 1, (replace(replica(0), observed_at=t),), gateway, policy)
 
     state = ScalingState()
     t = NOW
@@ -268,6 +269,17 @@ def test_stale_metrics_between_idle_ticks_restart_the_idle_clock() -> None:
         assert rec.desired_replicas == 1
     rec = recommend(idle_at(t), state)
     assert (rec.desired_replicas, rec.reason) == (0, Reason.SCALE_TO_ZERO)
+
+
+def test_without_the_gateway_a_model_never_goes_to_zero() -> None:
+    """Idle engines, but nobody would see the next request: keep one replica."""
+    policy = replace(POLICY, scale_to_zero_after_seconds=0)
+    rec = decide(1, busy(1, 0), None, policy, IDLE_LONG)
+    assert rec.observation is not None
+    assert not rec.observation.idle
+    assert (rec.desired_replicas, rec.reason) == (1, Reason.STEADY)
+    with_gateway = decide(1, busy(1, 0), demand(0), policy, IDLE_LONG)
+    assert (with_gateway.desired_replicas, with_gateway.reason) == (0, Reason.SCALE_TO_ZERO)
 
 
 def test_partial_metrics_extrapolate_instead_of_reading_zero() -> None:
