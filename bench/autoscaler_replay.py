@@ -246,8 +246,8 @@ def simulate(
 ) -> Result:
     """Run the trace through a fleet scaled by `policy`; returns what it cost and achieved.
 
-    For the first `warmup` seconds the fleet stays at `start` ready replicas and the policy
-    is not asked; TTFT, cost and changes are counted from then on.
+    For the first `warmup` seconds the fleet stays at `start` ready replicas: the policy
+    observes (its windows fill) but does not act. TTFT, cost and changes count from then.
     """
     fleet = Fleet(model)
     events: list[tuple[float, int, str, int]] = []
@@ -301,7 +301,7 @@ def simulate(
     for i, req in enumerate(requests):
         push(req.arrival, "arrive", i)
     end = requests[-1].arrival
-    push(warmup, "tick", 0)
+    push(warmup % policy.period_s, "tick", 0)
     changes = 0
     peak = start
     current = start
@@ -323,7 +323,8 @@ def simulate(
                     route(now, fleet.held.popleft())
         elif kind == "tick" and (now <= end or fleet.held):
             n = policy.desired(now, fleet, current)
-            if n != current:
+            # During the warm-up the policy observes (fills its windows) but does not act.
+            if now >= warmup and n != current:
                 changes += 1
                 scale_to(now, n)
                 current = n
@@ -407,7 +408,8 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
         f"{args.model.tpot_s * 1000:g} ms per output token, "
         f"{args.model.cold_start_s:g} s cold start (cost counts from the request to scale up); "
         "least-load routing; the gateway holds requests while no replica is ready. The first "
-        f"{args.warmup:g} s run at a fixed fleet sized by Little's law and are not measured. "
+        f"{args.warmup:g} s run at a fixed fleet sized by Little's law, watched but not "
+        "acted on by the policies, and are not measured. "
         f"Both policies target {args.target:g} in-flight requests per replica, bounds "
         f"[1, {args.max_replicas}]. Hoist: 2 s tick, 60 s stable / 6 s panic window, "
         f"{args.scale_down_delay:g} s scale-down delay, 10 % tolerance, TTFT target "
