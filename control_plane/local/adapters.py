@@ -9,9 +9,10 @@ adapter goes, applies the plan through the sidecars and returns the new statuses
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import aiohttp
 
@@ -40,6 +41,19 @@ class LocalPod:
     ready: bool
 
 
+class Replica(Protocol):
+    """What the reconciler reads of a replica (`LocalPod`, or the supervisor's own view)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def sidecar_url(self) -> str: ...
+    @property
+    def ready(self) -> bool: ...
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +72,7 @@ class LocalAdapterReconciler:
         self._cycle = AdapterCycle(self._client, policy=policy, metrics=metrics, now=now)
 
     async def reconcile(
-        self, adapters: list[LoraAdapter], pods: list[LocalPod]
+        self, adapters: list[LoraAdapter], pods: Sequence[Replica]
     ) -> dict[str, LoraAdapterStatus]:
         """Bring every pod in line with `adapters`; the new status per adapter name.
 
@@ -89,7 +103,7 @@ class LocalAdapterReconciler:
                     continue
         return statuses
 
-    async def remove(self, adapter: LoraAdapter, pods: list[LocalPod]) -> None:
+    async def remove(self, adapter: LoraAdapter, pods: Sequence[Replica]) -> None:
         """Unload `adapter` from every pod (`RemovalIncompleteError` if a ready one could not
         be reached: the caller keeps the adapter and tries again)."""
         refs = [PodRef(p.name, p.model, p.ready, p.sidecar_url) for p in pods]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from control_plane.api import LoraAdapter, LoraAdapterStatus
 from control_plane.api.constants import (
+    ANNOTATION_LOADED_ADAPTERS,
     GROUP,
     LABEL_ROLE,
     LORA_ADAPTER_PLURAL,
@@ -26,7 +27,8 @@ from control_plane.api.constants import (
 )
 from control_plane.kube import KubeError, core_path, hoist_path
 from control_plane.lora_manager.cycle import RemovalIncompleteError
-from control_plane.lora_manager.placement import PodRef
+from control_plane.lora_manager.placement import PodRef, PodView
+from control_plane.lora_manager.plan import loaded_after
 from control_plane.lora_manager.pods import pod_ref
 from control_plane.lora_manager.status import invalid_status
 from control_plane.model_manager.resources import ROLE_INFERENCE
@@ -41,6 +43,32 @@ async def list_pods(ctx: OperatorContext, namespace: str) -> list[PodRef]:
         core_path(namespace, "pods"), label_selector=f"{LABEL_ROLE}={ROLE_INFERENCE}"
     )
     return [ref for ref in map(pod_ref, pods) if ref is not None]
+
+
+async def annotate_pods(
+    ctx: OperatorContext,
+    *,
+    namespace: str,
+    adapter: str,
+    pods: list[PodRef],
+    views: list[PodView],
+    status: LoraAdapterStatus,
+    logger: kopf.Logger,
+) -> None:
+    """Record on each pod the adapters its sidecar holds loaded (the gateway routes on it)."""
+    loaded_on = {entry.pod for entry in status.loaded_on}
+    current = {p.name: p.loaded_annotation for p in pods}
+    for view in views:
+        names = loaded_after(view, adapter, loaded_now=view.name in loaded_on)
+        if names is None or names == current.get(view.name):
+            continue
+        try:
+            await ctx.kube.merge_patch(
+                core_path(namespace, "pods", view.name),
+                {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
+            )
+        except KubeError as exc:
+            logger.warning("could not annotate pod %s: %s", view.name, exc)
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -82,6 +110,15 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         finally:
             ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
         ctx.metrics.reconciles.labels(KIND, "ok").inc()
+        await annotate_pods(
+            ctx,
+            namespace=namespace,
+            adapter=adapter.metadata.name,
+            pods=pods,
+            views=views,
+            status=outcome.status,
+            logger=logger,
+        )
         if outcome.status != adapter.status:
             patch.status.update(dump_status(outcome.status))
 

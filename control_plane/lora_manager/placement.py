@@ -53,6 +53,8 @@ class PodRef:
     ready: bool
     sidecar_url: str
     in_flight: float = 0.0
+    loaded_annotation: tuple[str, ...] | None = None
+    """What the pod's loaded-adapters annotation says now (sorted), None when absent."""
 
 
 @dataclass(frozen=True)

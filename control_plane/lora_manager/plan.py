@@ -132,3 +132,17 @@ def assume_placed(pods: Sequence[PodView], plan: AdapterPlan) -> list[PodView]:
             adapters.pop(plan.adapter, None)
         out.append(replace(pod, adapters=adapters))
     return out
+
+
+def loaded_after(pod: PodView, adapter: str, *, loaded_now: bool) -> tuple[str, ...] | None:
+    """The adapters `pod` holds loaded once this pass for `adapter` is done (sorted), or
+    None when the sidecar could not be asked. What the pod's
+    `serving.hoist.dev/loaded-adapters` annotation says, for the gateway."""
+    if pod.adapters is None:
+        return None
+    names = {n for n, a in pod.adapters.items() if a.phase is SidecarPhase.LOADED}
+    if loaded_now:
+        names.add(adapter)
+    else:
+        names.discard(adapter)
+    return tuple(sorted(names))

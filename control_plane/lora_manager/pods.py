@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.api.constants import LABEL_MODEL, SIDECAR_PORT
+from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, LABEL_MODEL, SIDECAR_PORT
 from control_plane.lora_manager.placement import PodRef
 
 
@@ -35,9 +35,16 @@ def pod_ref(pod: dict[str, Any]) -> PodRef | None:
     if not model or not ip or not meta.get("name"):
         return None
     host = f"[{ip}]" if ":" in ip else ip
+    annotation = (meta.get("annotations") or {}).get(ANNOTATION_LOADED_ADAPTERS)
+    loaded = (
+        tuple(sorted(a.strip() for a in annotation.split(",") if a.strip()))
+        if isinstance(annotation, str)
+        else None
+    )
     return PodRef(
         name=meta["name"],
         model=model,
         ready=_ready(pod),
         sidecar_url=f"http://{host}:{_sidecar_port(pod)}",
+        loaded_annotation=loaded,
     )

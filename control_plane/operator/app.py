@@ -19,6 +19,7 @@ import kopf
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from control_plane.api.constants import FINALIZER
 from control_plane.kube import KubeClient
 from control_plane.lora_manager import handlers as lora_handlers
 from control_plane.lora_manager.cycle import AdapterCycle
@@ -93,6 +94,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # run alone (and say so in the log) rather than pause.
     out.peering.mandatory = settings.peering_mandatory
     out.posting.level = logging.WARNING
+    # LoraAdapters are held until unloaded everywhere under Hoist's own finalizer name.
+    out.persistence.finalizer = FINALIZER
     return out
 
 

@@ -170,3 +170,58 @@ async def eventually(
 async def cluster_client(server: str) -> AsyncIterator[Cluster]:
     async with aiohttp.ClientSession() as session:
         yield Cluster(KubeClient(session, kopf.ConnectionInfo(server=server, token="test")))
+
+
+@contextlib.asynccontextmanager
+async def operator_in_thread(
+    server: str, settings: OperatorSettings
+) -> AsyncIterator[RunningOperator]:
+    """The operator in its own thread and event loop, as a separate replica would be.
+
+    kopf assumes it owns its event loop (on exit it stops the tasks that appeared while it
+    ran), so two replicas in one test need two loops.
+    """
+    import threading
+
+    registry = CollectorRegistry()
+    started: asyncio.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = (
+        asyncio.get_running_loop().create_future()
+    )
+    caller = asyncio.get_running_loop()
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(
+            run(
+                settings,
+                connection=kopf.ConnectionInfo(server=server, token="test"),
+                metrics_registry=registry,
+                stop_flag=stop,
+                ready_flag=ready,
+            )
+        )
+        await ready.wait()
+        caller.call_soon_threadsafe(started.set_result, (asyncio.get_running_loop(), stop))
+        await task
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+            if not started.done():
+                caller.call_soon_threadsafe(started.set_exception, exc)
+
+    thread = threading.Thread(target=target, name="operator-replica", daemon=True)
+    thread.start()
+    loop, stop = await asyncio.wait_for(started, timeout=10)
+    dummy: asyncio.Task[None] = asyncio.ensure_future(asyncio.sleep(0))
+    try:
+        yield RunningOperator(dummy, stop, registry)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        await asyncio.to_thread(thread.join, 15)
+        await dummy
+        if errors:
+            raise errors[0]

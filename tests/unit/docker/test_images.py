@@ -36,11 +36,7 @@ EXPECTED_ENTRY_MODULES = {
     "Dockerfile.sidecar": "data_plane.inference.sidecar_runtime",
     "Dockerfile.controller": "control_plane.operator",
 }
-PENDING_MODULES: dict[str, str] = {
-    "data_plane.gateway": "issue 4 (gateway)",
-    "data_plane.inference.engine_api": "issue 5 (inference pod)",
-    "data_plane.inference.sidecar_runtime": "issue 5 (inference pod)",
-}
+PENDING_MODULES: dict[str, str] = {}
 EXPECTED_PORTS = {
     "Dockerfile.gateway": GATEWAY_PORT,
     "Dockerfile.engine": ENGINE_PORT,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from control_plane.api.constants import FINALIZER
+from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, FINALIZER
+from control_plane.kube import core_path
 from tests.support.fake_sidecar import FakeSidecar, fake_sidecars
 from tests.support.kube_emulator import HoistKubeEmulator, running_emulator
 from tests.support.operator_harness import (
@@ -78,6 +79,13 @@ async def test_create_update_delete(
         holder = status["loadedOn"][0]["pod"]
         assert "sql" in cluster.pods[holder].loaded()
         assert sidecars[2].puts() == 0  # never a pod of another base model
+
+        async def annotated() -> bool:
+            pod = await cluster.kube.get(core_path("default", "pods", holder))
+            annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+            return annotations.get(ANNOTATION_LOADED_ADAPTERS) == "sql"
+
+        await eventually(annotated, what="the pod annotated with its loaded adapters")
         doc = await cluster.get("loraadapters", "sql")
         assert doc is not None
         assert FINALIZER in doc["metadata"].get("finalizers", []) or doc["metadata"].get(

@@ -1,0 +1,147 @@
+"""The sidecar's HTTP API (design.md section 2): adapters, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import aiohttp
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from data_plane.inference.sidecar_runtime.engine_client import EngineClient
+from data_plane.inference.sidecar_runtime.fetch import AdapterStore
+from data_plane.inference.sidecar_runtime.manager import AdapterManager
+from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
+from data_plane.inference.sidecar_runtime.plan import AdapterReport
+from data_plane.inference.sidecar_runtime.settings import SidecarSettings
+from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError
+
+log = logging.getLogger(__name__)
+
+
+class PutAdapter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=2048)
+    sha256: str | None = None
+
+
+def _error(status: int, reason: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": "adapter_error", "reason": reason}},
+        status_code=status,
+    )
+
+
+def _report(item: AdapterReport) -> dict[str, Any]:
+    return {k: v for k, v in asdict(item).items() if v is not None}
+
+
+def get_manager(request: Request) -> AdapterManager:
+    manager: AdapterManager = request.app.state.manager
+    return manager
+
+
+def get_metrics(request: Request) -> SidecarMetrics:
+    metrics: SidecarMetrics = request.app.state.metrics
+    return metrics
+
+
+def get_engine(request: Request) -> EngineClient:
+    engine: EngineClient = request.app.state.engine
+    return engine
+
+
+ManagerDep = Annotated[AdapterManager, Depends(get_manager)]
+MetricsDep = Annotated[SidecarMetrics, Depends(get_metrics)]
+EngineDep = Annotated[EngineClient, Depends(get_engine)]
+
+
+def create_app(settings: SidecarSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as http:
+            metrics = SidecarMetrics()
+            store = AdapterStore(
+                settings.adapter_dir,
+                max_bytes=settings.max_adapter_bytes,
+                http=http,
+                timeout=settings.fetch_timeout_seconds,
+            )
+            engine = EngineClient(
+                settings.engine_url, http, timeout=settings.engine_timeout_seconds
+            )
+            manager = AdapterManager(settings, store, engine, metrics)
+            manager.restore()
+            app.state.manager = manager
+            app.state.metrics = metrics
+            app.state.engine = engine
+            poller = asyncio.create_task(manager.run(), name="sidecar-poll")
+            try:
+                yield
+            finally:
+                log.info("draining")
+                await manager.drain()
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+
+    app = FastAPI(title="Hoist inference sidecar", lifespan=lifespan)
+
+    @app.exception_handler(AdapterRefusedError)
+    async def _refused(_: Request, exc: AdapterRefusedError) -> JSONResponse:
+        return _error(exc.status, exc.reason, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(400, "InvalidRequest", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(manager: ManagerDep) -> JSONResponse:
+        if manager.draining:
+            return _error(503, "Draining", "the sidecar is shutting down")
+        if not manager.engine_healthy:
+            return _error(503, "EngineNotReady", "the engine does not answer /health yet")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/adapters")
+    async def list_adapters(manager: ManagerDep) -> dict[str, Any]:
+        return {"items": [_report(r) for r in manager.reports().values()]}
+
+    @app.get("/adapters/{name}")
+    async def get_adapter(name: str, manager: ManagerDep) -> JSONResponse:
+        found = manager.report_of(name)
+        if found is None:
+            return _error(404, "NotFound", f"no adapter named {name!r}")
+        return JSONResponse(_report(found))
+
+    @app.put("/adapters/{name}")
+    async def put_adapter(name: str, body: PutAdapter, manager: ManagerDep) -> JSONResponse:
+        status, item = await manager.put(name, body.source, body.sha256)
+        return JSONResponse(_report(item), status_code=status)
+
+    @app.delete("/adapters/{name}")
+    async def delete_adapter(name: str, manager: ManagerDep) -> JSONResponse:
+        if not await manager.delete(name):
+            return _error(404, "NotFound", f"no adapter named {name!r}")
+        return JSONResponse({"name": name, "deleted": True})
+
+    @app.get("/metrics")
+    async def metrics(metrics: MetricsDep, engine: EngineDep) -> Response:
+        text = await engine.metrics_text()
+        return Response(metrics.render(text), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app

@@ -1,0 +1,290 @@
+"""Fetch an adapter into the adapter directory: size cap, digest check, atomic rename.
+
+Layout of the adapter directory (a volume shared with the engine):
+
+    <dir>/adapters/<name>/<sha>/  what the engine loads (adapter_config.json + weights)
+    <dir>/.staging/          downloads and extractions in progress
+    <dir>/.trash/            replaced versions, removed right after the swap
+    <dir>/state.json         the desired set, so a restarted sidecar resumes it
+
+The digest of an archive is the sha256 of its bytes; the digest of a directory is the
+sha256 of its manifest, the output of
+`cd DIR && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import aiohttp
+
+from data_plane.inference.sidecar_runtime.sources import (
+    AdapterRefusedError,
+    HttpSource,
+    LocalSource,
+    S3Source,
+    Source,
+    is_within,
+)
+
+ADAPTER_CONFIG = "adapter_config.json"
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Staged:
+    root: Path
+    """The staged adapter directory (holds adapter_config.json)."""
+    sha256: str
+    workdir: Path
+    """What to remove when the staged copy is discarded."""
+    size: int = 0
+    """Bytes fetched."""
+
+
+def tree_digest(root: Path) -> str:
+    """The sha256 of the `sha256sum` manifest of every regular file under `root`."""
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        lines.append(f"{_file_digest(path)}  {rel}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _tree_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _too_large(max_bytes: int) -> AdapterRefusedError:
+    return AdapterRefusedError(
+        "AdapterTooLarge", f"the adapter exceeds the size cap of {max_bytes} bytes", status=413
+    )
+
+
+class AdapterStore:
+    """Fetches adapters into `<dir>/.staging` and swaps them into `<dir>/adapters`."""
+
+    def __init__(
+        self, directory: Path, *, max_bytes: int, http: aiohttp.ClientSession, timeout: float
+    ) -> None:
+        self.directory = directory.resolve()
+        self.max_bytes = max_bytes
+        self._http = http
+        self._timeout = timeout
+        for sub in ("adapters", ".staging", ".trash"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, name: str) -> Path:
+        return self.directory / "adapters" / name
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    async def fetch(self, source: Source, *, expected_sha256: str | None) -> Staged:
+        """Fetch `source` into a fresh staging directory, verified; refuse with a reason."""
+        workdir = Path(tempfile.mkdtemp(prefix="fetch-", dir=self.directory / ".staging"))
+        try:
+            staged = await self._fetch(source, workdir)
+            if expected_sha256 is not None and staged.sha256 != expected_sha256:
+                raise AdapterRefusedError(
+                    "DigestMismatch",
+                    f"sha256 of the fetched adapter is {staged.sha256},"
+                    f" not the expected {expected_sha256}",
+                    status=422,
+                )
+            if not (staged.root / ADAPTER_CONFIG).is_file():
+                raise AdapterRefusedError(
+                    "InvalidAdapter",
+                    f"the fetched adapter has no {ADAPTER_CONFIG} at its top level",
+                    status=422,
+                )
+            size = await asyncio.to_thread(_tree_size, staged.root)
+            return dataclasses.replace(staged, size=size)
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            raise
+
+    async def _fetch(self, source: Source, workdir: Path) -> Staged:
+        if isinstance(source, S3Source):
+            raise AdapterRefusedError(
+                "UnsupportedScheme",
+                "s3:// sources are not supported by this sidecar build (no S3 client is"
+                " installed); serve the adapter over https:// or from a local path",
+            )
+        if isinstance(source, HttpSource):
+            archive = workdir / "download"
+            sha = await self._download(source.url, archive)
+            return Staged(await asyncio.to_thread(self._extract, archive, workdir), sha, workdir)
+        return await asyncio.to_thread(self._fetch_local, source, workdir)
+
+    def _fetch_local(self, source: LocalSource, workdir: Path) -> Staged:
+        given = Path(source.path)
+        if not given.exists() and not given.is_symlink():
+            raise AdapterRefusedError("SourceNotFound", f"no file or directory at {source.path}")
+        real = given.resolve()
+        if source.confined_to is not None and not is_within(
+            PurePosixPath(real), PurePosixPath(Path(source.confined_to).resolve())
+        ):
+            raise AdapterRefusedError(
+                "PathEscape", f"{source.path} resolves to {real}, outside the adapter directory"
+            )
+        if real.is_dir():
+            target = workdir / "adapter"
+            self._copy_tree(real, target)
+            return Staged(target, tree_digest(target), workdir)
+        if not real.is_file():
+            raise AdapterRefusedError("SourceNotFound", f"{source.path} is not a file or directory")
+        archive = workdir / "archive"
+        sha = self._copy_file(real, archive)
+        return Staged(self._extract(archive, workdir), sha, workdir)
+
+    def _copy_file(self, src: Path, dst: Path) -> str:
+        digest = hashlib.sha256()
+        size = 0
+        with src.open("rb") as fin, dst.open("wb") as fout:
+            while chunk := fin.read(_CHUNK):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _too_large(self.max_bytes)
+                digest.update(chunk)
+                fout.write(chunk)
+        return digest.hexdigest()
+
+    def _copy_tree(self, src: Path, dst: Path) -> None:
+        """Copy a directory, refusing links that lead out of it and trees over the cap."""
+        total = 0
+        for dirpath, dirnames, filenames in os.walk(src):
+            here = Path(dirpath)
+            (dst / here.relative_to(src)).mkdir(parents=True, exist_ok=True)
+            for entry in [*dirnames, *filenames]:
+                path = here / entry
+                if path.is_symlink() and not is_within(
+                    PurePosixPath(path.resolve()), PurePosixPath(src)
+                ):
+                    raise AdapterRefusedError(
+                        "PathEscape",
+                        f"{path} is a symlink to {path.resolve()}, outside the adapter",
+                    )
+            for entry in filenames:
+                path = here / entry
+                if not path.is_file():
+                    raise AdapterRefusedError("InvalidAdapter", f"{path} is not a regular file")
+                total += path.stat().st_size
+                if total > self.max_bytes:
+                    raise _too_large(self.max_bytes)
+                shutil.copyfile(path, dst / path.relative_to(src))
+
+    def _extract(self, archive: Path, workdir: Path) -> Path:
+        """Extract a tar archive safely; return the adapter root inside it."""
+        if not tarfile.is_tarfile(archive):
+            raise AdapterRefusedError(
+                "InvalidAdapter",
+                "a file source must be a tar archive (optionally gzip-compressed) of the"
+                " adapter directory",
+                status=422,
+            )
+        target = workdir / "adapter"
+        target.mkdir()
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            total = 0
+            for member in members:
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts:
+                    raise AdapterRefusedError(
+                        "PathEscape", f"archive member {member.name!r} escapes the adapter"
+                    )
+                if not (member.isfile() or member.isdir()):
+                    raise AdapterRefusedError(
+                        "PathEscape",
+                        f"archive member {member.name!r} is a link or special file; only"
+                        " regular files and directories are accepted",
+                    )
+                total += member.size
+                if total > self.max_bytes:
+                    raise _too_large(self.max_bytes)
+            tar.extractall(target, members=members, filter="data")
+        entries = list(target.iterdir())
+        if not (target / ADAPTER_CONFIG).exists() and len(entries) == 1 and entries[0].is_dir():
+            return entries[0]
+        return target
+
+    async def _download(self, url: str, dst: Path) -> str:
+        digest = hashlib.sha256()
+        size = 0
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with self._http.get(url, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise AdapterRefusedError(
+                        "DownloadFailed", f"GET {url} answered HTTP {resp.status}", status=502
+                    )
+                if resp.content_length is not None and resp.content_length > self.max_bytes:
+                    raise _too_large(self.max_bytes)
+                with dst.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(_CHUNK):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise _too_large(self.max_bytes)
+                        digest.update(chunk)
+                        out.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AdapterRefusedError(
+                "DownloadFailed", f"GET {url} failed: {exc or type(exc).__name__}", status=502
+            ) from exc
+        return digest.hexdigest()
+
+    def install(self, name: str, staged: Staged) -> Path:
+        """Move a staged adapter into `adapters/<name>/<digest prefix>` atomically."""
+        final = self.path_of(name) / staged.sha256[:16]
+        final.parent.mkdir(exist_ok=True)
+        if final.exists():
+            self._trash(final)
+        staged.root.rename(final)
+        shutil.rmtree(staged.workdir, ignore_errors=True)
+        return final
+
+    def _trash(self, path: Path) -> None:
+        old = self.directory / ".trash" / f"{path.name}-{uuid.uuid4().hex}"
+        path.rename(old)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self, staged: Staged) -> None:
+        shutil.rmtree(staged.workdir, ignore_errors=True)
+
+    def remove_version(self, name: str, path: str) -> None:
+        """Remove one installed version of `name` (never anything outside its folder)."""
+        version = Path(path)
+        if version.parent == self.path_of(name) and version.exists():
+            self._trash(version)
+
+    def remove(self, name: str) -> None:
+        if self.path_of(name).exists():
+            self._trash(self.path_of(name))
+
+    def clean_staging(self) -> None:
+        """Remove what an interrupted fetch or swap left behind (at start-up)."""
+        for sub in (".staging", ".trash"):
+            for leftover in (self.directory / sub).iterdir():
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
