@@ -182,9 +182,10 @@ class Observation:
     """Requests the model carries; `None`: no fresh signal at all."""
     need: float | None
     idle: bool
-    """Fresh evidence from the gateway (and every engine that reported) that nothing is in
-    flight or held. Without the gateway's view a model is never idle: at zero, only the
-    gateway could wake it up again."""
+    """The gateway's fresh view says nothing is in flight or held, and no engine that
+    reported is busy. Every request passes through the gateway, so engines that could not
+    be read do not block idleness; without the gateway's view a model is never idle (at
+    zero, only the gateway could wake it up again)."""
     held: int
     waiting: float
     ttft_seconds: float | None
@@ -223,7 +224,6 @@ def observe(inp: ScalingInput) -> Observation:
         and r.waiting is not None
     ]
     views: list[float] = []
-    engines_complete = len(fresh) == len(ready)
     gateway_fresh = False
     held = 0
     kv_load = waiting = 0.0
@@ -244,7 +244,7 @@ def observe(inp: ScalingInput) -> Observation:
         return Observation(None, None, False, 0, 0.0, None, len(ready), loading)
     concurrency = max(views)
     need = max(concurrency / p.target_concurrency, kv_load / p.target_kv_cache_usage)
-    idle = gateway_fresh and engines_complete and concurrency <= _EPS
+    idle = gateway_fresh and concurrency <= _EPS
     return Observation(concurrency, need, idle, held, waiting, ttft, len(ready), loading)
 
 

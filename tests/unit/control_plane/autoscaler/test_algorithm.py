@@ -282,6 +282,13 @@ def test_without_the_gateway_a_model_never_goes_to_zero() -> None:
     assert (with_gateway.desired_replicas, with_gateway.reason) == (0, Reason.SCALE_TO_ZERO)
 
 
+def test_unreadable_engines_do_not_block_zero_when_the_gateway_sees_no_demand() -> None:
+    """Every request passes through the gateway: its fresh zero is enough evidence."""
+    stale = (replica(0, age=600), replica(1, age=600))
+    rec = decide(2, stale, demand(0), replace(POLICY, max_scale_down_step=2), IDLE_LONG)
+    assert (rec.desired_replicas, rec.reason) == (0, Reason.SCALE_TO_ZERO)
+
+
 def test_partial_metrics_extrapolate_instead_of_reading_zero() -> None:
     """Two of four ready replicas report 8 each: the other two count as loaded alike."""
     replicas = (replica(0, 8), replica(1, 8), replica(2, age=600), replica(3, age=600))
