@@ -97,6 +97,36 @@ IDLE_LONG = ScalingState(idle_since=NOW - 500)
             4,
             busy(4, 1),
             demand(4),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 10),
+            4,
+            Reason.STABILIZING,
+            id="down-waits-a-window-after-a-change",
+        ),
+        pytest.param(
+            4,
+            busy(4, 1),
+            demand(4),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 61),
+            2,
+            Reason.SCALE_DOWN,
+            id="down-after-the-window",
+        ),
+        pytest.param(
+            2,
+            busy(2, 6),
+            demand(12),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 1),
+            3,
+            Reason.SCALE_UP,
+            id="up-never-waits",
+        ),
+        pytest.param(
+            4,
+            busy(4, 1),
+            demand(4),
             replace(POLICY, scale_down_delay_seconds=300),
             ScalingState(recent=((NOW - 100, 4),)),
             4,
@@ -319,6 +349,14 @@ def test_panic_never_scales_down_until_the_stable_window_passes() -> None:
     assert after.desired_replicas == 5
     later = recommend(replace(calm, now=NOW + 70), after.state)
     assert not later.panic
+
+
+def test_a_change_starts_the_cool_down() -> None:
+    rec = decide(2, busy(2, 6), demand(12))
+    assert rec.desired_replicas == 3
+    assert rec.state.last_scale_at == NOW
+    steady = decide(2, busy(2, 4), demand(8), state=ScalingState(last_scale_at=NOW - 500))
+    assert steady.state.last_scale_at == NOW - 500
 
 
 def test_gateway_demand_dominates_a_lagging_engine_view() -> None:
