@@ -31,6 +31,10 @@ run: venv ## Start the embedded default (real vLLM, SmolLM2-135M-Instruct) on :8
 	$(PY) -m data_plane.inference.engine_api.prepare smollm2-135m-instruct
 	$(VENV)/bin/hoist up -f $(HOIST_CONFIG)
 
+.PHONY: operator
+operator: venv ## Run the Kubernetes operators against the current kubeconfig (HOIST_OPERATOR_*)
+	$(PY) -m control_plane.operator
+
 .PHONY: fmt
 fmt: venv ## Format and fix what ruff can fix
 	$(VENV)/bin/ruff format .
