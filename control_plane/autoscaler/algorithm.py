@@ -107,6 +107,9 @@ class ScalingPolicy:
     max_scale_down_step: int = 1
     metrics_max_age_seconds: float = 30.0
     """Signals older than this are treated as missing."""
+    tolerance: float = 0.1
+    """Outside panic, no change while the stable need is within this share of the current
+    count (as the Kubernetes HPA does): a need hovering around a boundary does not flap."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
@@ -119,6 +122,8 @@ class ScalingPolicy:
             raise ValueError("delays must not be negative")
         if self.max_scale_up_step < 1 or self.max_scale_down_step < 1:
             raise ValueError("steps must be at least 1")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError("tolerance must lie in [0, 1)")
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, *, metrics_max_age_seconds: float = 30.0) -> Self:
@@ -279,6 +284,7 @@ def _panic(
         panic_since = None
     if panic_since is None:
         return None, stable_desired, Reason.STEADY
+
     raw = max(panic_desired, stable_desired, current)
     if ttft_pressure and raw <= obs.ready:
         return panic_since, obs.ready + 1, Reason.TTFT_PRESSURE
@@ -310,6 +316,8 @@ def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
     stable_need = _window_mean(samples, now, p.stable_window_seconds)
     panic_need = _window_mean(samples, now, p.panic_window_seconds)
     stable_desired = _ceil(stable_need)
+    if current > 0 and abs(stable_need / current - 1) <= p.tolerance:
+        stable_desired = current
     panic_desired = _ceil(panic_need)
 
     # Scale from zero: a held or in-flight request at zero replicas starts one at once.

@@ -36,10 +36,7 @@ EXPECTED_ENTRY_MODULES = {
     "Dockerfile.sidecar": "data_plane.inference.sidecar_runtime",
     "Dockerfile.controller": "control_plane.operator",
 }
-PENDING_MODULES: dict[str, str] = {
-    "data_plane.gateway": "issue 4 (gateway)",
-    "control_plane.operator": "issue 6 (operators)",
-}
+PENDING_MODULES: dict[str, str] = {}
 EXPECTED_PORTS = {
     "Dockerfile.gateway": GATEWAY_PORT,
     "Dockerfile.engine": ENGINE_PORT,

@@ -91,6 +91,9 @@ IDLE_LONG = ScalingState(idle_since=NOW - 500)
         ),
         pytest.param(4, busy(4, 1), demand(4), POLICY, None, 2, Reason.SCALE_DOWN, id="down-step"),
         pytest.param(
+            5, busy(5, 4.3), demand(21), POLICY, None, 5, Reason.STEADY, id="within-tolerance"
+        ),
+        pytest.param(
             4,
             busy(4, 1),
             demand(4),

@@ -1,0 +1,124 @@
+"""Proxy overhead: small non-streaming requests at 64 connections, side by side in one run.
+
+Targets, all in front of the same fast static upstream (bench/static_upstream.py):
+direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and Hoist's
+gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
+
+    .venv/bin/python bench/gateway_overhead.py [--connections 64] [--duration 10] [--rounds 3]
+        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1]
+
+Needs `wrk` (Debian) and, for the peer, `pip install vllm-router` in the same venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+
+from _procs import free_port, machine, pinned, process, router_binary
+
+BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
+LUA = f"""wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    url: str, *, connections: int, duration: int, threads: int, cpus: str | None, script: str
+) -> dict[str, float]:
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "-s",
+        script,
+        "--latency",
+        url,
+    ]
+    out = subprocess.run(pinned(argv, cpus), capture_output=True, text=True, check=True).stdout
+    if "Socket errors" in out or "Non-2xx" in out or "Requests/sec" not in out:
+        raise RuntimeError(f"{url} failed under load:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed requests\n{out}")
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--upstream-cpus")
+    parser.add_argument("--proxy-cpus")
+    parser.add_argument("--load-cpus")
+    parser.add_argument("--workers", type=int, default=1, help="Hoist gateway worker processes")
+    args = parser.parse_args()
+
+    up, hoist, router = free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up}"
+    targets = {"direct": upstream, "hoist": f"http://127.0.0.1:{hoist}"}
+    with ExitStack() as stack:
+        script = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".lua"))
+        script.write(LUA)
+        script.flush()
+        py = sys.executable
+        stack.enter_context(process(
+            pinned([py, "bench/static_upstream.py", "--port", str(up)], args.upstream_cpus),
+            upstream + "/health",
+        ))  # fmt: skip
+        stack.enter_context(process(
+            pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
+                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
+                   args.proxy_cpus),
+            targets["hoist"] + "/readyz",
+            env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"},
+        ))  # fmt: skip
+        binary = router_binary()
+        if binary:
+            targets["vllm-router"] = f"http://127.0.0.1:{router}"
+            stack.enter_context(process(
+                pinned([binary, "--worker-urls", upstream, "--policy", "round_robin",
+                        "--port", str(router), "--log-level", "warning"], args.proxy_cpus),
+                targets["vllm-router"] + "/health",
+            ))  # fmt: skip
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        load = {"connections": args.connections, "threads": args.wrk_threads,
+                "cpus": args.load_cpus, "script": script.name}  # fmt: skip
+        for url in targets.values():  # warm-up
+            wrk(url + "/v1/chat/completions", duration=2, **load)  # type: ignore[arg-type]
+        for _ in range(args.rounds):
+            for name, url in targets.items():
+                run = wrk(url + "/v1/chat/completions", duration=args.duration, **load)  # type: ignore[arg-type]
+                results[name].append(run)
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
+    print(f"machine: {machine()}; {args.connections} connections, {args.rounds} x {args.duration} s rounds,"
+          f" cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus} load={args.load_cpus},"
+          f" hoist workers={args.workers}")  # fmt: skip
+    print("| target | requests/s | p50 ms | p99 ms | throughput vs vllm-router |")
+    print("|---|---:|---:|---:|---:|")
+    peer = med.get("vllm-router", {}).get("rps")
+    for name, m in med.items():
+        ratio = f"{m['rps'] / peer:.2f}x" if peer else "n/a"
+        print(f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio} |")
+    print("rounds:", {n: [round(r["rps"]) for r in rs] for n, rs in results.items()})
+
+
+if __name__ == "__main__":
+    main()

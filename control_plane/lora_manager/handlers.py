@@ -1,0 +1,160 @@
+"""kopf handlers for `LoraAdapter`: a thin shell around `cycle.AdapterCycle`.
+
+- create / update / resume, and a timer every `adapter_resync_seconds`: one reconcile
+  pass (observe the base model's pods, place, load, unload, write the status); the timer
+  is what repairs drift and places adapters on new or restarted pods;
+- delete: unload everywhere, then let kopf release the finalizer (a temporary error while
+  some ready pod's sidecar cannot be reached);
+- a spec the types refuse (the CRD schema normally does): `SpecValid=False`, permanent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from control_plane.api import LoraAdapter, LoraAdapterStatus
+from control_plane.api.constants import (
+    ANNOTATION_LOADED_ADAPTERS,
+    GROUP,
+    LABEL_ROLE,
+    LORA_ADAPTER_PLURAL,
+    MODEL_PLURAL,
+    VERSION,
+)
+from control_plane.kube import KubeError, core_path, hoist_path
+from control_plane.lora_manager.cycle import RemovalIncompleteError
+from control_plane.lora_manager.placement import PodRef, PodView
+from control_plane.lora_manager.plan import loaded_after
+from control_plane.lora_manager.pods import pod_ref
+from control_plane.lora_manager.status import invalid_status
+from control_plane.model_manager.resources import ROLE_INFERENCE
+from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
+from control_plane.operator.context import OperatorContext
+
+KIND = "LoraAdapter"
+
+
+async def list_pods(ctx: OperatorContext, namespace: str) -> list[PodRef]:
+    pods = await ctx.kube.list(
+        core_path(namespace, "pods"), label_selector=f"{LABEL_ROLE}={ROLE_INFERENCE}"
+    )
+    return [ref for ref in map(pod_ref, pods) if ref is not None]
+
+
+async def annotate_pods(
+    ctx: OperatorContext,
+    *,
+    namespace: str,
+    adapter: str,
+    pods: list[PodRef],
+    views: list[PodView],
+    status: LoraAdapterStatus,
+    logger: kopf.Logger,
+) -> None:
+    """Record on each pod the adapters its sidecar holds loaded (the gateway routes on it)."""
+    loaded_on = {entry.pod for entry in status.loaded_on}
+    current = {p.name: p.loaded_annotation for p in pods}
+    for view in views:
+        names = loaded_after(view, adapter, loaded_now=view.name in loaded_on)
+        if names is None or names == current.get(view.name):
+            continue
+        try:
+            await ctx.kube.merge_patch(
+                core_path(namespace, "pods", view.name),
+                {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
+            )
+        except KubeError as exc:
+            logger.warning("could not annotate pod %s: %s", view.name, exc)
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    resource = (GROUP, VERSION, LORA_ADAPTER_PLURAL)
+
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+        started = time.perf_counter()
+        try:
+            adapter = parse(LoraAdapter, LoraAdapterStatus, body)
+        except ValidationError as exc:
+            ctx.metrics.reconciles.labels(KIND, "invalid").inc()
+            previous = None
+            message = error_text(exc)
+            if already_reported(body):
+                return
+            logger.error("invalid LoraAdapter: %s", message)
+            patch.status.update(
+                dump_status(
+                    invalid_status(
+                        previous, message, body.meta.get("generation"), now=ctx.cycle.now()
+                    )
+                )
+            )
+            raise kopf.PermanentError(message) from exc
+        namespace = adapter.metadata.namespace
+        try:
+            async with ctx.cycle.lock(adapter):
+                pods = await list_pods(ctx, namespace)
+                views = await ctx.cycle.observe(pods)
+                model = await ctx.kube.get(
+                    hoist_path(namespace, MODEL_PLURAL, adapter.spec.base_model)
+                )
+                outcome = await ctx.cycle.reconcile(
+                    adapter, pods, views, base_model_found=model is not None
+                )
+        except KubeError as exc:
+            ctx.metrics.reconciles.labels(KIND, "error").inc()
+            raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
+        finally:
+            ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
+        ctx.metrics.reconciles.labels(KIND, "ok").inc()
+        await annotate_pods(
+            ctx,
+            namespace=namespace,
+            adapter=adapter.metadata.name,
+            pods=pods,
+            views=views,
+            status=outcome.status,
+            logger=logger,
+        )
+        if outcome.status != adapter.status:
+            patch.status.update(dump_status(outcome.status))
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    async def adapter_changed(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        await reconcile(body, patch, logger)
+
+    @kopf.timer(
+        *resource,
+        interval=ctx.settings.adapter_resync_seconds,
+        initial_delay=ctx.settings.adapter_resync_seconds,
+        registry=registry,
+    )
+    async def adapter_resync(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        if body.meta.get("deletionTimestamp"):
+            return
+        try:
+            await reconcile(body, patch, logger)
+        except kopf.PermanentError:
+            return  # the status says why; the next spec change tries again
+
+    @kopf.on.delete(*resource, registry=registry)
+    async def adapter_deleted(
+        name: str, namespace: str | None, logger: kopf.Logger, **_: Any
+    ) -> None:
+        namespace = namespace or "default"
+        try:
+            pods = await list_pods(ctx, namespace)
+            await ctx.cycle.remove(namespace, name, pods)
+        except (RemovalIncompleteError, KubeError) as exc:
+            logger.warning("adapter %s not yet unloaded everywhere: %s", name, exc)
+            raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
+        logger.info("adapter %s unloaded from every pod", name)

@@ -1,0 +1,121 @@
+"""kopf handlers for `Model`: apply its Deployment and Service, mirror their status.
+
+- create / update / resume, and a timer every `model_resync_seconds`: create or patch the
+  Deployment and the Service (owned by the Model: deleting the Model deletes them), then
+  write the status; a spec change changes the pod template and so rolls out;
+- any event on a Deployment Hoist manages: refresh its Model's status right away;
+- a spec the types refuse: `SpecValid=False`, permanent, nothing applied.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from control_plane.api import Model, ModelStatus
+from control_plane.api.constants import (
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    MANAGED_BY,
+    MODEL_PLURAL,
+    VERSION,
+)
+from control_plane.kube import KubeError, apps_path, core_path, hoist_path
+from control_plane.model_manager.resources import deployment_for, service_for
+from control_plane.model_manager.status import invalid_model_status, model_status
+from control_plane.operator.bodies import already_reported, dump_status, error_text, parse, plain
+from control_plane.operator.context import OperatorContext
+
+KIND = "Model"
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    resource = (GROUP, VERSION, MODEL_PLURAL)
+
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+        started = time.perf_counter()
+        now = ctx.cycle.now()
+        try:
+            model = parse(Model, ModelStatus, body)
+        except ValidationError as exc:
+            ctx.metrics.reconciles.labels(KIND, "invalid").inc()
+            message = error_text(exc)
+            if already_reported(body):
+                return
+            logger.error("invalid Model: %s", message)
+            patch.status.update(
+                dump_status(
+                    invalid_model_status(None, message, body.meta.get("generation"), now=now)
+                )
+            )
+            raise kopf.PermanentError(message) from exc
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = str(body.meta.get("uid", ""))
+        try:
+            await ctx.kube.apply(
+                apps_path(ns, "deployments"), deployment_for(model, ctx.pods, owner_uid=uid)
+            )
+            await ctx.kube.apply(core_path(ns, "services"), service_for(model, owner_uid=uid))
+            deployment = await ctx.kube.get(apps_path(ns, "deployments", name))
+        except KubeError as exc:
+            ctx.metrics.reconciles.labels(KIND, "error").inc()
+            raise kopf.TemporaryError(str(exc), delay=ctx.settings.model_resync_seconds) from exc
+        finally:
+            ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
+        ctx.metrics.reconciles.labels(KIND, "ok").inc()
+        status = model_status(model, deployment, now=now)
+        if status != model.status:
+            patch.status.update(dump_status(status))
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    async def model_changed(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        await reconcile(body, patch, logger)
+
+    @kopf.timer(
+        *resource,
+        interval=ctx.settings.model_resync_seconds,
+        initial_delay=ctx.settings.model_resync_seconds,
+        registry=registry,
+    )
+    async def model_resync(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        try:
+            await reconcile(body, patch, logger)
+        except kopf.PermanentError:
+            return
+
+    @kopf.on.event(
+        "apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY}, registry=registry
+    )
+    async def deployment_event(
+        body: kopf.Body, namespace: str | None, logger: kopf.Logger, **_: Any
+    ) -> None:
+        name = body.meta.labels.get(LABEL_MODEL)
+        if not name or not namespace:
+            return
+        try:
+            doc = await ctx.kube.get(hoist_path(namespace, MODEL_PLURAL, name))
+            if doc is None:
+                return
+            try:
+                model = parse(Model, ModelStatus, doc)
+            except ValidationError:
+                return
+            deployment = None if body.meta.get("deletionTimestamp") else plain(body)
+            status = model_status(model, deployment, now=ctx.cycle.now())
+            if status != model.status:
+                await ctx.kube.merge_patch(
+                    hoist_path(namespace, MODEL_PLURAL, name, "status"),
+                    {"status": dump_status(status)},
+                )
+        except KubeError as exc:
+            logger.warning("could not refresh the status of Model %s: %s", name, exc)

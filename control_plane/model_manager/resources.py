@@ -1,0 +1,290 @@
+"""A `Model` as Kubernetes objects: its Deployment and Service (pure).
+
+Every inference pod holds two containers sharing an `emptyDir` for adapters:
+- `engine`: `python -m data_plane.inference.engine_api --model-json ...` (vLLM), or the
+  simulator for `engine: sim`; port `http` (8000), probes on `/health`;
+- `sidecar`: `python -m data_plane.inference.sidecar_runtime ...`; port `sidecar` (8090),
+  probes on `/readyz` and `/healthz`; it writes adapters into the shared volume and loads
+  them into the engine over localhost.
+
+Pods run as non-root with no privilege escalation, all capabilities dropped and the
+runtime's default seccomp profile. Rolling updates add a pod before removing one, so a
+spec change rolls out without losing capacity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from control_plane.api import EngineKind, Model
+from control_plane.api.constants import (
+    API_VERSION,
+    ENGINE_PORT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_ROLE,
+    MANAGED_BY,
+    MODEL_KIND,
+    SIDECAR_PORT,
+)
+
+Json = dict[str, Any]
+
+ROLE_INFERENCE = "inference"
+ADAPTER_DIR = "/var/lib/hoist/adapters"
+ANNOTATION_SPEC_HASH = "serving.hoist.dev/spec-hash"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    """What the operator's settings say about inference pods."""
+
+    engine_image: str
+    sim_image: str
+    sidecar_image: str
+    image_pull_policy: str = "IfNotPresent"
+    drain_seconds: int = 120
+    engine_startup_seconds: int = 1800
+    adapter_volume_size: str = "10Gi"
+
+
+def labels_of(model: Model) -> dict[str, str]:
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_MODEL: model.metadata.name,
+        LABEL_ROLE: ROLE_INFERENCE,
+    }
+
+
+def selector_of(model: Model) -> dict[str, str]:
+    return {LABEL_MODEL: model.metadata.name, LABEL_ROLE: ROLE_INFERENCE}
+
+
+def owner_reference(model: Model, uid: str) -> Json:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": MODEL_KIND,
+        "name": model.metadata.name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def desired_replicas(model: Model) -> int:
+    """The spec's replicas, or what the autoscaler decided (within the bounds)."""
+    spec = model.spec
+    if spec.autoscaling.enabled and model.status and model.status.desired_replicas is not None:
+        return max(spec.min_replicas, min(spec.max_replicas, model.status.desired_replicas))
+    return spec.replicas
+
+
+def spec_hash(model: Model) -> str:
+    doc = model.spec.model_dump(mode="json", by_alias=True)
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def model_json(model: Model) -> str:
+    """The whole Model document (camelCase) as the engine's `--model-json` wants it."""
+    doc = {
+        "apiVersion": model.api_version,
+        "kind": model.kind,
+        "metadata": {"name": model.metadata.name, "namespace": model.metadata.namespace},
+        "spec": model.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    return orjson.dumps(doc).decode()
+
+
+def _engine_command(model: Model) -> list[str]:
+    if model.spec.engine is EngineKind.SIM:
+        argv = [
+            "python", "-m", "data_plane.inference.simulator",
+            "--host", "0.0.0.0", "--port", str(ENGINE_PORT),
+            "--served-model-name", model.metadata.name,
+            "--max-loras", str(model.spec.lora.max_loras),
+            "--max-lora-rank", str(model.spec.lora.max_lora_rank),
+        ]  # fmt: skip
+        if model.spec.max_model_len is not None:
+            argv += ["--max-model-len", str(model.spec.max_model_len)]
+        return argv
+    return [
+        "python", "-m", "data_plane.inference.engine_api",
+        "--model-json", model_json(model),
+        "--host", "0.0.0.0", "--port", str(ENGINE_PORT),
+    ]  # fmt: skip
+
+
+def _engine_resources(model: Model) -> Json:
+    res = model.spec.resources
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if res.cpu:
+        requests["cpu"] = res.cpu
+    if res.memory:
+        requests["memory"] = limits["memory"] = res.memory
+    if res.gpus:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(res.gpus)
+    out: Json = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+_CONTAINER_SECURITY: Json = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _probe(path: str, port: str, *, period: int, failures: int) -> Json:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 5,
+    }
+
+
+def _engine_container(model: Model, cfg: PodConfig) -> Json:
+    image = cfg.sim_image if model.spec.engine is EngineKind.SIM else cfg.engine_image
+    mounts = [{"name": "adapters", "mountPath": ADAPTER_DIR}]
+    if model.spec.resources.gpus > 1:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108 - NCCL shared memory
+    return {
+        "name": "engine",
+        "image": image,
+        "imagePullPolicy": cfg.image_pull_policy,
+        "command": _engine_command(model),
+        "env": [
+            {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
+            {"name": "HOIST_ADAPTER_DIR", "value": ADAPTER_DIR},
+        ],
+        "ports": [{"name": "http", "containerPort": ENGINE_PORT, "protocol": "TCP"}],
+        "resources": _engine_resources(model),
+        "startupProbe": _probe(
+            "/health", "http", period=10, failures=max(1, cfg.engine_startup_seconds // 10)
+        ),
+        "readinessProbe": _probe("/health", "http", period=5, failures=3),
+        "livenessProbe": _probe("/health", "http", period=15, failures=4),
+        # Let endpoints drop the pod before the engine stops taking requests.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "volumeMounts": mounts,
+        "securityContext": _CONTAINER_SECURITY,
+    }
+
+
+def _sidecar_container(cfg: PodConfig) -> Json:
+    return {
+        "name": "sidecar",
+        "image": cfg.sidecar_image,
+        "imagePullPolicy": cfg.image_pull_policy,
+        "command": [
+            "python",
+            "-m",
+            "data_plane.inference.sidecar_runtime",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(SIDECAR_PORT),
+            "--engine-url",
+            f"http://127.0.0.1:{ENGINE_PORT}",
+            "--adapter-dir",
+            ADAPTER_DIR,
+        ],
+        "ports": [{"name": "sidecar", "containerPort": SIDECAR_PORT, "protocol": "TCP"}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "readinessProbe": _probe("/readyz", "sidecar", period=5, failures=3),
+        "livenessProbe": _probe("/healthz", "sidecar", period=15, failures=4),
+        "volumeMounts": [{"name": "adapters", "mountPath": ADAPTER_DIR}],
+        "securityContext": {**_CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+    }
+
+
+def deployment_for(model: Model, cfg: PodConfig, *, owner_uid: str) -> Json:
+    labels = labels_of(model)
+    volumes: list[Json] = [{"name": "adapters", "emptyDir": {"sizeLimit": cfg.adapter_volume_size}}]
+    if model.spec.resources.gpus > 1:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+    pod_spec: Json = {
+        "terminationGracePeriodSeconds": cfg.drain_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_engine_container(model, cfg), _sidecar_container(cfg)],
+        "volumes": volumes,
+    }
+    if model.spec.resources.gpus:
+        pod_spec["tolerations"] = [
+            {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": model.metadata.name,
+            "namespace": model.metadata.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(model, owner_uid)],
+        },
+        "spec": {
+            "replicas": desired_replicas(model),
+            "selector": {"matchLabels": selector_of(model)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "progressDeadlineSeconds": cfg.engine_startup_seconds + 300,
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        ANNOTATION_SPEC_HASH: spec_hash(model),
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(SIDECAR_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def service_for(model: Model, *, owner_uid: str) -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": model.metadata.name,
+            "namespace": model.metadata.namespace,
+            "labels": labels_of(model),
+            "ownerReferences": [owner_reference(model, owner_uid)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_of(model),
+            "ports": [
+                {"name": "http", "port": ENGINE_PORT, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "sidecar",
+                    "port": SIDECAR_PORT,
+                    "targetPort": "sidecar",
+                    "protocol": "TCP",
+                },
+            ],
+        },
+    }

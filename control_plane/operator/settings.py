@@ -1,0 +1,61 @@
+"""The operator process's settings (`HOIST_OPERATOR_*` environment variables)."""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _random_priority() -> int:
+    return random.randint(1, 32767)  # noqa: S311 - peering priority, not a secret
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOIST_OPERATOR_", extra="forbid")
+
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces to serve (JSON list); empty: the whole cluster."""
+
+    # Images of the inference pods.
+    engine_image: str = "ghcr.io/hoist-dev/hoist-engine:0.1.0"
+    """Image of the engine container for `engine: vllm` (vLLM and Hoist's engine_api)."""
+    sim_image: str = "ghcr.io/hoist-dev/hoist:0.1.0"
+    """Image of the engine container for `engine: sim` (Hoist's simulator)."""
+    sidecar_image: str = "ghcr.io/hoist-dev/hoist:0.1.0"
+    image_pull_policy: str = Field(default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
+    drain_seconds: int = Field(default=120, ge=5, le=3600)
+    """Grace period of an inference pod: in-flight requests finish before it stops."""
+    engine_startup_seconds: int = Field(default=1800, ge=30)
+    """How long an engine may take to load its weights before the kubelet restarts it."""
+    adapter_volume_size: str = "10Gi"
+    """Size limit of the emptyDir shared by the sidecar (writes adapters) and the engine."""
+
+    # Reconciliation.
+    adapter_resync_seconds: float = Field(default=30.0, gt=0)
+    """Interval of the timer that compares declared with loaded adapters (drift repair)."""
+    model_resync_seconds: float = Field(default=60.0, gt=0)
+    """Interval of the timer that re-applies each Model's Deployment and refreshes status."""
+    sidecar_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Longest wait for one sidecar call (a PUT downloads and loads the adapter)."""
+    max_load_failures: int = Field(default=5, ge=1)
+    """Passes in a row that saw an adapter refused before it goes `Failed`."""
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_cap_seconds: float = Field(default=300.0, gt=0)
+
+    # Several replicas of the operator: kopf peering, the highest priority works.
+    peering_name: str = "hoist"
+    """Name of the `KopfPeering` object the replicas meet in (one per namespace served)."""
+    peering_priority: int = Field(default_factory=_random_priority, ge=0)
+    """Higher wins; replicas get distinct random ones by default."""
+    peering_mandatory: bool = False
+    """Pause (instead of running alone) while the peering resource is missing."""
+    standalone: bool = False
+    """Ignore peering (a single replica, e.g. for development)."""
+
+    # The process.
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    """`/metrics` and `/healthz`; 0 picks a free port."""
+    log_level: str = "INFO"

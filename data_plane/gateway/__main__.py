@@ -1,0 +1,187 @@
+"""`python -m data_plane.gateway`: parse flags, build the gateway, serve it with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import uvicorn
+from prometheus_client import values as prometheus_values
+from pydantic import ValidationError
+
+from data_plane.gateway.adapters import AdapterStore, LocalAdapterStore
+from data_plane.gateway.app import HotPaths, build_app
+from data_plane.gateway.discovery import Discovery
+from data_plane.gateway.discovery.local import LocalDiscovery
+from data_plane.gateway.discovery.state import StateError
+from data_plane.gateway.discovery.static import StaticDiscovery
+from data_plane.gateway.runtime import Gateway
+from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
+
+# Flags that map one-to-one onto settings fields (the rest come from the environment).
+_FLAGS: dict[str, dict[str, Any]] = {
+    "host": {"help": "address to listen on (default 127.0.0.1)"},
+    "port": {"type": int, "help": "port to listen on (default 8080)"},
+    "workers": {"type": int, "help": "server processes sharing the port (default 1)"},
+    "discovery": {"choices": [k.value for k in DiscoveryKind], "help": "where replicas come from"},
+    "admin-url": {"help": "local discovery: the supervisor's admin API"},
+    "upstream": {
+        "dest": "upstreams",
+        "action": "append",
+        "help": "static discovery: MODEL=URL[,URL...], repeatable; URL#a+b lists adapters",
+    },
+    "upstreams-file": {"help": "static discovery: a JSON/YAML file shaped like /v1/state"},
+    "kube-api-url": {"help": "kubernetes discovery: the API server (default: in-cluster)"},
+    "kube-namespace": {"help": "kubernetes discovery: the namespace of the Models"},
+    "max-concurrent-requests": {
+        "type": int,
+        "help": "requests served at once (env MAX_CONCURRENT_REQUESTS)",
+    },
+    "per-replica-max-in-flight": {
+        "type": int,
+        "help": "requests in flight per replica (0: no cap)",
+    },
+    "log-level": {"help": "CRITICAL, ERROR, WARNING, INFO or DEBUG (env LOG_LEVEL)"},
+    "model-repository": {"help": "where weights and adapters live (env MODEL_REPOSITORY)"},
+}
+
+
+def parse_settings(argv: Sequence[str]) -> GatewaySettings:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_plane.gateway",
+        description="Hoist's OpenAI-compatible gateway. Every setting can also come from the "
+        "environment as HOIST_GATEWAY_<NAME> (see docs/gateway.md).",
+    )
+    for flag, options in _FLAGS.items():
+        parser.add_argument(f"--{flag}", **options)
+    args = vars(parser.parse_args(argv))
+    overrides = {k: v for k, v in args.items() if v is not None}
+    try:
+        return GatewaySettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        parser.error(problems)
+
+
+def discovery_factory(settings: GatewaySettings) -> Any:
+    """A function of the upstream session that builds the configured discovery."""
+    if settings.discovery is DiscoveryKind.STATIC:
+        static = StaticDiscovery.from_settings(settings.upstreams, settings.upstreams_file)
+        return lambda _session: static
+    if settings.discovery is DiscoveryKind.KUBERNETES:
+        from data_plane.gateway.discovery.kubernetes import KubernetesDiscovery, kube_client
+
+        def kube(session: aiohttp.ClientSession) -> Discovery:
+            return KubernetesDiscovery(
+                kube_client(session, settings), settings.kube_namespace, settings.engine_port
+            )
+
+        return kube
+    return lambda session: LocalDiscovery(session, settings.admin_url)
+
+
+def store_factory(settings: GatewaySettings) -> Any:
+    if settings.discovery is DiscoveryKind.LOCAL:
+        return lambda session: LocalAdapterStore(session, settings.admin_url)
+    if settings.discovery is DiscoveryKind.KUBERNETES:
+        from data_plane.gateway.discovery.kubernetes import KubernetesAdapterStore, kube_client
+
+        def kube(session: aiohttp.ClientSession) -> AdapterStore:
+            return KubernetesAdapterStore(kube_client(session, settings), settings.kube_namespace)
+
+        return kube
+    return lambda _session: None
+
+
+def build(settings: GatewaySettings) -> HotPaths:
+    gateway = Gateway(settings, discovery_factory(settings))
+    return build_app(gateway, store_factory(settings))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.workers == 1:
+        _serve(settings, None)
+        return
+    _serve_workers(settings)
+
+
+def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
+    try:
+        app = build(settings)
+    except (StateError, ValueError) as exc:
+        sys.exit(f"gateway: {exc}")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def _serve_workers(settings: GatewaySettings) -> None:
+    """Pre-fork `workers` processes that accept on one shared socket; metrics are summed."""
+    metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _serve(settings, sock)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        failed += os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM, -signal.SIGINT)
+    sock.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""What the gateway knows about the fleet, and which replicas may take a request (pure).
+
+Discovery produces a `FleetSnapshot` (what runs where, what is loaded); the `Fleet` keeps
+the live side of each replica across snapshots (requests in flight, the engine's queue,
+passive health) and answers: which model does this id mean, and which replicas may serve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from data_plane.gateway.errors import ModelNotFoundError, NoReadyReplicaError
+from data_plane.gateway.health import HealthPolicy, PassiveHealth
+from data_plane.gateway.routing import Policy, make_policy
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaInfo:
+    name: str
+    url: str
+    """Base URL of the engine, without a trailing slash."""
+    ready: bool = True
+    adapters: frozenset[str] = frozenset()
+    """Adapters loaded on this replica's engine."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    replicas: tuple[ReplicaInfo, ...] = ()
+    policy: str = "default"
+    max_loras: int = 4
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterInfo:
+    name: str
+    base_model: str
+    phase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    models: tuple[ModelInfo, ...] = ()
+    adapters: tuple[AdapterInfo, ...] = ()
+    """Declared adapters (loaded or not); adapters only seen on replicas count too."""
+
+
+class Replica:
+    """One engine and its live state. Implements the routing `ReplicaLoad` protocol."""
+
+    __slots__ = (
+        "adapters",
+        "health",
+        "in_flight",
+        "max_loras",
+        "model",
+        "name",
+        "ready",
+        "running_adapters",
+        "url",
+        "waiting",
+    )
+
+    def __init__(self, model: str, info: ReplicaInfo, max_loras: int, health: HealthPolicy) -> None:
+        self.model = model
+        self.name = info.name
+        self.url = info.url
+        self.ready = info.ready
+        self.adapters = info.adapters
+        self.max_loras = max_loras
+        self.in_flight = 0
+        self.waiting = 0
+        self.running_adapters: frozenset[str] | None = None
+        self.health = PassiveHealth(health)
+
+
+@dataclass(slots=True)
+class ModelRoute:
+    name: str
+    policy: Policy
+    policy_name: str
+    tenant: str | None = None
+    replicas: list[Replica] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    per_replica_cap: int = 0
+    """Requests in flight per replica; 0: no cap."""
+    load_factor: float = 1.25
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    retry_after_s: float = 2.0
+    """What Retry-After says when no replica is ready."""
+
+
+class Fleet:
+    def __init__(self, settings: FleetSettings) -> None:
+        self.settings = settings
+        self.models: dict[str, ModelRoute] = {}
+        self.adapters: dict[str, AdapterInfo] = {}
+        """Every adapter id the gateway can serve or will soon, with its base model."""
+        self.discovered = False
+
+    def apply(self, snapshot: FleetSnapshot) -> None:
+        """Adopt `snapshot`, keeping the live state of replicas that are still there."""
+        old = {(r.model, r.name, r.url): r for m in self.models.values() for r in m.replicas}
+        models: dict[str, ModelRoute] = {}
+        adapters: dict[str, AdapterInfo] = {}
+        for info in snapshot.models:
+            route = self.models.get(info.name)
+            if route is None or route.policy_name != info.policy:
+                route = ModelRoute(
+                    name=info.name,
+                    policy=make_policy(info.policy, self.settings.load_factor),
+                    policy_name=info.policy,
+                )
+            route.tenant = info.tenant
+            replicas = []
+            for r in info.replicas:
+                replica = old.get((info.name, r.name, r.url))
+                if replica is None:
+                    replica = Replica(info.name, r, info.max_loras, self.settings.health)
+                else:
+                    replica.ready = r.ready
+                    replica.adapters = r.adapters
+                    replica.max_loras = info.max_loras
+                replicas.append(replica)
+                for adapter in r.adapters:
+                    adapters.setdefault(adapter, AdapterInfo(adapter, info.name))
+            route.replicas = replicas
+            models[info.name] = route
+        for a in snapshot.adapters:
+            adapters[a.name] = a
+        for name in models:
+            adapters.pop(name, None)  # a model id wins over an adapter of the same name
+        self.models = models
+        self.adapters = adapters
+        self.discovered = True
+
+    def replicas(self) -> Iterable[Replica]:
+        for route in self.models.values():
+            yield from route.replicas
+
+    def resolve(self, model: str) -> tuple[ModelRoute, str | None]:
+        """The route for a model id and the adapter it names (None for a base model)."""
+        route = self.models.get(model)
+        if route is not None:
+            return route, None
+        adapter = self.adapters.get(model)
+        if adapter is not None:
+            base = self.models.get(adapter.base_model)
+            if base is not None:
+                return base, model
+        raise ModelNotFoundError(model)
+
+    def candidates(
+        self, route: ModelRoute, adapter: str | None, now: float, exclude: tuple[Replica, ...] = ()
+    ) -> list[Replica]:
+        """Routable replicas under their cap; empty when all are busy (the caller waits).
+
+        Raises NoReadyReplicaError when nothing could serve the request however long it waits.
+        """
+        usable = [
+            r for r in route.replicas if r.ready and r not in exclude and r.health.available(now)
+        ]
+        if not usable:
+            raise NoReadyReplicaError(
+                f"No ready replica of model `{route.name}`; retry shortly.",
+                retry_after_s=self.settings.retry_after_s,
+            )
+        if adapter is not None:
+            usable = [r for r in usable if adapter in r.adapters]
+            if not usable:
+                raise NoReadyReplicaError(
+                    f"Adapter `{adapter}` is not loaded on a ready replica yet; retry shortly.",
+                    code="adapter_not_loaded",
+                    retry_after_s=self.settings.retry_after_s,
+                )
+        cap = self.settings.per_replica_cap
+        if cap > 0:
+            return [r for r in usable if r.in_flight < cap]
+        return usable
+
+    def routable(self, now: float) -> bool:
+        return any(
+            r.ready and r.health.available(now) for m in self.models.values() for r in m.replicas
+        )

@@ -1,0 +1,156 @@
+"""The gateway's Prometheus metrics, in one registry built at start-up (no global state).
+
+Labels are bounded: model and adapter ids come from discovery (anything else is counted
+as `unknown`), status is a class (`2xx`, `4xx`, `5xx`, `client_closed`), replica names
+come from the fleet. Never a request id.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+_TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1)
+
+UNKNOWN = "unknown"
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "inference_requests_total",
+            "Inference requests answered, by model, adapter, endpoint and status class.",
+            ["model", "adapter", "endpoint", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "inference_latency_seconds",
+            "Time from the request's arrival to the last byte of its answer.",
+            ["model", "endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "inference_time_to_first_token_seconds",
+            "Time from arrival to the first streamed chunk (streaming requests).",
+            ["model"],
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "inference_time_per_output_token_seconds",
+            "Time per output token after the first (streaming requests).",
+            ["model"],
+            buckets=_TPOT_BUCKETS,
+            registry=r,
+        )
+        self.prompt_tokens = Counter(
+            "inference_prompt_tokens_total",
+            "Prompt tokens, as the engine reports them.",
+            ["model"],
+            registry=r,
+        )
+        self.output_tokens = Counter(
+            "inference_output_tokens_total",
+            "Output tokens (the engine's usage; else one per streamed chunk).",
+            ["model"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "gateway_in_flight_requests",
+            "Requests being served, by model.",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.replica_in_flight = Gauge(
+            "gateway_replica_in_flight_requests",
+            "Requests in flight on each replica.",
+            ["model", "replica"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.queued = Gauge(
+            "gateway_queued_requests",
+            "Requests waiting for a free slot (gateway limit or per-replica cap).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.rejected = Counter(
+            "gateway_rejected_requests_total",
+            "Requests refused by the gateway itself, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.routing = Counter(
+            "gateway_routing_decisions_total",
+            "Replica choices, by model, policy and reason (e.g. prefix-hit, prefix-spill).",
+            ["model", "policy", "reason"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "gateway_upstream_retries_total",
+            "Requests sent to another replica after a failure before the first byte.",
+            ["model", "reason"],
+            registry=r,
+        )
+        self.upstream_failures = Counter(
+            "gateway_upstream_failures_total",
+            "Upstream failures (connect, timeout, status) by model.",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.ejections = Counter(
+            "gateway_replica_ejections_total",
+            "Replicas taken out of rotation by passive health checks.",
+            ["model", "replica"],
+            registry=r,
+        )
+        self.replicas = Gauge(
+            "gateway_replicas",
+            "Replicas known per model, by state (ready, ejected, not_ready).",
+            ["model", "state"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.discovery_errors = Counter(
+            "gateway_discovery_errors_total", "Failed discovery refreshes.", registry=r
+        )
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def exposition(self) -> bytes:
+        """The text format; with several worker processes, the sum over all of them."""
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
+        return generate_latest(self.registry)
+
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, cached: the lookup is on the hot path."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            self._children[key] = found
+        return found  # type: ignore[return-value]

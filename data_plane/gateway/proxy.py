@@ -1,0 +1,436 @@
+"""The hot path: `POST /v1/chat/completions` and `/v1/completions` as plain ASGI apps.
+
+Per request: read the body (bounded), read the routing fields, pick a replica, send the
+client's bytes upstream on the pooled session and pass the answer's bytes back. Failures
+before the first byte reached the client are retried on another replica; after it, a
+streamed answer ends with an SSE error event. A client that goes away cancels the
+upstream request (its connection is closed, so the engine aborts the generation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from data_plane.gateway.errors import (
+    BadRequestError,
+    GatewayError,
+    NoReadyReplicaError,
+    OverCapacityError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+    UnauthorizedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    as_openai_error,
+    sse_error_event,
+)
+from data_plane.gateway.fleet import ModelRoute, Replica
+from data_plane.gateway.health import Failure
+from data_plane.gateway.metrics import UNKNOWN
+from data_plane.gateway.request_fields import Endpoint, RequestFields, parse_request
+from data_plane.gateway.runtime import Gateway
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+log = logging.getLogger("hoist.gateway.proxy")
+
+_HOP_BY_HOP = (
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailers", b"transfer-encoding", b"upgrade", b"content-length", b"x-request-id",
+)  # fmt: skip
+_REQUEST_DROP = frozenset((*_HOP_BY_HOP, b"host", b"expect"))
+_RESPONSE_DROP = frozenset((*_HOP_BY_HOP, b"date", b"server"))
+_JSON = (b"content-type", b"application/json")
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_WATCH_AFTER_S = 0.02
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One client exchange: what it asked for and what happened to it so far."""
+
+    send: Send
+    request_id: bytes
+    arrived: float
+    forward: list[tuple[str, str]]
+    body: bytes = b""
+    fields: RequestFields | None = None
+    started: bool = False
+    """Response headers went to the client: no retry, no error status any more."""
+    done: bool = False
+    disconnected: bool = False
+
+    async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
+        headers.append((b"content-length", str(len(payload)).encode()))
+        self.started = True
+        self.done = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": payload})
+
+    async def fail(self, exc: GatewayError) -> None:
+        if not self.started:
+            headers = [_JSON, (b"x-request-id", self.request_id), *exc.headers()]
+            await self.respond(exc.status, headers, exc.body())
+
+
+class _RequestIds:
+    """Unique request ids, cheaper than uuid4: a random per-process prefix and a counter."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count()
+
+    def next(self) -> bytes:
+        return f"{self._prefix}{next(self._count):016x}".encode()
+
+
+class _Watcher:
+    """Cancels a request's task when its client disconnects."""
+
+    __slots__ = ("_exchange", "_receive", "_task", "_watch")
+
+    def __init__(self, receive: Receive, exchange: _Exchange, task: asyncio.Task[None]) -> None:
+        self._receive = receive
+        self._exchange = exchange
+        self._task = task
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not self._exchange.done:
+            self._watch = asyncio.get_running_loop().create_task(self._run())
+
+    def cancel(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._exchange.done:
+                    self._exchange.disconnected = True
+                    self._task.cancel()
+                return
+
+
+@dataclass(slots=True)
+class _Failed:
+    """A failure before the first byte: the caller may try another replica."""
+
+    kind: Failure
+    status: int = 0
+    body: bytes = b""
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class ProxyEndpoint:
+    def __init__(self, gateway: Gateway, endpoint: Endpoint, upstream_path: str) -> None:
+        self.gw = gateway
+        self.endpoint = endpoint
+        self.path = upstream_path
+        self._keys = frozenset(f"Bearer {k}".encode() for k in gateway.settings.api_keys)
+        self._ids = _RequestIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
+        gw = self.gw
+        metrics = gw.metrics
+        loop = asyncio.get_running_loop()
+        request_id = auth = length = b""
+        forward: list[tuple[str, str]] = []
+        for key, value in scope["headers"]:
+            if key in _REQUEST_DROP:
+                if key == b"x-request-id":
+                    request_id = value
+                elif key == b"content-length":
+                    length = value
+                continue
+            if key == b"authorization":
+                auth = value
+            forward.append((key.decode("latin-1"), value.decode("latin-1")))
+        if not request_id or len(request_id) > 200:
+            request_id = self._ids.next()
+        forward.append(("x-request-id", request_id.decode("latin-1")))
+        exchange = _Exchange(send, request_id, loop.time(), forward)
+        try:
+            if self._keys and auth not in self._keys:
+                raise UnauthorizedError(
+                    "Missing or invalid API key: send `Authorization: Bearer <key>`."
+                )
+            exchange.body = await self._read_body(receive, length)
+            exchange.fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
+            route, adapter = gw.fleet.resolve(exchange.fields.model)
+        except GatewayError as exc:
+            await exchange.fail(exc)
+            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, "4xx").inc()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        # Most answers come back sooner than a client gives up: watch for a disconnect only
+        # once the request has taken a while (a task per request costs on the hot path).
+        watcher = _Watcher(receive, exchange, task)
+        start_watching = loop.call_later(_WATCH_AFTER_S, watcher.start)
+        try:
+            status = await self._admitted(exchange, route, adapter)
+        except asyncio.CancelledError:
+            if not exchange.disconnected:
+                raise
+            task.uncancel()
+            status = "client_closed"
+        except GatewayError as exc:
+            status = f"{exc.status // 100}xx"
+            await exchange.fail(exc)
+        except Exception:
+            log.exception("request %s failed", request_id.decode("latin-1"))
+            status = "5xx"
+            await exchange.fail(
+                UpstreamUnavailableError("The gateway failed to proxy the request.")
+            )
+        finally:
+            exchange.done = True
+            start_watching.cancel()
+            watcher.cancel()
+        metrics.child(metrics.requests, route.name, adapter or "", self.endpoint, status).inc()
+        metrics.child(metrics.latency, route.name, self.endpoint).observe(
+            loop.time() - exchange.arrived
+        )
+
+    async def _read_body(self, receive: Receive, length: bytes) -> bytes:
+        limit = self.gw.settings.max_body_bytes
+        if length:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise BadRequestError("Content-Length is not a number.") from None
+            if declared > limit:
+                raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if message["type"] == "http.disconnect":
+                raise BadRequestError("The client went away before sending its body.")
+            return body
+        chunks = [body]
+        size = len(body)
+        try:
+            async with asyncio.timeout(self.gw.settings.body_timeout_s):
+                while message.get("more_body", False):
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise BadRequestError("The client went away before sending its body.")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise RequestTimeoutError("The request body was not received in time.") from None
+        return b"".join(chunks)
+
+    async def _admitted(self, exchange: _Exchange, route: ModelRoute, adapter: str | None) -> str:
+        """Serve within the gateway's concurrency limit (bounded wait, then 429)."""
+        gw = self.gw
+        if not gw.admission.try_acquire():
+            gw.metrics.queued.inc()
+            try:
+                admitted = await gw.admission.acquire(gw.settings.queue_timeout_s)
+            finally:
+                gw.metrics.queued.dec()
+            if not admitted:
+                gw.metrics.child(gw.metrics.rejected, "max_concurrent_requests").inc()
+                raise OverCapacityError(
+                    "The gateway is at its concurrency limit; retry shortly.",
+                    retry_after_s=gw.settings.retry_after_s,
+                )
+        in_flight = gw.metrics.child(gw.metrics.in_flight, route.name)
+        in_flight.inc()
+        try:
+            return await self._serve(exchange, route, adapter)
+        finally:
+            in_flight.dec()
+            gw.admission.release()
+
+    async def _serve(self, exchange: _Exchange, route: ModelRoute, adapter: str | None) -> str:
+        """Try replicas until one answers, up to `max_retries` more after the first."""
+        gw = self.gw
+        settings = gw.settings
+        assert exchange.fields is not None
+        deadline = asyncio.get_running_loop().time() + settings.queue_timeout_s
+        tried: tuple[Replica, ...] = ()
+        failure: _Failed | None = None
+        for attempt in range(settings.max_retries + 1):
+            try:
+                replica = await gw.pick(route, adapter, exchange.fields.prefix, tried, deadline)
+            except NoReadyReplicaError:
+                if failure is None:
+                    raise
+                break  # nobody else to try: report the last failure
+            try:
+                outcome = await self._attempt(exchange, replica, route.name)
+            finally:
+                gw.release(replica)
+            if isinstance(outcome, str):
+                return outcome
+            failure = outcome
+            gw.failed(replica, outcome.kind)
+            tried = (*tried, replica)
+            if attempt < settings.max_retries:
+                gw.metrics.child(gw.metrics.retries, route.name, outcome.kind.value).inc()
+        assert failure is not None
+        if failure.kind is Failure.TIMEOUT:
+            raise UpstreamTimeoutError("The model did not answer in time.")
+        if failure.kind is Failure.CONNECT:
+            raise NoReadyReplicaError(
+                "No replica of the model could be reached; retry shortly.",
+                code="upstream_unreachable",
+                retry_after_s=settings.retry_after_s,
+            )
+        payload = as_openai_error(failure.status, failure.body)
+        await exchange.respond(failure.status, list(failure.headers), payload)
+        return "5xx"
+
+    async def _attempt(  # noqa: PLR0912 - one place for every way an attempt can end
+        self, exchange: _Exchange, replica: Replica, model: str
+    ) -> str | _Failed:
+        """Serve from `replica`: the status class sent, or the failure before the first byte."""
+        gw = self.gw
+        assert exchange.fields is not None
+        stream = exchange.fields.stream
+        response: aiohttp.ClientResponse | None = None
+        complete = False
+        try:
+            try:
+                async with asyncio.timeout(gw.settings.first_byte_timeout_s):
+                    response = await gw.session.post(
+                        replica.url + self.path, data=exchange.body, headers=exchange.forward
+                    )
+                    status = response.status
+                    if stream and status == 200:
+                        # Hold the headers until the first chunk: a failure before it can
+                        # still be retried elsewhere.
+                        payload = await response.content.readany()
+                    else:
+                        payload = await response.read()
+            except TimeoutError:
+                return _Failed(Failure.TIMEOUT)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+                return _Failed(Failure.CONNECT, body=str(exc).encode())
+            except aiohttp.ClientError as exc:
+                return _Failed(Failure.STATUS, 502, str(exc).encode())
+            headers = _response_headers(response, exchange.request_id)
+            if status in _RETRYABLE_STATUS:
+                return _Failed(Failure.STATUS, status, payload, tuple(headers))
+            if not stream or status != 200:
+                complete = True
+                if status >= 400:
+                    payload = as_openai_error(status, payload)
+                await exchange.respond(status, headers, payload)
+                gw.succeeded(replica)
+                if status == 200:
+                    _count_tokens(gw, model, payload)
+                return f"{status // 100}xx"
+            if not payload:
+                return _Failed(Failure.STATUS, 502, b"the upstream ended its stream before a chunk")
+            complete = await self._relay(exchange, response, headers, payload, replica, model)
+            return "2xx" if complete else "stream_error"
+        finally:
+            if response is not None:
+                if complete:
+                    response.release()
+                else:
+                    response.close()
+
+    async def _relay(  # noqa: PLR0917
+        self,
+        exchange: _Exchange,
+        response: aiohttp.ClientResponse,
+        headers: Headers,
+        first: bytes,
+        replica: Replica,
+        model: str,
+    ) -> bool:
+        """Pass a stream through from its first chunk; True when it ended well."""
+        gw = self.gw
+        send = exchange.send
+        idle = gw.settings.idle_timeout_s
+        loop = asyncio.get_running_loop()
+        first_at = loop.time()
+        gw.metrics.child(gw.metrics.ttft, model).observe(first_at - exchange.arrived)
+        exchange.started = True
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        content = response.content
+        events = first.count(b"data: ")
+        prev = last = first
+        try:
+            async with asyncio.timeout(idle) as timer:
+                while True:
+                    chunk = await content.readany()
+                    if not chunk:
+                        break
+                    timer.reschedule(loop.time() + idle)
+                    events += chunk.count(b"data: ")
+                    prev, last = last, chunk
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            kind = Failure.TIMEOUT if isinstance(exc, TimeoutError) else Failure.STATUS
+            gw.failed(replica, kind)
+            message = (
+                "The model stopped answering mid-stream."
+                if kind is Failure.TIMEOUT
+                else "The upstream stream broke mid-way."
+            )
+            exchange.done = True
+            event = sse_error_event(message, code=f"upstream_{kind.value}")
+            await send({"type": "http.response.body", "body": event, "more_body": False})
+            return False
+        exchange.done = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        gw.succeeded(replica)
+        tail = last if prev is last else prev + last
+        _count_stream(gw, model, tail, events, loop.time() - first_at)
+        return True
+
+
+def _response_headers(response: aiohttp.ClientResponse, request_id: bytes) -> Headers:
+    out = [(k, v) for k, v in response.raw_headers if k.lower() not in _RESPONSE_DROP]
+    out.append((b"x-request-id", request_id))
+    return out
+
+
+def _count_tokens(gw: Gateway, model: str, payload: bytes) -> None:
+    tail = payload[-1024:]
+    prompt = _PROMPT_TOKENS.search(tail) or _PROMPT_TOKENS.search(payload)
+    completion = _COMPLETION_TOKENS.search(tail) or _COMPLETION_TOKENS.search(payload)
+    if prompt is not None:
+        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+    if completion is not None:
+        gw.metrics.child(gw.metrics.output_tokens, model).inc(int(completion.group(1)))
+
+
+def _count_stream(gw: Gateway, model: str, tail: bytes, events: int, after_first: float) -> None:
+    prompt = _PROMPT_TOKENS.search(tail)
+    completion = _COMPLETION_TOKENS.search(tail)
+    if prompt is not None:
+        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+    # Without usage: one chunk per token, less the closing `[DONE]`.
+    tokens = int(completion.group(1)) if completion is not None else max(0, events - 1)
+    gw.metrics.child(gw.metrics.output_tokens, model).inc(tokens)
+    if tokens > 1:
+        gw.metrics.child(gw.metrics.tpot, model).observe(after_first / (tokens - 1))

@@ -1,0 +1,127 @@
+"""The gateway's settings: one pydantic-settings class, validated at start-up.
+
+Environment variables use the prefix `HOIST_GATEWAY_` (e.g. `HOIST_GATEWAY_DISCOVERY`),
+except the seed's own names, kept as they are: `MAX_CONCURRENT_REQUESTS`, `LOG_LEVEL`,
+`MODEL_REPOSITORY`. Command-line flags (`python -m data_plane.gateway --help`) win over both.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class DiscoveryKind(StrEnum):
+    LOCAL = "local"
+    """The embedded default's admin API (`GET /v1/state`)."""
+    STATIC = "static"
+    """A fixed list of upstreams (flags, env or a file): tests and benchmarks."""
+    KUBERNETES = "kubernetes"
+    """Pods of each Model and LoraAdapter resources, from the Kubernetes API."""
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [item for item in value.replace(";", " ").split() if item]
+    return value
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HOIST_GATEWAY_",
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Server processes sharing the port. Each routes on its own view of the load, and the
+    limits (`max_concurrent_requests`, `per_replica_max_in_flight`) are split among them."""
+    discovery: DiscoveryKind = DiscoveryKind.LOCAL
+    admin_url: str = "http://127.0.0.1:8079"
+    """Local discovery: the supervisor's admin API."""
+    upstreams: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Static discovery: `MODEL=URL[,URL...]` entries (space or `;` separated in the env)."""
+    upstreams_file: Path | None = None
+    """Static discovery: a JSON or YAML file shaped like the admin API's `/v1/state`."""
+    kube_api_url: str | None = None
+    """Kubernetes discovery: the API server; unset: in-cluster (service account)."""
+    kube_namespace: str = "default"
+    kube_token_file: Path | None = None
+    kube_ca_file: Path | None = None
+    engine_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    """Kubernetes discovery: the engine's port on each pod."""
+    discovery_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    load_poll_interval_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    """How often each engine's `/metrics` is read for its waiting queue; 0: never."""
+
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = Field(
+        default=1024,
+        validation_alias=AliasChoices(
+            "max_concurrent_requests",
+            "MAX_CONCURRENT_REQUESTS",
+            "HOIST_GATEWAY_MAX_CONCURRENT_REQUESTS",
+        ),
+    )
+    """Requests the gateway serves at once; more wait up to `queue_timeout_s`, then 429."""
+    per_replica_max_in_flight: Annotated[int, Field(ge=0)] = 256
+    """Requests in flight per replica (0: no cap); more wait, then 429."""
+    queue_timeout_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    retry_after_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """A client that takes longer to send its body gets 408."""
+    connect_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    first_byte_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
+    """Until the upstream's headers (non-streaming: its whole answer) or first streamed chunk."""
+    idle_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    """Longest silence between two chunks of an upstream answer."""
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Other replicas tried when one fails before the first byte reached the client."""
+    prefix_chars: Annotated[int, Field(ge=1, le=65536)] = 256
+    """Prompt characters hashed for prefix affinity."""
+    load_factor: Annotated[float, Field(ge=1, le=100)] = 1.25
+    """Bounded load: no replica above this times the mean load (prefix affinity, default)."""
+    failures_to_eject: Annotated[int, Field(ge=1)] = 3
+    eject_cooldown_s: Annotated[float, Field(gt=0)] = 5.0
+    max_eject_cooldown_s: Annotated[float, Field(gt=0)] = 60.0
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """When set, clients must send `Authorization: Bearer <one of these>`."""
+
+    log_level: str = Field(
+        default="INFO",
+        validation_alias=AliasChoices("log_level", "LOG_LEVEL", "HOIST_GATEWAY_LOG_LEVEL"),
+    )
+    model_repository: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "model_repository", "MODEL_REPOSITORY", "HOIST_GATEWAY_MODEL_REPOSITORY"
+        ),
+    )
+    """Where weights and adapters live: relative adapter sources are resolved against it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("upstreams", "api_keys"):
+                if key in data:
+                    data[key] = _split(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        self.log_level = self.log_level.upper()
+        if self.log_level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        if self.discovery is DiscoveryKind.STATIC and not (self.upstreams or self.upstreams_file):
+            raise ValueError("static discovery needs --upstream MODEL=URL or --upstreams-file")
+        if self.max_eject_cooldown_s < self.eject_cooldown_s:
+            raise ValueError("max_eject_cooldown_s must be at least eject_cooldown_s")
+        return self

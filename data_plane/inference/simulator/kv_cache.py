@@ -1,0 +1,187 @@
+"""A paged KV cache with a prefix cache, counted in blocks, as vLLM's V1 block pool keeps it.
+
+- The cache holds `num_blocks` blocks of `block_size` tokens. A request holds the blocks of
+  its tokens (prompt and output so far); it cannot run without them.
+- A full block gets a hash chained over the tokens before it and including the adapter and
+  the cache salt: `hash(parent_hash, block_tokens, adapter, salt)`. Two requests share a
+  cached block only when everything before it, the adapter and the salt are the same.
+- Freed blocks keep their hash and join the tail of a free queue; allocation takes from the
+  head, evicting the hash of the least recently freed block (LRU). A cached block that a new
+  request hits is taken back out of the free queue.
+- `usage` is the fraction of blocks not in the free queue (what `vllm:kv_cache_usage_perc`
+  reports).
+
+Pure: no I/O, no clock. Not thread-safe; one engine owns one cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+BlockHash = int
+
+_NO_PARENT: BlockHash = 0
+
+
+def block_hashes(
+    token_ids: Sequence[int],
+    block_size: int,
+    *,
+    adapter: str | None,
+    salt: str | None,
+    start: int = 0,
+    parent: BlockHash = _NO_PARENT,
+) -> list[BlockHash]:
+    """Hashes of the full blocks of `token_ids` from block index `start` on, chained from
+    `parent` (the hash of block `start - 1`)."""
+    hashes: list[BlockHash] = []
+    extra = (adapter, salt)
+    for begin in range(start * block_size, len(token_ids) - block_size + 1, block_size):
+        parent = hash((parent, tuple(token_ids[begin : begin + block_size]), extra))
+        hashes.append(parent)
+    return hashes
+
+
+@dataclass
+class _Block:
+    block_id: int
+    ref_count: int = 0
+    block_hash: BlockHash | None = None
+
+
+@dataclass
+class PrefixCacheStats:
+    """Counters in tokens, as vLLM reports them (`vllm:prefix_cache_queries/hits`)."""
+
+    queries: int = 0
+    hits: int = 0
+
+
+@dataclass
+class KVCache:
+    """Blocks, their owners and the prefix cache of one engine."""
+
+    num_blocks: int
+    block_size: int
+    enable_prefix_caching: bool = True
+    stats: PrefixCacheStats = field(default_factory=PrefixCacheStats)
+
+    def __post_init__(self) -> None:
+        if self.num_blocks < 1 or self.block_size < 1:
+            raise ValueError("num_blocks and block_size must be positive")
+        self._blocks = [_Block(i) for i in range(self.num_blocks)]
+        # Insertion-ordered dict as an O(1) LRU queue of free block ids (head = evict first).
+        self._free: dict[int, None] = dict.fromkeys(range(self.num_blocks))
+        self._cached: dict[BlockHash, int] = {}
+        self._owned: dict[str, list[int]] = {}
+
+    # -- observation -------------------------------------------------------------------
+
+    @property
+    def num_free_blocks(self) -> int:
+        return len(self._free)
+
+    @property
+    def usage(self) -> float:
+        """Fraction of blocks in use by requests (0.0 to 1.0)."""
+        return 1.0 - len(self._free) / self.num_blocks
+
+    @property
+    def num_cached_blocks(self) -> int:
+        return len(self._cached)
+
+    def blocks_of(self, request_id: str) -> int:
+        return len(self._owned.get(request_id, ()))
+
+    def blocks_needed(self, num_tokens: int) -> int:
+        return -(-num_tokens // self.block_size)
+
+    # -- prefix cache --------------------------------------------------------------------
+
+    def lookup(self, hashes: Sequence[BlockHash], num_prompt_tokens: int) -> list[int]:
+        """The cached blocks that hold the longest cached prefix of a new request's prompt.
+
+        At least the prompt's last token is always computed (it yields the first output
+        token), so a prompt of exactly n full blocks can hit at most n - 1 of them. Counts
+        the query and the hit in `stats` (tokens).
+        """
+        hits: list[int] = []
+        if self.enable_prefix_caching:
+            max_blocks = (num_prompt_tokens - 1) // self.block_size
+            for block_hash in hashes[:max_blocks]:
+                block_id = self._cached.get(block_hash)
+                if block_id is None:
+                    break
+                hits.append(block_id)
+        return hits
+
+    def record_query(self, num_tokens: int, num_hit_tokens: int) -> None:
+        """Count one scheduled lookup in `stats` (tokens queried, tokens found)."""
+        self.stats.queries += num_tokens
+        self.stats.hits += num_hit_tokens
+
+    def cache_blocks(self, request_id: str, hashes: Sequence[BlockHash], start: int) -> None:
+        """Record the hashes of the request's full blocks `start .. start+len(hashes)-1`."""
+        if not self.enable_prefix_caching:
+            return
+        owned = self._owned[request_id]
+        for offset, block_hash in enumerate(hashes):
+            block = self._blocks[owned[start + offset]]
+            if block.block_hash is not None:
+                continue  # a hit block, already cached under this very hash
+            if block_hash in self._cached:
+                continue  # computed twice concurrently: keep the first copy cached
+            block.block_hash = block_hash
+            self._cached[block_hash] = block.block_id
+
+    # -- allocation ----------------------------------------------------------------------
+
+    def can_allocate(self, request_id: str, num_tokens: int, hits: Sequence[int] = ()) -> bool:
+        """Whether `allocate` would succeed for a request to hold `num_tokens` tokens."""
+        owned = len(self._owned.get(request_id, ()))
+        missing = self.blocks_needed(num_tokens) - owned - len(hits)
+        hits_in_free = sum(1 for block_id in hits if self._blocks[block_id].ref_count == 0)
+        return missing <= len(self._free) - hits_in_free
+
+    def allocate(self, request_id: str, num_tokens: int, hits: Sequence[int] = ()) -> bool:
+        """Grow the request's blocks to hold `num_tokens` tokens, first taking the prefix-hit
+        blocks `hits` (only on its first allocation). False, and nothing changed, if the
+        free blocks do not suffice."""
+        if not self.can_allocate(request_id, num_tokens, hits):
+            return False
+        owned = self._owned.setdefault(request_id, [])
+        for block_id in hits:
+            block = self._blocks[block_id]
+            if block.ref_count == 0:
+                del self._free[block_id]
+            block.ref_count += 1
+            owned.append(block_id)
+        for _ in range(self.blocks_needed(num_tokens) - len(owned)):
+            block_id = next(iter(self._free))
+            del self._free[block_id]
+            block = self._blocks[block_id]
+            if block.block_hash is not None:
+                del self._cached[block.block_hash]  # evict the least recently used
+                block.block_hash = None
+            block.ref_count = 1
+            owned.append(block_id)
+        return True
+
+    def free(self, request_id: str) -> None:
+        """Release the request's blocks. Cached ones stay findable until evicted; the tail of
+        the request goes to the queue first so that it is evicted before its prefix."""
+        for block_id in reversed(self._owned.pop(request_id, [])):
+            block = self._blocks[block_id]
+            block.ref_count -= 1
+            if block.ref_count == 0:
+                self._free[block_id] = None
+
+    def reset_prefix_cache(self) -> bool:
+        """Forget every cached hash (vLLM's /reset_prefix_cache); False while blocks are used."""
+        if len(self._free) != self.num_blocks:
+            return False
+        for block in self._blocks:
+            block.block_hash = None
+        self._cached.clear()
+        return True

@@ -1,0 +1,80 @@
+"""Two engines behind one API for the conformance suite: the simulator and real vLLM.
+
+Both serve the model name `tiny` with max_model_len 512, max_loras 2, max_lora_rank 8. The
+real one is vLLM 0.32 on CPU with the tiny random Llama from tests/support/tiny_model.py,
+started once per session; the simulator runs as a real process with the `tiny` profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.simulator import running_sim_process
+from tests.support.tiny_model import TinyModel, build_lora_adapter, build_tiny_model_with_adapters
+from tests.support.vllm_server import running_vllm
+
+MODEL = "tiny"
+MAX_MODEL_LEN = 512
+MAX_LORAS = 2
+MAX_LORA_RANK = 8
+
+
+@dataclass(frozen=True)
+class Engine:
+    kind: str
+    base_url: str
+    model: str
+    adapters: dict[str, Path]
+    """Adapters of rank <= MAX_LORA_RANK, by name; `too-big` has rank 16."""
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    root = tmp_path_factory.mktemp("tiny-model")
+    model = build_tiny_model_with_adapters(root, ["alpha", "beta"], rank=MAX_LORA_RANK)
+    big = build_lora_adapter(model, root / "adapters" / "too-big", rank=16, seed=9)
+    return TinyModel(path=model.path, adapters={**model.adapters, "too-big": big})
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(
+    tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    with running_vllm(
+        tiny_model.path,
+        log_path=log,
+        served_model_name=MODEL,
+        max_loras=MAX_LORAS,
+        max_lora_rank=MAX_LORA_RANK,
+        max_model_len=MAX_MODEL_LEN,
+    ) as server:
+        yield Engine("vllm", server.base_url, MODEL, tiny_model.adapters)
+
+
+@pytest.fixture(scope="session")
+def simulator_engine(
+    tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    args = [
+        "--served-model-name", MODEL,
+        "--max-loras", str(MAX_LORAS),
+        "--max-lora-rank", str(MAX_LORA_RANK),
+        "--max-model-len", str(MAX_MODEL_LEN),
+        "--profile", "tiny",
+        "--seed", "0",
+    ]  # fmt: skip
+    with running_sim_process(args, log_path=log) as sim:
+        yield Engine("simulator", sim.urls[0], MODEL, tiny_model.adapters)
+
+
+@pytest.fixture(params=["simulator", "vllm"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each conformance check runs against both engines."""
+    value: Engine = request.getfixturevalue(f"{request.param}_engine")
+    return value

@@ -1,0 +1,81 @@
+"""kubectl against the emulator: apply the example, read the printer columns a user sees."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_sidecar import fake_sidecars
+from tests.support.kube_emulator import running_emulator, write_kubeconfig
+from tests.support.operator_harness import (
+    cluster_client,
+    eventually,
+    fast_settings,
+    operator_running,
+)
+
+KUBECTL = shutil.which("kubectl")
+EXAMPLE = Path(__file__).parents[4] / "examples" / "sim" / "fleet.yaml"
+
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+async def kubectl(kubeconfig: Path, *args: str) -> str:
+    assert KUBECTL is not None
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "--kubeconfig", str(kubeconfig), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
+    return out.decode()
+
+
+def table(text: str) -> list[list[str]]:
+    return [line.split() for line in text.strip().splitlines()]
+
+
+async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
+    async with (
+        running_emulator() as (_, url),
+        cluster_client(url) as cluster,
+        fake_sidecars(2) as sidecars,
+    ):
+        config = write_kubeconfig(tmp_path / "kubeconfig", url)
+        applied = await kubectl(config, "apply", "--validate=false", "-f", str(EXAMPLE))
+        assert "model.serving.hoist.dev/llama-3-8b-sim created" in applied
+        assert "loraadapter.serving.hoist.dev/sql-lora created" in applied
+        for i, sidecar in enumerate(sidecars):
+            await cluster.add_pod(f"llama-3-8b-sim-{i}", "llama-3-8b-sim", sidecar)
+
+        async with operator_running(url, fast_settings()):
+
+            async def ready() -> bool:
+                doc = await cluster.get("loraadapters", "sql-lora")
+                return ((doc or {}).get("status") or {}).get("phase") == "Ready"
+
+            await eventually(ready, what="sql-lora Ready")
+
+            loras = table(await kubectl(config, "get", "loraadapters"))
+            assert loras[0] == ["NAME", "BASE", "PHASE", "READY", "DESIRED", "AGE"]
+            assert loras[1][:5] == ["sql-lora", "llama-3-8b-sim", "Ready", "2", "2"]
+
+            short = table(await kubectl(config, "get", "lora"))
+            assert short == loras or short[1][:5] == loras[1][:5]
+
+            async def model_loading() -> bool:
+                doc = await cluster.get("models", "llama-3-8b-sim")
+                return ((doc or {}).get("status") or {}).get("phase") == "Loading"
+
+            await eventually(model_loading, what="the Model's status")
+            models = table(await kubectl(config, "get", "models"))
+            assert models[0] == ["NAME", "ENGINE", "DESIRED", "READY", "PHASE", "AGE"]
+            assert models[1][:5] == ["llama-3-8b-sim", "sim", "2", "0", "Loading"]

@@ -1,0 +1,212 @@
+"""The operator (kopf) against the Kubernetes API emulator, sidecars as real HTTP servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, FINALIZER
+from control_plane.kube import core_path
+from tests.support.fake_sidecar import FakeSidecar, fake_sidecars
+from tests.support.kube_emulator import HoistKubeEmulator, running_emulator
+from tests.support.operator_harness import (
+    Cluster,
+    cluster_client,
+    eventually,
+    fast_settings,
+    operator_running,
+)
+
+MODEL = {
+    "apiVersion": "serving.hoist.dev/v1alpha1",
+    "kind": "Model",
+    "metadata": {"name": "base", "namespace": "default"},
+    "spec": {"source": "/models/base", "engine": "sim", "replicas": 2},
+}
+
+
+def lora(
+    name: str, *, replicas: int | str = "all", source: str = "/adapters/a", base: str = "base"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.hoist.dev/v1alpha1",
+        "kind": "LoraAdapter",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"baseModel": base, "source": source, "placement": {"replicas": replicas}},
+    }
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]]]:
+    async with (
+        running_emulator() as (emulator, url),
+        cluster_client(url) as cluster,
+        fake_sidecars(3) as sidecars,
+    ):
+        yield emulator, url, cluster, sidecars
+
+
+async def phase_of(cluster: Cluster, name: str) -> str | None:
+    doc = await cluster.get("loraadapters", name)
+    return ((doc or {}).get("status") or {}).get("phase")
+
+
+async def status_of(cluster: Cluster, name: str) -> dict[str, Any]:
+    doc = await cluster.get("loraadapters", name)
+    return dict((doc or {}).get("status") or {})
+
+
+async def test_create_update_delete(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+) -> None:
+    _, url, cluster, sidecars = env
+    await cluster.apply("models", MODEL)
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    await cluster.add_pod("base-1", "base", sidecars[1])
+    await cluster.add_pod("other-0", "other", sidecars[2])
+    async with operator_running(url, fast_settings()):
+        await cluster.apply("loraadapters", lora("sql", replicas=1))
+
+        async def ready() -> bool:
+            return await phase_of(cluster, "sql") == "Ready"
+
+        await eventually(ready, what="adapter Ready")
+        status = await status_of(cluster, "sql")
+        assert status["readyReplicas"] == 1
+        assert status["desiredReplicas"] == 1
+        holder = status["loadedOn"][0]["pod"]
+        assert "sql" in cluster.pods[holder].loaded()
+        assert sidecars[2].puts() == 0  # never a pod of another base model
+
+        async def annotated() -> bool:
+            pod = await cluster.kube.get(core_path("default", "pods", holder))
+            annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+            return annotations.get(ANNOTATION_LOADED_ADAPTERS) == "sql"
+
+        await eventually(annotated, what="the pod annotated with its loaded adapters")
+        doc = await cluster.get("loraadapters", "sql")
+        assert doc is not None
+        assert FINALIZER in doc["metadata"].get("finalizers", []) or doc["metadata"].get(
+            "finalizers"
+        )
+
+        # update: everywhere
+        await cluster.patch("loraadapters", "sql", {"spec": {"placement": {"replicas": "all"}}})
+
+        async def on_both() -> bool:
+            s = await status_of(cluster, "sql")
+            return s.get("readyReplicas") == 2 and s.get("phase") == "Ready"
+
+        await eventually(on_both, what="adapter on both pods")
+        assert "sql" in sidecars[0].loaded()
+        assert "sql" in sidecars[1].loaded()
+
+        # delete: unloaded everywhere before the finalizer is released
+        await cluster.delete("loraadapters", "sql")
+
+        async def gone() -> bool:
+            return await cluster.get("loraadapters", "sql") is None
+
+        await eventually(gone, what="adapter deleted")
+        assert not sidecars[0].loaded()
+        assert not sidecars[1].loaded()
+
+
+async def test_pod_restart_and_drift(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+) -> None:
+    _, url, cluster, sidecars = env
+    await cluster.apply("models", MODEL)
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    await cluster.add_pod("base-1", "base", sidecars[1])
+    async with operator_running(url, fast_settings()) as operator:
+        await cluster.apply("loraadapters", lora("sql"))
+
+        async def ready_on(n: int) -> bool:
+            s = await status_of(cluster, "sql")
+            return s.get("phase") == "Ready" and s.get("readyReplicas") == n
+
+        await eventually(lambda: ready_on(2), what="ready on 2")
+
+        # drift: the engine behind base-1 restarted and lost the adapter
+        sidecars[1].forget()
+
+        async def repaired() -> bool:
+            return "sql" in sidecars[1].loaded()
+
+        await eventually(repaired, what="drift repaired by the timer")
+        assert operator.sample("hoist_operator_adapter_drift_repairs_total", {"model": "base"}) >= 1
+
+        # pod restart: base-1 is replaced by base-2 (a fresh sidecar)
+        await cluster.remove_pod("base-1")
+        await cluster.add_pod("base-2", "base", sidecars[2])
+
+        async def replaced() -> bool:
+            s = await status_of(cluster, "sql")
+            pods = {e["pod"] for e in s.get("loadedOn", [])}
+            return pods == {"base-0", "base-2"}
+
+        await eventually(replaced, what="adapter re-placed on the new pod")
+        assert "sql" in sidecars[2].loaded()
+
+
+async def test_unreachable_failing_and_missing_model(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+) -> None:
+    _, url, cluster, sidecars = env
+    await cluster.apply("models", MODEL)
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    await cluster.add_pod("base-1", "base", sidecars[1])
+    sidecars[0].refuse_sources.add("/adapters/missing")
+    sidecars[1].refuse_sources.add("/adapters/missing")
+    async with operator_running(url, fast_settings()):
+        # a bad resource (the emulator does not enforce the CRD schema) does not stop the rest
+        bad = lora("bad", source="ftp://nope")
+        await cluster.apply("loraadapters", bad)
+        await cluster.apply("loraadapters", lora("orphan", base="no-such-model"))
+        await cluster.apply("loraadapters", lora("broken", source="/adapters/missing"))
+        await cluster.apply("loraadapters", lora("good"))
+
+        async def settled() -> bool:
+            return (
+                await phase_of(cluster, "good") == "Ready"
+                and await phase_of(cluster, "broken") == "Failed"
+                and await phase_of(cluster, "bad") == "Failed"
+                and await phase_of(cluster, "orphan") == "Pending"
+            )
+
+        await eventually(settled, what="every adapter settled")
+        broken = await status_of(cluster, "broken")
+        ready = next(c for c in broken["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "SourceNotFound"
+        assert broken["failures"] == 3
+        puts = sidecars[0].puts("broken")
+        bad_status = await status_of(cluster, "bad")
+        spec_valid = next(c for c in bad_status["conditions"] if c["type"] == "SpecValid")
+        assert spec_valid["status"] == "False"
+        assert spec_valid["message"].startswith("spec.source")
+        orphan = await status_of(cluster, "orphan")
+        assert (
+            next(c for c in orphan["conditions"] if c["type"] == "Ready")["reason"]
+            == "BaseModelNotFound"
+        )
+
+        # unreachable sidecar: Degraded with a reason, back to Ready when it returns
+        await sidecars[1].stop()
+
+        async def degraded() -> bool:
+            s = await status_of(cluster, "good")
+            reasons = [c["reason"] for c in s.get("conditions", []) if c["type"] == "Ready"]
+            return s.get("phase") == "Degraded" and reasons == ["SidecarUnreachable"]
+
+        await eventually(degraded, what="Degraded while a sidecar is unreachable")
+        await sidecars[1].start()
+
+        async def recovered() -> bool:
+            return await phase_of(cluster, "good") == "Ready"
+
+        await eventually(recovered, what="Ready again")
+        # Failed stays failed: no more attempts for the same spec
+        assert sidecars[0].puts("broken") == puts

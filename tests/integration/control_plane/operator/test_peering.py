@@ -1,0 +1,114 @@
+"""Two operator replicas against one API: kopf peering lets only the higher priority work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.fake_sidecar import fake_sidecars
+from tests.support.kube_emulator import running_emulator
+from tests.support.operator_harness import (
+    cluster_client,
+    eventually,
+    fast_settings,
+    operator_in_thread,
+)
+
+PEERING_PATH = "/apis/kopf.dev/v1/clusterkopfpeerings"
+
+
+def lora(placement: int | str = "all") -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.hoist.dev/v1alpha1",
+        "kind": "LoraAdapter",
+        "metadata": {"name": "sql", "namespace": "default"},
+        "spec": {
+            "baseModel": "base",
+            "source": "/adapters/sql",
+            "placement": {"replicas": placement},
+        },
+    }
+
+
+async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
+    async with (
+        running_emulator() as (_, url),
+        cluster_client(url) as cluster,
+        fake_sidecars(2) as sidecars,
+    ):
+        await cluster.kube.create(
+            PEERING_PATH,
+            {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "ClusterKopfPeering",
+                "metadata": {"name": "hoist"},
+            },
+        )
+        await cluster.apply(
+            "models",
+            {
+                "apiVersion": "serving.hoist.dev/v1alpha1",
+                "kind": "Model",
+                "metadata": {"name": "base", "namespace": "default"},
+                "spec": {"source": "/m", "engine": "sim", "replicas": 2},
+            },
+        )
+        await cluster.add_pod("base-0", "base", sidecars[0])
+        await cluster.add_pod("base-1", "base", sidecars[1])
+
+        def replica(priority: int) -> Any:
+            return operator_in_thread(
+                url,
+                fast_settings(standalone=False, peering_mandatory=True, peering_priority=priority),
+            )
+
+        async with replica(100) as low:
+            async with replica(200) as high:
+
+                async def both_seen() -> bool:
+                    doc = await cluster.kube.get(f"{PEERING_PATH}/hoist")
+                    return len((doc or {}).get("status") or {}) >= 2
+
+                await eventually(both_seen, what="both replicas in the peering")
+                await cluster.apply("loraadapters", lora())
+
+                async def ready() -> bool:
+                    doc = await cluster.get("loraadapters", "sql")
+                    return ((doc or {}).get("status") or {}).get("phase") == "Ready"
+
+                await eventually(ready, what="adapter Ready")
+                assert (
+                    high.sample(
+                        "hoist_operator_reconciles_total", {"kind": "LoraAdapter", "result": "ok"}
+                    )
+                    > 0
+                )
+                assert (
+                    low.sample(
+                        "hoist_operator_reconciles_total", {"kind": "LoraAdapter", "result": "ok"}
+                    )
+                    == 0
+                )
+                assert (
+                    low.sample("hoist_operator_reconciles_total", {"kind": "Model", "result": "ok"})
+                    == 0
+                )
+                assert sidecars[0].puts("sql") == 1
+                assert sidecars[1].puts("sql") == 1
+
+            # the high-priority replica left: the other one takes over
+            await cluster.patch("loraadapters", "sql", {"spec": {"placement": {"replicas": 1}}})
+
+            async def shrunk() -> bool:
+                doc = await cluster.get("loraadapters", "sql")
+                status = (doc or {}).get("status") or {}
+                return status.get("desiredReplicas") == 1 and status.get("readyReplicas") == 1
+
+            await eventually(shrunk, what="the remaining replica handles the change")
+            assert (
+                low.sample(
+                    "hoist_operator_reconciles_total", {"kind": "LoraAdapter", "result": "ok"}
+                )
+                > 0
+            )
+            assert len(sidecars[0].loaded() | sidecars[1].loaded()) == 1
+            assert sidecars[0].loaded() != sidecars[1].loaded()

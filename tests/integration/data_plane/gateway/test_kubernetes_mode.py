@@ -1,0 +1,133 @@
+"""Kubernetes discovery and the adapter API against kmock's Kubernetes emulator (real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import kmock
+import openai
+import pytest
+
+from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, API_VERSION, LABEL_MODEL
+from tests.support.fake_vllm import FakeVllm
+from tests.support.gateway import run_gateway
+
+NS = "serving"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[str]:
+    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+        emulator.resources[f"{API_VERSION}/models"] = {"kind": "Model", "namespaced": True}
+        emulator.resources[f"{API_VERSION}/loraadapters"] = {
+            "kind": "LoraAdapter",
+            "namespaced": True,
+        }
+        emulator.resources["v1/pods"] = {"kind": "Pod", "namespaced": True}
+        yield str(server.url).rstrip("/")
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[FakeVllm]:
+    e = FakeVllm("llama", adapters=("sql",))
+    await e.start()
+    yield e
+    await e.stop()
+
+
+def pod(name: str, engine_url: str, *, ready: bool, adapters: str) -> dict[str, Any]:
+    port = int(engine_url.rsplit(":", 1)[1])
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {LABEL_MODEL: "llama"},
+            "annotations": {ANNOTATION_LOADED_ADAPTERS: adapters},
+        },
+        "spec": {
+            "containers": [{"name": "engine", "ports": [{"name": "http", "containerPort": port}]}]
+        },
+        "status": {
+            "phase": "Running",
+            "podIP": "127.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+async def create(http: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> None:
+    async with http.post(path, json=body) as resp:
+        assert resp.status < 300, await resp.text()
+
+
+async def test_pods_of_a_model_are_its_replicas(api: str, engine: FakeVllm) -> None:
+    async with aiohttp.ClientSession(base_url=api) as http:
+        model = {
+            "apiVersion": API_VERSION,
+            "kind": "Model",
+            "metadata": {"name": "llama", "namespace": NS},
+            "spec": {"source": "x", "routingPolicy": "least-load", "lora": {"maxLoras": 2}},
+        }
+        await create(http, f"/apis/{API_VERSION}/namespaces/{NS}/models", model)
+        await create(
+            http,
+            f"/api/v1/namespaces/{NS}/pods",
+            pod("llama-a", engine.url, ready=True, adapters='["sql"]'),
+        )
+        await create(
+            http,
+            f"/api/v1/namespaces/{NS}/pods",
+            pod("llama-b", "http://127.0.0.1:9", ready=False, adapters=""),
+        )
+    async with (
+        run_gateway(discovery="kubernetes", kube_api_url=api, kube_namespace=NS) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        reply = await client.completions.create(model="sql", prompt="x", max_tokens=1)
+        assert reply.choices[0].text == "t0"
+        route = gw.gateway.fleet.models["llama"]
+        assert route.policy_name == "least-load"
+        assert [(r.name, r.ready) for r in route.replicas] == [
+            ("llama-a", True),
+            ("llama-b", False),
+        ]
+        assert {m.id for m in (await client.models.list()).data} == {"llama", "sql"}
+
+
+async def test_adapter_api_manages_lora_adapter_resources(api: str) -> None:
+    async with aiohttp.ClientSession(base_url=api) as http:
+        model = {
+            "apiVersion": API_VERSION,
+            "kind": "Model",
+            "metadata": {"name": "llama", "namespace": NS},
+            "spec": {"source": "x"},
+        }
+        await create(http, f"/apis/{API_VERSION}/namespaces/{NS}/models", model)
+    async with (
+        run_gateway(discovery="kubernetes", kube_api_url=api, kube_namespace=NS) as gw,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        body = {"name": "chat", "baseModel": "llama", "source": "s3://bucket/chat"}
+        async with http.post("/v1/adapters", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+        async with http.post("/v1/adapters", json=body | {"source": "s3://bucket/chat2"}) as resp:
+            assert resp.status == 200, await resp.text()
+        async with http.get("/v1/adapters/chat") as resp:
+            stored = await resp.json()
+        assert stored["spec"]["source"] == "s3://bucket/chat2"
+        async with http.get("/v1/adapters") as resp:
+            assert [a["metadata"]["name"] for a in (await resp.json())["data"]] == ["chat"]
+        await asyncio.sleep(0)
+        async with http.get("/v1/models") as resp:
+            ids = {m["id"]: m["parent"] for m in (await resp.json())["data"]}
+        assert ids == {"llama": None, "chat": "llama"}
+        async with http.delete("/v1/adapters/chat") as resp:
+            assert resp.status == 200
+        async with http.get("/v1/adapters/chat") as resp:
+            assert resp.status == 404
+            assert "message" in (await resp.json())["error"]

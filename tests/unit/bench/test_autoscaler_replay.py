@@ -1,0 +1,69 @@
+"""The trace-replay benchmark's simulation on small synthetic traces (not a benchmark)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bench.autoscaler_replay import (
+    HoistPolicy,
+    HpaPolicy,
+    Policy,
+    Request,
+    ServiceModel,
+    load_trace,
+    main,
+    simulate,
+)
+from control_plane.autoscaler.algorithm import ScalingPolicy
+
+MODEL = ServiceModel(slots=2, prefill_tokens_per_s=1000, tpot_s=0.01, cold_start_s=20)
+
+
+def burst_trace() -> list[Request]:
+    """1 request/s for 5 minutes, then 8/s for 5 minutes, then 1/s again."""
+    out: list[Request] = []
+    t = 0.0
+    for rate, seconds in ((1, 300), (8, 300), (1, 600)):
+        for _ in range(rate * seconds):
+            out.append(Request(t, 500, 100))
+            t += 1 / rate
+    return out
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(lambda: HpaPolicy(target=1.5, min_replicas=1, max_replicas=30), id="hpa"),
+        pytest.param(
+            lambda: HoistPolicy(
+                ScalingPolicy(min_replicas=1, max_replicas=30, target_concurrency=1.5)
+            ),
+            id="hoist",
+        ),
+    ],
+)
+def test_both_policies_follow_a_burst_and_serve_everything(policy: Callable[[], Policy]) -> None:
+    requests = burst_trace()
+    result = simulate(requests, policy(), MODEL, start=2, warmup=0)
+    assert len(result.ttfts) == len(requests)
+    assert result.peak >= 6, "the burst needs several times the starting fleet"
+    assert result.changes >= 2, "up for the burst and down after it"
+    assert 0 < result.attainment(2.0) <= 1
+
+
+def test_trace_is_read_relative_to_its_first_request(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.6805900,374,44\n"
+        "2023-11-16 18:15:50.6805900,10,0\n"
+    )
+    assert load_trace(path, speedup=2) == [Request(0.0, 374, 44), Request(2.0, 10, 1)]
+
+
+def test_a_missing_trace_is_reported_clearly(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="trace not found"):
+        main(["--trace", str(tmp_path / "absent.csv")])

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from control_plane.api import Model
+from control_plane.api.constants import LABEL_MANAGED_BY, LABEL_MODEL, LABEL_ROLE
+from control_plane.model_manager.resources import (
+    ANNOTATION_SPEC_HASH,
+    PodConfig,
+    deployment_for,
+    service_for,
+)
+from control_plane.model_manager.status import invalid_model_status, model_status
+
+CFG = PodConfig(
+    engine_image="engine:1", sim_image="sim:1", sidecar_image="sidecar:1", drain_seconds=90
+)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def model(**spec: Any) -> Model:
+    base: dict[str, Any] = {"source": "/models/llama", "replicas": 2}
+    base.update(spec)
+    return Model.model_validate({"metadata": {"name": "llama", "generation": 3}, "spec": base})
+
+
+def containers(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in doc["spec"]["template"]["spec"]["containers"]}
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sim"])
+def test_manifests_are_valid_kubernetes(engine: str) -> None:
+    m = model(engine=engine, resources={"gpus": 2, "memory": "24Gi", "cpu": "4"})
+    kubernetes_validate.validate(deployment_for(m, CFG, owner_uid="u-1"), "1.31.0", strict=True)
+    kubernetes_validate.validate(service_for(m, owner_uid="u-1"), "1.31.0", strict=True)
+
+
+def test_deployment_shape() -> None:
+    doc = deployment_for(model(resources={"gpus": 1, "memory": "24Gi"}), CFG, owner_uid="u-1")
+    assert doc["spec"]["replicas"] == 2
+    owner = doc["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("Model", "u-1", True)
+    labels = doc["spec"]["template"]["metadata"]["labels"]
+    assert labels[LABEL_MODEL] == "llama"
+    assert labels[LABEL_ROLE] == "inference"
+    assert labels[LABEL_MANAGED_BY] == "hoist"
+    pod = doc["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 90
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    c = containers(doc)
+    engine, sidecar = c["engine"], c["sidecar"]
+    assert engine["image"] == "engine:1"
+    assert engine["command"][:3] == ["python", "-m", "data_plane.inference.engine_api"]
+    model_json = engine["command"][engine["command"].index("--model-json") + 1]
+    assert Model.model_validate_json(model_json).spec.resources.gpus == 1
+    assert engine["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert engine["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert sidecar["command"][:3] == ["python", "-m", "data_plane.inference.sidecar_runtime"]
+    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # the adapter volume is shared
+    assert {m["name"] for m in engine["volumeMounts"]} >= {"adapters"}
+    assert {m["name"] for m in sidecar["volumeMounts"]} == {"adapters"}
+    for container in (engine, sidecar):
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_sim_engine_command_and_image() -> None:
+    engine = containers(deployment_for(model(engine="sim", maxModelLen=512), CFG, owner_uid="u"))[
+        "engine"
+    ]
+    assert engine["image"] == "sim:1"
+    assert engine["command"][:3] == ["python", "-m", "data_plane.inference.simulator"]
+    assert engine["command"][engine["command"].index("--max-model-len") + 1] == "512"
+    assert "nvidia.com/gpu" not in engine.get("resources", {}).get("limits", {})
+
+
+def test_spec_change_changes_the_pod_template() -> None:
+    a = deployment_for(model(), CFG, owner_uid="u")
+    b = deployment_for(model(engineArgs=["--enable-prefix-caching"]), CFG, owner_uid="u")
+    ann = ANNOTATION_SPEC_HASH
+    assert (
+        a["spec"]["template"]["metadata"]["annotations"][ann]
+        != b["spec"]["template"]["metadata"]["annotations"][ann]
+    )
+    assert a["spec"]["template"] != b["spec"]["template"]
+
+
+def test_autoscaler_decision_is_followed_within_bounds() -> None:
+    m = Model.model_validate(
+        {
+            "metadata": {"name": "llama"},
+            "spec": {
+                "source": "/m",
+                "replicas": 1,
+                "maxReplicas": 3,
+                "autoscaling": {"enabled": True},
+            },
+            "status": {"desiredReplicas": 7},
+        }
+    )
+    assert deployment_for(m, CFG, owner_uid="u")["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize(
+    ("deployment", "phase", "reason"),
+    [
+        pytest.param(None, "Pending", "DeploymentMissing", id="no-deployment"),
+        pytest.param(
+            {"status": {"replicas": 2, "updatedReplicas": 2}},
+            "Loading",
+            "ReplicasStarting",
+            id="loading",
+        ),
+        pytest.param(
+            {"status": {"replicas": 2, "readyReplicas": 1, "updatedReplicas": 2}},
+            "Degraded",
+            "ReplicasUnavailable",
+            id="degraded",
+        ),
+        pytest.param(
+            {"status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2}},
+            "Ready",
+            "ReplicasReady",
+            id="ready",
+        ),
+        pytest.param(
+            {
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "ReplicaFailure",
+                            "status": "True",
+                            "reason": "FailedCreate",
+                            "message": "quota",
+                        }
+                    ]
+                }
+            },
+            "Failed",
+            "FailedCreate",
+            id="replica-failure",
+        ),
+    ],
+)
+def test_status_mirrors_the_deployment(
+    deployment: dict[str, Any] | None, phase: str, reason: str
+) -> None:
+    status = model_status(model(), deployment, now=T0)
+    assert status.phase == phase
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert ready.reason == reason
+    assert status.observed_generation == 3
+    assert status.desired_replicas == 2
+
+
+def test_scaled_to_zero_and_invalid() -> None:
+    status = model_status(model(replicas=0), {"status": {}}, now=T0)
+    assert status.phase == "ScaledToZero"
+    bad = invalid_model_status(None, "spec.replicas: too many", 4, now=T0)
+    assert bad.phase == "Failed"
+    assert next(c for c in bad.conditions if c.type == "SpecValid").status == "False"

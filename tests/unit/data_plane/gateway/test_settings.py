@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from data_plane.gateway.__main__ import parse_settings
+from data_plane.gateway.settings import DiscoveryKind
+
+
+def test_seed_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_CONCURRENT_REQUESTS", "7")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("MODEL_REPOSITORY", "/models")
+    monkeypatch.setenv("HOIST_GATEWAY_UPSTREAMS", "m=http://a:1 n=http://b:2")
+    monkeypatch.setenv("HOIST_GATEWAY_DISCOVERY", "static")
+    s = parse_settings([])
+    assert s.max_concurrent_requests == 7
+    assert s.log_level == "DEBUG"
+    assert str(s.model_repository) == "/models"
+    assert s.upstreams == ["m=http://a:1", "n=http://b:2"]
+    assert s.discovery is DiscoveryKind.STATIC
+
+
+def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_CONCURRENT_REQUESTS", "7")
+    s = parse_settings(["--max-concurrent-requests", "9", "--discovery", "local", "--port", "0"])
+    assert s.max_concurrent_requests == 9
+    assert s.port == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--discovery", "static"], id="static-without-upstreams"),
+        pytest.param(["--max-concurrent-requests", "0"], id="zero-limit"),
+        pytest.param(["--log-level", "loud"], id="bad-level"),
+        pytest.param(["--discovery", "dns"], id="unknown-discovery"),
+    ],
+)
+def test_bad_settings_exit_with_a_message(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_settings(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
