@@ -104,7 +104,7 @@ def up(
         settings.gateway_port = gateway_port
     if host is not None:
         settings.host = host
-    supervisor = Supervisor(found, settings, reconciler=None)
+    supervisor = Supervisor(found, settings)
     raise typer.Exit(asyncio.run(supervisor.run()))
 
 

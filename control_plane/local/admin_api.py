@@ -2,7 +2,7 @@
 the adapter store (`/v1/adapters`), which the gateway's adapter API writes through.
 
 Routes (contract: docs/embedded-contracts.md):
-    GET /healthz, GET /v1/state,
+    GET /healthz, GET /metrics, GET /v1/state,
     GET /v1/adapters, GET|PUT|DELETE /v1/adapters/{name}
 """
 
@@ -12,6 +12,7 @@ import json
 from typing import Any, Protocol
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from control_plane.api import LoraAdapter
 from control_plane.api.embedded import EmbeddedState
@@ -26,6 +27,11 @@ class AdminBackend(Protocol):
 
     @property
     def store(self) -> AdapterStore: ...
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The supervisor's Prometheus metrics (adapter reconciliation, drift repairs)."""
+        ...
 
     def state(self) -> EmbeddedState: ...
 
@@ -48,6 +54,11 @@ def build_app(backend: AdminBackend) -> web.Application:
     @routes.get("/healthz")
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    @routes.get("/metrics")
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(backend.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @routes.get("/v1/state")
     async def state(_: web.Request) -> web.Response:

@@ -15,16 +15,15 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from control_plane.api import LoraAdapter, LoraAdapterStatus
+from control_plane.api import LoraAdapter
 from control_plane.api.embedded import (
     EmbeddedState,
     GatewayState,
@@ -33,34 +32,17 @@ from control_plane.api.embedded import (
     ReplicaState,
 )
 from control_plane.documents import Declarations, dump
+from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
 from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, plan
 from control_plane.local.process import ManagedProcess, Phase, StartError
 from control_plane.local.settings import SupervisorSettings
 from control_plane.local.store import AdapterStore
+from control_plane.operator.metrics import OperatorMetrics
 
 EXIT_OK = 0
 EXIT_START_FAILED = 1
 EXIT_BAD_SETUP = 2
-
-
-class ReplicaView(Protocol):
-    """A running replica as the adapter reconciler sees it."""
-
-    name: str
-    model: str
-    sidecar_url: str
-    ready: bool
-
-
-class AdapterReconciler(Protocol):
-    """Places adapters on replicas through their sidecars (`control_plane.local.adapters`)."""
-
-    async def reconcile(
-        self, adapters: list[LoraAdapter], pods: Sequence[ReplicaView]
-    ) -> dict[str, LoraAdapterStatus]: ...
-
-    async def remove(self, adapter: LoraAdapter, pods: Sequence[ReplicaView]) -> None: ...
 
 
 class SetupError(Exception):
@@ -147,13 +129,14 @@ class Supervisor:
         settings: SupervisorSettings,
         *,
         console: Console | None = None,
-        reconciler: AdapterReconciler | None = None,
     ) -> None:
         self.declarations = declarations
         self.settings = settings
         self.plan = plan_for(declarations, settings)
         self.console = console or Console(stderr=True)
-        self._reconciler = reconciler
+        self._reconciler: LocalAdapterReconciler | None = None  # needs the HTTP session
+        self.registry = CollectorRegistry()
+        self._metrics = OperatorMetrics(self.registry)
         self._store = AdapterStore(
             settings.store_dir, lambda: {m.metadata.name for m in declarations.models}
         )
@@ -223,9 +206,9 @@ class Supervisor:
             message=messages[0].splitlines()[0] if messages else "",
         )
 
-    def _replica_views(self) -> list[_Replica]:
+    def _replica_views(self) -> list[LocalPod]:
         return [
-            _Replica(r.name, r.model, r.sidecar.url, self._replica_state(r).ready)
+            LocalPod(r.name, r.model, r.sidecar.url, self._replica_state(r).ready)
             for r in self.plan.replicas
         ]
 
@@ -263,6 +246,7 @@ class Supervisor:
         runner = web.AppRunner(build_app(self), access_log=None)
         await runner.setup()
         async with aiohttp.ClientSession() as session:
+            self._reconciler = LocalAdapterReconciler(session, metrics=self._metrics)
             try:
                 await web.TCPSite(runner, "127.0.0.1", self.settings.admin_port).start()
                 await self._start_all(session)
@@ -400,16 +384,6 @@ class Supervisor:
             f"[bold green]Hoist is serving[/] {models} at {url}/v1  "
             f"(`hoist status` to watch; Ctrl-C to stop)"
         )
-
-
-class _Replica:
-    __slots__ = ("model", "name", "ready", "sidecar_url")
-
-    def __init__(self, name: str, model: str, sidecar_url: str, ready: bool) -> None:
-        self.name = name
-        self.model = model
-        self.sidecar_url = sidecar_url
-        self.ready = ready
 
 
 _SEVERITY = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 
@@ -13,8 +14,15 @@ def free_port() -> int:
 
 
 def free_port_block(size: int, *, start: int = 20000, stop: int = 60000) -> int:
-    """The first port of `size` consecutive free ports (for the supervisor's port ranges)."""
-    for base in range(start, stop, size + 7):
+    """The first port of `size` consecutive free ports (for the supervisor's port ranges).
+
+    The search starts at a random place, so that test runs side by side rarely pick the
+    same block between checking it and binding it.
+    """
+    span = stop - start - size
+    offset = random.randrange(span)
+    for step in range(0, span, size + 7):
+        base = start + (offset + step) % span
         if all(_free(p) for p in range(base, base + size)):
             return base
     raise RuntimeError(f"no block of {size} free ports")
