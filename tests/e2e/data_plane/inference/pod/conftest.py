@@ -1,6 +1,7 @@
-"""One inference pod for the whole e2e module: engine_api (real vLLM CPU, tiny model) + sidecar.
+"""One inference pod for the e2e module: engine_api (real vLLM CPU, tiny model) + sidecar.
 
-Started once per session (vLLM takes ~45-65 s to start on 2 cores) and always stopped.
+Started once for the module (vLLM takes ~45-65 s to start on 2 cores) and stopped when the
+module ends, so it never runs beside another tier's vLLM (one vLLM at a time on 2 cores).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, what: s
     raise RuntimeError(f"{what} not ready at {url} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
     if not vllm_installed():
         pytest.skip("vLLM is not installed; run `bash scripts/install-python-deps.sh`")
