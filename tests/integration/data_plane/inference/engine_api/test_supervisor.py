@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -254,3 +255,16 @@ def _http_ok(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_busy_metrics_port_is_a_clear_error(fake_vllm: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with engine_api(fake_vllm, "--metrics-port", str(port)) as (process, _, _):
+            assert process.wait(timeout=60) == 1
+    log = (fake_vllm / "engine.log").read_text()
+    assert "engine_api:" in log
+    assert "Traceback" not in log
+    assert not (fake_vllm / "argv").exists()
