@@ -28,7 +28,12 @@ system-deps: ## Install the system packages the test tiers use (Prometheus, Redi
 
 .PHONY: run
 run: venv ## Start the embedded default (real vLLM, SmolLM2-135M-Instruct) on :8080
+	$(PY) -m data_plane.inference.engine_api.prepare smollm2-135m-instruct
 	$(VENV)/bin/hoist up -f $(HOIST_CONFIG)
+
+.PHONY: operator
+operator: venv ## Run the Kubernetes operators against the current kubeconfig (HOIST_OPERATOR_*)
+	$(PY) -m control_plane.operator
 
 .PHONY: fmt
 fmt: venv ## Format and fix what ruff can fix
@@ -73,6 +78,23 @@ check: static test ## The whole quality gate: format, lint, types, contracts, al
 .PHONY: crds
 crds: venv ## Regenerate k8s/crds from control_plane/api
 	$(VENV)/bin/hoist crds --out k8s/crds
+
+.PHONY: monitoring
+monitoring: venv ## Regenerate the Grafana dashboards and the PrometheusRule
+	$(PY) -m monitoring.generate
+
+REGISTRY ?= ghcr.io/hoist-dev
+TAG ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+
+.PHONY: images
+images: ## Build the four images (needs a Docker engine)
+	for c in gateway controller sidecar engine; do \
+		docker build -f docker/Dockerfile.$$c -t $(REGISTRY)/hoist-$$c:$(TAG) . || exit 1; \
+	done
+
+.PHONY: constraints
+constraints: ## Re-pin docker/constraints.txt after a dependency change
+	bash docker/update-constraints.sh
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches

@@ -28,7 +28,8 @@ class Exporter(StrEnum):
     ENGINE_API = "engine_api"
     """data_plane.inference.engine_api's own /metrics (port 8001 in a pod)."""
     CONTROLLER = "controller"
-    """control_plane operators and autoscaler (port 9090 in a cluster)."""
+    """control_plane operators and autoscaler (port 9090 in a cluster); in the embedded
+    default, the supervisor's admin API serves the adapter reconciler's share of them."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ METRICS: tuple[Metric, ...] = (
            "Seconds from starting the engine to its first healthy answer"),
     # The controller: operators (control_plane/operator/metrics.py) and autoscaler
     # (control_plane/autoscaler/metrics.py).
-    Metric("hoist_operator_sidecar_calls_total", M.COUNTER, C, ("action", "result"), False,
+    Metric("hoist_operator_sidecar_calls_total", M.COUNTER, C, ("action", "result"), True,
            "Calls to inference sidecars by action (list, load, unload) and result"),
     Metric("hoist_operator_adapter_drift_repairs_total", M.COUNTER, C, ("model",), False,
            "Adapters re-loaded on a pod that had lost them"),

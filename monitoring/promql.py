@@ -45,3 +45,17 @@ def metric_names(expr: str) -> set[str]:
     text = _GROUPING.sub("", text)
     text = re.sub(r"\b\d+(\.\d+)?(e[+-]?\d+)?\b", "", text)
     return {name for name in _IDENTIFIER.findall(text) if name.lower() not in _KEYWORDS}
+
+
+_BY = re.compile(r"\b(?:by|without)\s*\(([^()]*)\)", re.IGNORECASE)
+_MATCHER_KEYS = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+
+
+def label_names(expr: str) -> set[str]:
+    """Labels `expr` groups by or matches on (not `__name__`)."""
+    names = {
+        label.strip() for group in _BY.findall(expr) for label in group.split(",") if label.strip()
+    }
+    for matchers in _MATCHERS.findall(_STRING.sub('""', expr)):
+        names.update(_MATCHER_KEYS.findall(matchers))
+    return names - {"__name__"}

@@ -43,6 +43,8 @@ EXPECTED_PORTS = {
     "Dockerfile.sidecar": SIDECAR_PORT,
 }
 
+IMAGE_UID = 10001
+"""The images' user; the manifests' runAsUser agrees (tests/unit/k8s)."""
 DOCKERFILES = sorted(DOCKER.glob("Dockerfile.*"))
 # A full version somewhere in the tag (3.11.11-slim-bookworm, v0.32.0), or a digest.
 PINNED_TAG = re.compile(r"^[^:@]+(:[^@]*\d+\.\d+\.\d+[^@]*)?(@sha256:[0-9a-f]{64})?$")
@@ -142,7 +144,7 @@ def test_multi_stage_non_root_with_a_healthcheck(path: Path) -> None:
     uid = users[-1].value[0].split(":")[0]
     # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
     assert uid.isdigit(), f"{path.name}: USER {uid} is not numeric"
-    assert int(uid) != 0
+    assert int(uid) == IMAGE_UID, f"{path.name}: every image runs as {IMAGE_UID}"
     assert "HEALTHCHECK" in final, f"{path.name}: no HEALTHCHECK"
     assert final.index("USER") < final.index("ENTRYPOINT"), "USER must precede ENTRYPOINT"
 

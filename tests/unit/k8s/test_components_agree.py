@@ -20,6 +20,8 @@ from tests.support.manifests import K8S, ROOT, documents
 
 BASE = K8S / "base"
 NAMESPACE = "hoist"
+IMAGE_UID = 10001
+"""`USER` of every image in docker/ (tests/unit/docker checks they agree)."""
 
 
 def _require(module: str, issue: str) -> Any:
@@ -125,3 +127,14 @@ def test_reference_pod_matches_what_the_controller_renders() -> None:
         assert their_mounts <= {m["mountPath"] for m in mine["volumeMounts"]}
     sidecar = _container(rendered, "sidecar")["command"]
     assert sidecar[3:] == _container(reference, "sidecar")["args"]
+
+
+def test_controller_runs_inference_pods_as_the_images_user() -> None:
+    resources = _require("control_plane.model_manager.resources", "issue 6, operators")
+    model = Model.model_validate(documents(K8S / "examples" / "model-gpu.yaml")[0])
+    config = resources.PodConfig(engine_image="e", sim_image="s", sidecar_image="c")
+    rendered = resources.deployment_for(model, config, owner_uid="0")
+    # The images' USER owns their writable folders (HOME, HF_HOME, /models): another uid
+    # cannot write the engine's caches or downloads.
+    security = rendered["spec"]["template"]["spec"]["securityContext"]
+    assert security["runAsUser"] == IMAGE_UID

@@ -12,7 +12,7 @@ from monitoring import generate
 from monitoring.dashboards import all_dashboards, control_plane, engines, overview
 from monitoring.grafana import WIDTH, Dashboard, render
 from monitoring.metrics import BY_NAME, METRICS, Kind, metric_of_series
-from monitoring.promql import metric_names
+from monitoring.promql import label_names, metric_names
 
 DASHBOARDS = all_dashboards()
 
@@ -58,6 +58,45 @@ def test_every_query_reads_catalogued_metrics(dashboard: Dashboard) -> None:
             assert metric is not None, f"{dashboard.uid} / {title}: {name} not in metrics.py"
             if metric.kind is Kind.HISTOGRAM:
                 assert name != metric.name, f"{title}: query {name}_bucket, not {name}"
+
+
+SCRAPE_LABELS = {"le", "instance", "job", "pod", "namespace"}
+"""Added by Prometheus or its scrape configuration, or histogram buckets."""
+
+
+def _labels_known(expr: str) -> set[str]:
+    known = set(SCRAPE_LABELS)
+    for name in metric_names(expr):
+        metric = metric_of_series(name)
+        if metric is not None:
+            known.update(metric.labels)
+        elif name in RECORDED:
+            known.add("model")
+    return label_names(expr) - known
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_every_query_uses_labels_its_metrics_have(dashboard: Dashboard) -> None:
+    for title, query in dashboard.queries():
+        unknown = _labels_known(query.expr)
+        assert not unknown, f"{dashboard.uid} / {title}: no metric there has {unknown}"
+
+
+def test_every_rule_uses_labels_its_metrics_have() -> None:
+    for rule in _rules():
+        unknown = _labels_known(rule["expr"])
+        assert not unknown, f"{rule.get('record') or rule['alert']}: no metric has {unknown}"
+
+
+def test_a_label_the_metric_lacks_is_caught() -> None:
+    assert _labels_known("sum by (adapter) (rate(inference_output_tokens_total[5m]))") == {
+        "adapter"
+    }
+
+
+def test_label_names() -> None:
+    expr = 'sum by (model, le) (rate(x{a=~"$m", b!="1", c="x=y"}[5m])) / on(d) y'
+    assert label_names(expr) == {"model", "le", "a", "b", "c"}
 
 
 def test_every_rule_reads_catalogued_metrics() -> None:
