@@ -59,6 +59,7 @@ def plan_for(declarations: Declarations, settings: SupervisorSettings) -> Plan:
             admin_port=settings.admin_port,
             engine_base_port=settings.engine_base_port,
             sidecar_base_port=settings.sidecar_base_port,
+            engine_metrics_base_port=settings.engine_metrics_base_port,
             adapters_dir=str(settings.adapters_dir),
             engine_ready_timeout_s=settings.engine_ready_timeout_s,
             ready_timeout_s=settings.ready_timeout_s,
@@ -70,6 +71,11 @@ def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
     """Every reason the plan's ports cannot be bound, before anything starts."""
     wanted: list[tuple[int, str, str]] = [(settings.admin_port, "127.0.0.1", "admin API")]
     wanted += [(p.port, _bind_host(p, settings), p.name) for p in the_plan.processes]
+    wanted += [
+        (p.metrics_port, "127.0.0.1", f"{p.name} metrics")
+        for p in the_plan.processes
+        if p.metrics_port is not None
+    ]
     problems = []
     seen: dict[int, str] = {}
     for port, host, who in wanted:
@@ -196,6 +202,11 @@ class Supervisor:
         return ReplicaState(
             name=replica.name,
             engine_url=replica.engine.url,
+            engine_metrics_url=(
+                f"http://127.0.0.1:{replica.engine.metrics_port}"
+                if replica.engine.metrics_port is not None
+                else None
+            ),
             sidecar_url=replica.sidecar.url,
             phase=ReplicaPhase(phase),
             ready=phase is Phase.READY,
