@@ -34,7 +34,7 @@ from control_plane.api.embedded import (
 from control_plane.documents import Declarations, dump
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
-from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, plan
+from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, Role, plan
 from control_plane.local.process import ManagedProcess, Phase, StartError
 from control_plane.local.settings import SupervisorSettings
 from control_plane.local.store import AdapterStore
@@ -92,7 +92,7 @@ def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
 
 
 def _bind_host(spec: ProcessSpec, settings: SupervisorSettings) -> str:
-    return settings.host if spec.name == "gateway" else "127.0.0.1"
+    return settings.host if spec.role is Role.GATEWAY else "127.0.0.1"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -343,16 +343,12 @@ class Supervisor:
         self._loaded = loaded
 
     async def _stop_all(self) -> None:
-        # The gateway first (no new requests), then sidecars, then engines.
-        order = [self.plan.gateway, *(r.sidecar for r in self.plan.replicas)]
-        order += [r.engine for r in self.plan.replicas]
-        for group in (
-            order[:1],
-            order[1 : 1 + len(self.plan.replicas)],
-            order[1 + len(self.plan.replicas) :],
-        ):
+        """The gateway first (no new requests), then the sidecars, then the engines."""
+        replicas = self.plan.replicas
+        stages = [[self.plan.gateway], [r.sidecar for r in replicas], [r.engine for r in replicas]]
+        for stage in stages:
             await asyncio.gather(
-                *(self._processes[s.name].stop() for s in group if s.name in self._processes)
+                *(self._processes[s.name].stop() for s in stage if s.name in self._processes)
             )
         if self._processes:
             self.console.print(f"stopped {len(self._processes)} processes")
