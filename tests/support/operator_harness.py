@@ -155,7 +155,7 @@ class Cluster:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], *, within: float = 45.0, what: str = "condition"
 ) -> None:
     """Poll `check` until true; fail with `what` after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + within
