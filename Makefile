@@ -31,6 +31,10 @@ run: venv ## Start the embedded default (real vLLM, SmolLM2-135M-Instruct) on :8
 	$(PY) -m data_plane.inference.engine_api.prepare smollm2-135m-instruct
 	$(VENV)/bin/hoist up -f $(HOIST_CONFIG)
 
+.PHONY: operator
+operator: venv ## Run the Kubernetes operators against the current kubeconfig (HOIST_OPERATOR_*)
+	$(PY) -m control_plane.operator
+
 .PHONY: fmt
 fmt: venv ## Format and fix what ruff can fix
 	$(VENV)/bin/ruff format .
@@ -74,6 +78,24 @@ check: static test ## The whole quality gate: format, lint, types, contracts, al
 .PHONY: crds
 crds: venv ## Regenerate k8s/crds from control_plane/api
 	$(VENV)/bin/hoist crds --out k8s/crds
+
+.PHONY: bench-http-client
+bench-http-client: venv ## aiohttp vs httpx under 256 concurrent requests
+	$(PY) bench/http_client.py
+
+.PHONY: bench-sim
+bench-sim: venv ## Streams per core of the engine simulator
+	$(PY) bench/sim_streams_per_core.py
+
+.PHONY: bench-gateway
+bench-gateway: venv system-deps ## Gateway overhead, streaming and routing (`.venv/bin/pip install vllm-router` for the peer)
+	$(PY) bench/gateway_overhead.py
+	$(PY) bench/gateway_streaming.py --upstream sim
+	$(PY) bench/gateway_routing.py --duration 30 --repeat 2
+
+.PHONY: bench-autoscaler
+bench-autoscaler: venv ## Replay the Azure trace: Hoist's autoscaler vs an HPA baseline
+	$(PY) bench/autoscaler_replay.py --write
 
 .PHONY: monitoring
 monitoring: venv ## Regenerate the Grafana dashboards and the PrometheusRule

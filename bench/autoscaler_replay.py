@@ -40,7 +40,7 @@ import platform
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -53,6 +53,8 @@ from control_plane.autoscaler.algorithm import (
     ScalingState,
     recommend,
 )
+from data_plane.inference.simulator.engine_core import EngineCore, SimRequest
+from data_plane.inference.simulator.profiles import LatencyProfile, builtin_profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT / ".." / "shared" / "data" / "traces" / "azure_llm_2023_conv.csv"
@@ -119,6 +121,17 @@ class Replica:
     queue: deque[int] = field(default_factory=deque)
     ttfts: list[float] = field(default_factory=list)
     """TTFTs of requests that got their first token since the last scrape."""
+    core: EngineCore | None = None
+    """The engine simulator's core (`--service engine`); `None`: the queueing model."""
+    stepping: bool = False
+
+    @property
+    def n_running(self) -> int:
+        return self.core.num_running if self.core else self.running
+
+    @property
+    def n_waiting(self) -> int:
+        return self.core.num_waiting if self.core else len(self.queue)
 
     @property
     def ready(self) -> bool:
@@ -130,7 +143,7 @@ class Replica:
 
     @property
     def load(self) -> int:
-        return self.running + len(self.queue)
+        return self.n_running + self.n_waiting
 
 
 @dataclass
@@ -172,8 +185,9 @@ class HoistPolicy:
                     name=str(r.id),
                     ready=r.ready,
                     loading=r.loading,
-                    running=float(r.running),
-                    waiting=float(len(r.queue)),
+                    running=float(r.n_running),
+                    waiting=float(r.n_waiting),
+                    kv_cache_usage=r.core.kv.usage if r.core else None,
                     ttft_seconds=ttft,
                     observed_at=now if r.ready else None,
                 )
@@ -241,13 +255,35 @@ class Result:
         return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def _result(
+    policy: Policy,
+    *,
+    requests: list[Request],
+    ttft: list[float | None],
+    fleet: Fleet,
+    warmup: float,
+    finish: float,
+    changes: int,
+    peak: int,
+) -> Result:
+    """What a run cost (replica-seconds after the warm-up) and achieved (TTFTs after it)."""
+    cost = sum(
+        max(0.0, (r.gone_at if r.gone_at is not None else finish) - max(r.created, warmup))
+        for r in fleet.replicas
+    )
+    if any(t is None for t in ttft):
+        raise RuntimeError("some requests never got a first token")
+    done = [t for r, t in zip(requests, ttft, strict=True) if t is not None and r.arrival >= warmup]
+    return Result(policy.name, done, cost, changes, peak, finish - warmup)
+
+
 def simulate(
     requests: list[Request], policy: Policy, model: ServiceModel, start: int, warmup: float
 ) -> Result:
     """Run the trace through a fleet scaled by `policy`; returns what it cost and achieved.
 
-    For the first `warmup` seconds the fleet stays at `start` ready replicas and the policy
-    is not asked; TTFT, cost and changes are counted from then on.
+    For the first `warmup` seconds the fleet stays at `start` ready replicas: the policy
+    observes (its windows fill) but does not act. TTFT, cost and changes count from then.
     """
     fleet = Fleet(model)
     events: list[tuple[float, int, str, int]] = []
@@ -301,7 +337,7 @@ def simulate(
     for i, req in enumerate(requests):
         push(req.arrival, "arrive", i)
     end = requests[-1].arrival
-    push(warmup, "tick", 0)
+    push(warmup % policy.period_s, "tick", 0)
     changes = 0
     peak = start
     current = start
@@ -323,37 +359,188 @@ def simulate(
                     route(now, fleet.held.popleft())
         elif kind == "tick" and (now <= end or fleet.held):
             n = policy.desired(now, fleet, current)
-            if n != current:
+            # During the warm-up the policy observes (fills its windows) but does not act.
+            if now >= warmup and n != current:
                 changes += 1
                 scale_to(now, n)
                 current = n
                 peak = max(peak, n)
             push(now + policy.period_s, "tick", 0)
-    finish = max(now, end)
-    cost = sum(
-        max(0.0, (r.gone_at if r.gone_at is not None else finish) - max(r.created, warmup))
-        for r in fleet.replicas
+    return _result(
+        policy,
+        requests=requests,
+        ttft=ttft,
+        fleet=fleet,
+        warmup=warmup,
+        finish=max(now, end),
+        changes=changes,
+        peak=peak,
     )
-    if any(t is None for t in ttft):
-        raise RuntimeError("some requests never started")
-    done = [t for r, t in zip(requests, ttft, strict=True) if t is not None and r.arrival >= warmup]
-    return Result(policy.name, done, cost, changes, peak, finish - warmup)
 
 
-def policies(args: argparse.Namespace) -> Iterator[Callable[[], Policy]]:
+def simulate_engines(
+    requests: list[Request],
+    policy: Policy,
+    profile: LatencyProfile,
+    *,
+    start: int,
+    warmup: float,
+    cold_start_s: float,
+) -> Result:
+    """As `simulate`, with each replica running the engine simulator's core in virtual time.
+
+    Continuous batching over a paged KV cache priced by the simulator's `LatencyProfile`;
+    TTFT is when the first output token exists. Prefix caching is off (the trace has no
+    prompt text, so any shared prefix would be invented).
+    """
+    fleet = Fleet(ServiceModel(cold_start_s=cold_start_s))
+    events: list[tuple[float, int, str, int]] = []
+    seq = iter(range(sys.maxsize))
+    ttft: list[float | None] = [None] * len(requests)
+    capacity = profile.num_gpu_blocks * profile.block_size
+    max_len = min(capacity, 32_768)
+
+    def push(at: float, kind: str, arg: int) -> None:
+        heapq.heappush(events, (at, next(seq), kind, arg))
+
+    def new_replica(now: float, *, ready: bool) -> Replica:
+        core = EngineCore(profile, max_model_len=max_len, enable_prefix_caching=False)
+        r = Replica(id=len(fleet.replicas), created=now, ready_at=now if ready else None)
+        r.core = core
+        fleet.replicas.append(r)
+        if not ready:
+            push(now + cold_start_s, "ready", r.id)
+        return r
+
+    def route(now: float, i: int) -> None:
+        ready = [r for r in fleet.replicas if r.ready]
+        if not ready:
+            fleet.held.append(i)
+            return
+        r = min(ready, key=lambda x: x.load)
+        req = requests[i]
+        output = min(req.output, max_len - 1)
+        prompt = max(1, min(req.prompt, max_len - output))
+        assert r.core is not None
+        r.core.add(SimRequest(str(i), range(prompt), range(output), now, max_tokens=output))
+        if not r.stepping:
+            r.stepping = True
+            push(now, "step", r.id)
+
+    def retire_if_drained(now: float, r: Replica) -> None:
+        assert r.core is not None
+        if r.draining and not r.core.has_work and r.gone_at is None:
+            r.gone_at = now
+
+    def step(now: float, r: Replica) -> None:
+        assert r.core is not None
+        result = r.core.step(now)
+        if result.idle:
+            r.stepping = False
+            retire_if_drained(now, r)
+            return
+        for sim_request, index in result.tokens:
+            if index == 0:
+                i = int(sim_request.request_id)
+                ttft[i] = result.end - requests[i].arrival
+                r.ttfts.append(ttft[i] or 0.0)
+        push(result.end, "step", r.id)
+
+    def scale_to(now: float, n: int) -> None:
+        active = fleet.active()
+        for _ in range(n - len(active)):
+            new_replica(now, ready=False)
+        surplus = max(0, len(active) - n)
+        for r in sorted(active, key=lambda x: (x.ready_at is not None, x.load))[:surplus]:
+            r.draining = True
+            if r.ready_at is None:
+                r.gone_at = now
+            retire_if_drained(now, r)
+
+    for _ in range(start):
+        new_replica(0.0, ready=True)
+    for i, req in enumerate(requests):
+        push(req.arrival, "arrive", i)
+    end = requests[-1].arrival
+    push(warmup % policy.period_s, "tick", 0)
+    changes, peak, current, now = 0, start, start, 0.0
+    while events:
+        now, _, kind, arg = heapq.heappop(events)
+        if kind == "arrive":
+            route(now, arg)
+        elif kind == "step":
+            step(now, fleet.replicas[arg])
+        elif kind == "ready":
+            r = fleet.replicas[arg]
+            if r.gone_at is None:
+                r.ready_at = now
+                while fleet.held:
+                    route(now, fleet.held.popleft())
+        elif kind == "tick" and (now <= end or fleet.held):
+            n = policy.desired(now, fleet, current)
+            # During the warm-up the policy observes (fills its windows) but does not act.
+            if now >= warmup and n != current:
+                changes += 1
+                scale_to(now, n)
+                current = n
+                peak = max(peak, n)
+            push(now + policy.period_s, "tick", 0)
+    return _result(
+        policy,
+        requests=requests,
+        ttft=ttft,
+        fleet=fleet,
+        warmup=warmup,
+        finish=max(now, end),
+        changes=changes,
+        peak=peak,
+    )
+
+
+def policies(
+    args: argparse.Namespace, target: float, ttft_target: float
+) -> Iterator[Callable[[], Policy]]:
     hoist = ScalingPolicy(
         min_replicas=1,
         max_replicas=args.max_replicas,
-        target_concurrency=args.target,
-        target_ttft_seconds=args.ttft_target * args.ttft_margin,
+        target_concurrency=target,
+        target_ttft_seconds=ttft_target * args.ttft_margin,
         stable_window_seconds=60,
         panic_window_seconds=6,
         scale_down_delay_seconds=args.scale_down_delay,
         max_scale_up_step=4,
         max_scale_down_step=args.down_step,
     )
-    yield lambda: HpaPolicy(args.target, 1, args.max_replicas)
+    # The same autoscaler leaning towards the SLO: a shorter window reacts sooner, a
+    # longer scale-down delay keeps headroom longer.
+    slo_leaning = replace(hoist, stable_window_seconds=30, scale_down_delay_seconds=300)
+    yield lambda: HpaPolicy(target, 1, args.max_replicas)
     yield lambda: HoistPolicy(hoist)
+    yield lambda: HoistPolicy(slo_leaning, name="hoist-30s/300s")
+
+
+def verdict_line(sp: float, base: Result, ours: Result, args: argparse.Namespace) -> str:
+    att = ours.attainment(args.ttft_target) - base.attainment(args.ttft_target)
+    cost = ours.replica_seconds / base.replica_seconds
+    missed = [
+        what
+        for what, ok in (
+            ("attainment", att >= -1e-9),
+            ("replica-seconds", cost <= 0.8),
+            ("fewer changes", ours.changes < base.changes),
+        )
+        if not ok
+    ]
+    verdict = "target met" if not missed else f"target not met: {', '.join(missed)}"
+    bound = args.bounds[sp]
+    return (
+        f"- {sp:g}x, {ours.policy}: replica-seconds {cost:.2f}x, scaling changes {ours.changes} vs "
+        f"{base.changes}, SLO attainment {att * 100:+.2f} points ({verdict}). "
+        f"Floor at the target (busy seconds / {args.target:g}): {bound:,.0f} "
+        f"replica-seconds; HPA {base.replica_seconds / bound:.2f}x of it, "
+        f"{ours.policy} {ours.replica_seconds / bound:.2f}x; 0.8x of the HPA would be "
+        f"{0.8 * base.replica_seconds / bound:.2f}x."
+    )
 
 
 def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace) -> str:
@@ -373,17 +560,20 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
         '(Azure/AzurePublicDataset, CC-BY 4.0; Patel et al., "Splitwise: Efficient generative '
         'LLM inference using phase splitting", ISCA 2024).',
         "",
-        "Fleet: a discrete-event simulation with a simple queueing model per replica (not the "
-        f"engine simulator, which had not landed): {args.model.slots} concurrent slots, "
+        "Fleet: a discrete-event simulation with a simple queueing model per replica (the "
+        "engine simulator's model follows below): "
+        f"{args.model.slots} concurrent slots, "
         f"{args.model.prefill_tokens_per_s:g} prompt tokens/s, "
         f"{args.model.tpot_s * 1000:g} ms per output token, "
         f"{args.model.cold_start_s:g} s cold start (cost counts from the request to scale up); "
         "least-load routing; the gateway holds requests while no replica is ready. The first "
-        f"{args.warmup:g} s run at a fixed fleet sized by Little's law and are not measured. "
+        f"{args.warmup:g} s run at a fixed fleet sized by Little's law, watched but not "
+        "acted on by the policies, and are not measured. "
         f"Both policies target {args.target:g} in-flight requests per replica, bounds "
         f"[1, {args.max_replicas}]. Hoist: 2 s tick, 60 s stable / 6 s panic window, "
         f"{args.scale_down_delay:g} s scale-down delay, 10 % tolerance, TTFT target "
-        f"{args.ttft_target * args.ttft_margin:g} s. HPA: 15 s sync, 10 % tolerance, "
+        f"{args.ttft_target * args.ttft_margin:g} s; hoist-30s/300s is the same with a 30 s "
+        "stable window and a 300 s scale-down delay. HPA: 15 s sync, 10 % tolerance, "
         "5 min scale-down stabilization. SLO: TTFT <= "
         f"{args.ttft_target:g} s.",
         "",
@@ -399,28 +589,9 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
                 f"| {r.percentile(0.5):.2f} s | {r.percentile(0.99):.2f} s "
                 f"| {r.replica_seconds:,.0f} | {r.changes} | {r.peak} |"
             )
-        base, ours = results
-        att = ours.attainment(args.ttft_target) - base.attainment(args.ttft_target)
-        cost = ours.replica_seconds / base.replica_seconds
-        missed = [
-            what
-            for what, ok in (
-                ("attainment", att >= -1e-9),
-                ("replica-seconds", cost <= 0.8),
-                ("fewer changes", ours.changes < base.changes),
-            )
-            if not ok
-        ]
-        verdict = "target met" if not missed else f"target not met: {', '.join(missed)}"
-        bound = args.bounds[sp]
-        ratios.append(
-            f"- {sp:g}x: replica-seconds {cost:.2f}x, scaling changes {ours.changes} vs "
-            f"{base.changes}, SLO attainment {att * 100:+.1f} points ({verdict}). "
-            f"Floor at the target (busy seconds / {args.target:g}): {bound:,.0f} "
-            f"replica-seconds; HPA {base.replica_seconds / bound:.2f}x of it, "
-            f"Hoist {ours.replica_seconds / bound:.2f}x; 0.8x of the HPA would be "
-            f"{0.8 * base.replica_seconds / bound:.2f}x."
-        )
+        base, *ours_all = results
+        for ours in ours_all:
+            ratios.append(verdict_line(sp, base, ours, args))
     lines += [
         "",
         "Hoist against the HPA (target: attainment >= HPA's, <= 0.8x replica-seconds, "
@@ -435,6 +606,58 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
         "floor, and 0.8x of it would mean running hotter than the target.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def engine_report(args: argparse.Namespace) -> str:
+    """The same comparison on a fleet of engine-simulator cores (continuous batching)."""
+    profile = builtin_profiles()[args.profile]
+    slo = args.engine_ttft_target
+    lines = [
+        "### On the engine simulator's latency model",
+        "",
+        f"The same replay with each replica running Hoist's engine simulator core "
+        f"(`data_plane.inference.simulator.engine_core`, profile `{profile.name}`: "
+        f"{profile.description}; continuous batching over a paged KV cache, prefix caching "
+        f"off) instead of the queueing model; {args.engine_start} replicas during the "
+        f"warm-up, {args.cold_start:g} s cold start. Both policies target "
+        f"{args.engine_target:g} in-flight requests per replica; Hoist's TTFT target "
+        f"{slo * args.ttft_margin:g} s. SLO: TTFT <= {slo:g} s. Command: "
+        f"`... --engine-speedup {' '.join(f'{x:g}' for x in args.engine_speedup)} "
+        f"--engine-target {args.engine_target:g} --engine-ttft-target {slo:g}`.",
+        "",
+        f"| speed-up | policy | TTFT <= {slo:g} s | TTFT p50 | TTFT p99 | replica-seconds "
+        "| scaling changes | peak replicas |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for speedup in args.engine_speedup:
+        requests = load_trace(args.trace, speedup)
+        results = [
+            simulate_engines(
+                requests,
+                make(),
+                profile,
+                start=args.engine_start,
+                warmup=args.warmup,
+                cold_start_s=args.cold_start,
+            )
+            for make in policies(args, args.engine_target, slo)
+        ]
+        for r in results:
+            lines.append(
+                f"| {speedup:g}x | {r.policy} | {r.attainment(slo) * 100:.2f} % "
+                f"| {r.percentile(0.5):.2f} s | {r.percentile(0.99):.2f} s "
+                f"| {r.replica_seconds:,.0f} | {r.changes} | {r.peak} |"
+            )
+        base, *ours_all = results
+        for ours in ours_all:
+            att = ours.attainment(slo) - base.attainment(slo)
+            verdicts.append(
+                f"- {speedup:g}x, {ours.policy}: replica-seconds "
+                f"{ours.replica_seconds / base.replica_seconds:.2f}x, scaling changes "
+                f"{ours.changes} vs {base.changes}, SLO attainment {att * 100:+.2f} points."
+            )
+    return "\n".join([*lines, "", *verdicts]) + "\n"
 
 
 def write_section(text: str) -> None:
@@ -462,6 +685,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--warmup", type=float, default=120.0, help="seconds not measured")
     ap.add_argument("--cold-start", type=float, default=60.0)
+    ap.add_argument(
+        "--engine-speedup", type=float, nargs="*", default=[4.0], help="none: skip that part"
+    )
+    ap.add_argument("--engine-target", type=float, default=32.0)
+    ap.add_argument("--engine-ttft-target", type=float, default=1.0)
+    ap.add_argument("--engine-start", type=int, default=4)
+    ap.add_argument(
+        "--profile", default="llama-3.1-8b-a100-40gb", choices=sorted(builtin_profiles())
+    )
     ap.add_argument("--write", action="store_true", help="write the results to benchmarks.md")
     args = ap.parse_args(argv)
     if min(args.speedup) <= 0 or args.target <= 0 or args.ttft_target <= 0 or args.start < 0:
@@ -479,12 +711,15 @@ def main(argv: list[str] | None = None) -> None:
             busy = sum(args.model.service(r) for r in early) / max(args.warmup, 1.0)
             start = max(1, math.ceil(busy / args.target))
         results = [
-            simulate(requests, make(), args.model, start, args.warmup) for make in policies(args)
+            simulate(requests, make(), args.model, start, args.warmup)
+            for make in policies(args, args.target, args.ttft_target)
         ]
         measured = [r for r in requests if r.arrival >= args.warmup]
         args.bounds[speedup] = sum(args.model.service(r) for r in measured) / args.target
         runs.append((speedup, len(requests), results))
     text = report(runs, args)
+    if args.engine_speedup:
+        text += "\n" + engine_report(args)
     print(text)
     if args.write:
         write_section(text)

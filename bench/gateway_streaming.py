@@ -23,6 +23,9 @@ import uvloop
 from _procs import free_port, machine, pinned, process, router_binary
 
 BODY = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
+SIM_BODY = (
+    b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":%d}'
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -30,8 +33,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_stream(session: aiohttp.ClientSession, url: str, gaps: list[float]) -> int:
-    async with session.post(url, data=BODY, headers={"content-type": "application/json"}) as resp:
+async def one_stream(
+    session: aiohttp.ClientSession, url: str, body: bytes, gaps: list[float]
+) -> int:
+    async with session.post(url, data=body, headers={"content-type": "application/json"}) as resp:
         resp.raise_for_status()
         last = None
         events = 0
@@ -46,12 +51,14 @@ async def one_stream(session: aiohttp.ClientSession, url: str, gaps: list[float]
         return events
 
 
-async def wave(url: str, streams: int) -> dict[str, float]:
+async def wave(url: str, streams: int, body: bytes) -> dict[str, float]:
     gaps: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        counts = await asyncio.gather(*(one_stream(session, url, gaps) for _ in range(streams)))
+        counts = await asyncio.gather(
+            *(one_stream(session, url, body, gaps) for _ in range(streams))
+        )
     return {
         "p50_ms": percentile(gaps, 0.50) * 1000,
         "p99_ms": percentile(gaps, 0.99) * 1000,
@@ -68,17 +75,30 @@ def main() -> None:
     parser.add_argument("--upstream-cpus")
     parser.add_argument("--proxy-cpus")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--upstream",
+        choices=["static", "sim"],
+        default="static",
+        help="bench/static_upstream.py, or the engine simulator with its constant-20tps profile",
+    )
     args = parser.parse_args()
     up, hoist, router = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{up}"
     targets = {"direct": upstream, "hoist": f"http://127.0.0.1:{hoist}"}
     py = sys.executable
     with ExitStack() as stack:
-        stack.enter_context(process(
-            pinned([py, "bench/static_upstream.py", "--port", str(up), "--tokens", str(args.tokens),
-                    "--token-interval-s", "0.05"], args.upstream_cpus),
-            upstream + "/health",
-        ))  # fmt: skip
+        if args.upstream == "sim":
+            body = SIM_BODY % args.tokens
+            upstream_argv = [py, "-m", "data_plane.inference.simulator", "--port", str(up),
+                             "--served-model-name", "m", "--profile", "constant-20tps",
+                             "--log-level", "warning"]  # fmt: skip
+        else:
+            body = BODY
+            upstream_argv = [py, "bench/static_upstream.py", "--port", str(up), "--tokens",
+                             str(args.tokens), "--token-interval-s", "0.05"]  # fmt: skip
+        stack.enter_context(
+            process(pinned(upstream_argv, args.upstream_cpus), upstream + "/health")
+        )
         stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
                     f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
@@ -97,12 +117,13 @@ def main() -> None:
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, url in targets.items():
-                run = uvloop.run(wave(url + "/v1/chat/completions", args.streams))
-                if run["events"] != args.streams * (args.tokens + 1):
+                run = uvloop.run(wave(url + "/v1/chat/completions", args.streams, body))
+                if run["events"] < args.streams * (args.tokens + 1):
                     raise RuntimeError(f"{name}: {run['events']} events, expected more")
                 results[name].append(run)
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
-    print(f"machine: {machine()}; {args.streams} streams x {args.tokens} tokens at 20 tokens/s,"
+    print(f"machine: {machine()}; upstream {args.upstream};"
+          f" {args.streams} streams x {args.tokens} tokens at 20 tokens/s,"
           f" {args.rounds} rounds, cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus},"
           f" hoist workers={args.workers}")  # fmt: skip
     print("| target | ITL p50 ms | ITL p99 ms | ITL max ms | added p99 vs direct ms |")

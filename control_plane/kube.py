@@ -14,7 +14,6 @@ import base64
 import contextlib
 import ssl
 import tempfile
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -98,18 +97,15 @@ class KubeClient:
         info: kopf.ConnectionInfo,
         *,
         timeout_seconds: float = 30.0,
+        user_agent: str = "hoist-operator",
     ) -> None:
         self._http = session
         self._server = info.server.rstrip("/")
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, str] = {"User-Agent": user_agent}
         if info.token:
             self._headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
         self._ssl = ssl_context(info)
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-
-    @classmethod
-    def token_from(cls, path: Path) -> str | None:
-        return path.read_text().strip() if path.exists() else None
 
     async def _request(
         self,
@@ -163,6 +159,9 @@ class KubeClient:
 
     async def create(self, path: str, body: Json) -> Json:
         return await self._request("POST", path, body=body)
+
+    async def delete(self, path: str) -> None:
+        await self._request("DELETE", path)
 
     async def merge_patch(self, path: str, body: Json) -> Json:
         return await self._request(

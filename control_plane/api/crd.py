@@ -128,6 +128,13 @@ _MODEL_RULES = [
         "message": "replicas must lie within [minReplicas, maxReplicas]",
     },
 ]
+_AUTOSCALING_RULES = [
+    {
+        "rule": "!has(self.panicWindowSeconds) || !has(self.stableWindowSeconds)"
+        " || self.panicWindowSeconds <= self.stableWindowSeconds",
+        "message": "panicWindowSeconds must not exceed stableWindowSeconds",
+    },
+]
 _PLACEMENT_RULES = [
     {
         "rule": "!has(self.replicas) || (type(self.replicas) == int ? self.replicas >= 1"
@@ -197,6 +204,7 @@ def _col(name: str, path: str, type_: str = "string", priority: int = 0) -> dict
 def model_crd() -> dict[str, Any]:
     spec = structural_schema(ModelSpec)
     spec["x-kubernetes-validations"] = _MODEL_RULES
+    spec["properties"]["autoscaling"]["x-kubernetes-validations"] = _AUTOSCALING_RULES
     return _crd(
         kind=MODEL_KIND,
         plural=MODEL_PLURAL,

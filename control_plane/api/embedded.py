@@ -29,6 +29,8 @@ class ReplicaState(Strict):
     name: str
     """`<model>-<index>`, the counterpart of a pod name."""
     engine_url: str
+    engine_metrics_url: str | None = None
+    """Where the real engine's supervisor serves its own metrics (model load time)."""
     sidecar_url: str
     phase: ReplicaPhase
     ready: bool

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from control_plane.api.constants import ENGINE_PORT, LABEL_MODEL
+from control_plane.api.constants import LABEL_MODEL, SIDECAR_PORT
 from control_plane.api.model import ModelSpec
 from control_plane.autoscaler.algorithm import Recommendation
 from control_plane.autoscaler.decider import Decider, Replica
@@ -43,8 +43,10 @@ EngineUrl = Callable[[str, str], str]
 
 
 def default_engine_url(_name: str, ip: str) -> str:
-    """The engine container's metrics, straight from the pod (not through the Service)."""
-    return f"http://{ip}:{ENGINE_PORT}/metrics"
+    """The engine's load as the pod's sidecar re-exports it (`engine_*` names), straight
+    from the pod. The sidecar, not the engine: the network policies let only the gateway
+    reach engines, and the controller reaches sidecars anyway to place adapters."""
+    return f"http://{ip}:{SIDECAR_PORT}/metrics"
 
 
 def read_pod(obj: Json, engine_url: EngineUrl = default_engine_url) -> Replica | None:

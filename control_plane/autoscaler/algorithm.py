@@ -27,7 +27,7 @@ The steps, in order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Self
 
@@ -174,6 +174,11 @@ class ScalingState:
     panic_since: float | None = None
     idle_since: float | None = None
     """Start of the current run of fresh observations of zero demand."""
+    last_scale_at: float | None = None
+    """When the count last changed. A scale-down waits a stable window after any change,
+    so that the window holds what the current count produced: with continuous batching,
+    the concurrency a fleet shows falls as it grows (requests finish sooner), and a window
+    still full of an over-provisioned fleet's numbers would remove too much at once."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,10 @@ class Observation:
     """Requests the model carries; `None`: no fresh signal at all."""
     need: float | None
     idle: bool
-    """Fresh, complete evidence that nothing is in flight or held."""
+    """The gateway's fresh view says nothing is in flight or held, and no engine that
+    reported is busy. Every request passes through the gateway, so engines that could not
+    be read do not block idleness; without the gateway's view a model is never idle (at
+    zero, only the gateway could wake it up again)."""
     held: int
     waiting: float
     ttft_seconds: float | None
@@ -221,7 +229,7 @@ def observe(inp: ScalingInput) -> Observation:
         and r.waiting is not None
     ]
     views: list[float] = []
-    complete = False
+    gateway_fresh = False
     held = 0
     kv_load = waiting = 0.0
     if fresh:
@@ -230,19 +238,18 @@ def observe(inp: ScalingInput) -> Observation:
         waiting = sum(r.waiting or 0.0 for r in fresh) * scale
         views.append(sum((r.running or 0.0) + (r.waiting or 0.0) for r in fresh) * scale)
         kv_load = sum(r.kv_cache_usage or 0.0 for r in fresh) * scale
-        complete = len(fresh) == len(ready)
     gateway = inp.demand
     if gateway is not None and _fresh(gateway.observed_at, inp.now, p.metrics_max_age_seconds):
         held = gateway.held
         views.append(float(gateway.in_flight + gateway.held))
-        complete = True  # every request passes through the gateway
+        gateway_fresh = True
     ttfts = [r.ttft_seconds for r in fresh if r.ttft_seconds is not None]
     ttft = sum(ttfts) / len(ttfts) if ttfts else None
     if not views:
         return Observation(None, None, False, 0, 0.0, None, len(ready), loading)
     concurrency = max(views)
     need = max(concurrency / p.target_concurrency, kv_load / p.target_kv_cache_usage)
-    idle = complete and concurrency <= _EPS
+    idle = gateway_fresh and concurrency <= _EPS
     return Observation(concurrency, need, idle, held, waiting, ttft, len(ready), loading)
 
 
@@ -293,6 +300,13 @@ def _panic(
 
 def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
     """The replica count for `inp.now`, its reason, and the state to pass next time."""
+    rec = _recommend(inp, state)
+    if rec.desired_replicas != inp.current_replicas:
+        return replace(rec, state=replace(rec.state, last_scale_at=inp.now))
+    return rec
+
+
+def _recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
     p = inp.policy
     current = inp.current_replicas
     if not p.enabled:
@@ -304,7 +318,10 @@ def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
     if obs.need is None or obs.concurrency is None:
         # Hold: no fresh signal. Only the bounds and the loading guard may move the count.
         kept = ScalingState(
-            samples=state.samples, recent=state.recent, panic_since=state.panic_since
+            samples=state.samples,
+            recent=state.recent,
+            panic_since=state.panic_since,
+            last_scale_at=state.last_scale_at,
         )
         return _finish(inp, obs, current, Reason.METRICS_UNAVAILABLE, kept, panic=False)
 
@@ -324,9 +341,9 @@ def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
     if current == 0:
         if obs.concurrency > _EPS:
             want = max(1, _ceil(obs.need), panic_desired)
-            nxt = ScalingState(samples, ((now, want),), None, None)
+            nxt = ScalingState(samples, ((now, want),), None, None, state.last_scale_at)
             return _finish(inp, obs, want, Reason.SCALE_FROM_ZERO, nxt, panic=False)
-        nxt = ScalingState(samples, (), None, idle_since)
+        nxt = ScalingState(samples, (), None, idle_since, state.last_scale_at)
         return _finish(inp, obs, 0, Reason.IDLE, nxt, panic=False)
 
     panic_since, raw, reason = _panic(
@@ -347,6 +364,11 @@ def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
         and now - idle_since >= p.scale_to_zero_after_seconds
     )
     desired = max(desired, 0 if zero_ok else 1)
+    cooling = state.last_scale_at is not None and now - state.last_scale_at < (
+        p.stable_window_seconds
+    )
+    if desired < current and cooling:
+        desired = current
     if reason is Reason.STEADY:
         if desired > current:
             reason = Reason.SCALE_UP
@@ -354,7 +376,7 @@ def recommend(inp: ScalingInput, state: ScalingState) -> Recommendation:
             reason = Reason.SCALE_TO_ZERO if desired == 0 else Reason.SCALE_DOWN
         elif max(raw, 0 if zero_ok else 1) < current:
             reason = Reason.STABILIZING
-    nxt = ScalingState(samples, recent, panic_since, idle_since)
+    nxt = ScalingState(samples, recent, panic_since, idle_since, state.last_scale_at)
     return _finish(inp, obs, desired, reason, nxt, panic=panic_since is not None)
 
 

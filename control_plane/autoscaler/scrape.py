@@ -6,9 +6,10 @@ panic window is seconds long, and a Prometheus scrape interval plus rule evaluat
 hand it data 15-60 s old; and scaling (from zero in particular) must not stop when
 monitoring is down. docs/autoscaler.md has the whole argument.
 
-Engine metrics (vLLM's names; the simulator exports the same): `vllm:num_requests_running`,
-`vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc` (older vLLM:
-`vllm:gpu_cache_usage_perc`), and the histogram `vllm:time_to_first_token_seconds`.
+Engine metrics, in vLLM's names (the simulator exports the same) or as the pod's sidecar
+re-exports them (`engine_*`, see data_plane/inference/sidecar_runtime/engine_metrics.py),
+which is what a cluster's autoscaler reads: requests running and waiting, KV-cache usage
+(older vLLM: `vllm:gpu_cache_usage_perc`), and the time-to-first-token histogram.
 Gateway metrics: `gateway_in_flight_requests{model}` and `gateway_held_requests{model}`.
 """
 
@@ -27,10 +28,10 @@ from control_plane.autoscaler.algorithm import GatewayDemand
 
 log = logging.getLogger(__name__)
 
-RUNNING = "vllm:num_requests_running"
-WAITING = "vllm:num_requests_waiting"
-KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-TTFT = "vllm:time_to_first_token_seconds"
+RUNNING = ("vllm:num_requests_running", "engine_requests_running")
+WAITING = ("vllm:num_requests_waiting", "engine_requests_waiting")
+KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "engine_kv_cache_usage_ratio")
+TTFT = ("vllm:time_to_first_token_seconds", "engine_time_to_first_token_seconds")
 GATEWAY_IN_FLIGHT = "gateway_in_flight_requests"
 GATEWAY_HELD = "gateway_held_requests"
 
@@ -62,20 +63,24 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def parse_engine_metrics(text: str) -> EngineSample:
     """One engine's load; series of several label sets (e.g. engines) are summed."""
     series = _samples(text)
-    if RUNNING not in series or WAITING not in series:
-        raise MetricsFormatError(f"missing {RUNNING} or {WAITING}")
 
-    def total(name: str) -> float | None:
-        return sum(v for _, v in series[name]) if name in series else None
+    def first(names: Sequence[str], suffix: str = "") -> list[tuple[dict[str, str], float]] | None:
+        return next((series[n + suffix] for n in names if n + suffix in series), None)
 
-    kv_values = next((series[n] for n in KV_USAGE if n in series), None)
-    kv = max(v for _, v in kv_values) if kv_values else None
+    def total(names: Sequence[str], suffix: str = "") -> float | None:
+        values = first(names, suffix)
+        return sum(v for _, v in values) if values is not None else None
+
+    running, waiting = total(RUNNING), total(WAITING)
+    if running is None or waiting is None:
+        raise MetricsFormatError(f"missing one of {RUNNING} or one of {WAITING}")
+    kv_values = first(KV_USAGE)
     return EngineSample(
-        running=total(RUNNING) or 0.0,
-        waiting=total(WAITING) or 0.0,
-        kv_cache_usage=kv,
-        ttft_sum=total(f"{TTFT}_sum"),
-        ttft_count=total(f"{TTFT}_count"),
+        running=running,
+        waiting=waiting,
+        kv_cache_usage=max(v for _, v in kv_values) if kv_values else None,
+        ttft_sum=total(TTFT, "_sum"),
+        ttft_count=total(TTFT, "_count"),
     )
 
 

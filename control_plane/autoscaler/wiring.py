@@ -31,7 +31,7 @@ class AutoscalerConfig:
     """Longest wait for one engine's or gateway's `/metrics`."""
     metrics_max_age_seconds: float = 30.0
     """Signals older than this count as missing."""
-    gateway_namespace: str = "hoist-system"
+    gateway_namespace: str = "hoist"
     gateway_selector: str = "app.kubernetes.io/name=hoist-gateway"
     """Label selector of the gateway's pods; each ready one's `/metrics` is read."""
     gateway_port: int = GATEWAY_PORT

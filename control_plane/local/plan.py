@@ -31,6 +31,8 @@ class ProcessSpec:
     ready_timeout_s: float
     model: str | None = None
     replica: int | None = None
+    metrics_port: int | None = None
+    """A second port the process serves its own /metrics on (the real engine's engine_api)."""
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -46,6 +48,7 @@ class PlanSettings:
     admin_port: int
     engine_base_port: int
     sidecar_base_port: int
+    engine_metrics_base_port: int
     adapters_dir: str
     engine_ready_timeout_s: float
     ready_timeout_s: float
@@ -75,7 +78,8 @@ class Plan:
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return tuple(p.port for p in self.processes)
+        extra = tuple(p.metrics_port for p in self.processes if p.metrics_port is not None)
+        return tuple(p.port for p in self.processes) + extra
 
 
 def plan(models: list[Model], settings: PlanSettings) -> Plan:
@@ -107,11 +111,17 @@ def _replica(model: Model, index: int, slot: int, settings: PlanSettings) -> Rep
     name = f"{model.metadata.name}-{index}"
     engine_port = settings.engine_base_port + slot
     sidecar_port = settings.sidecar_base_port + slot
+    metrics_port = None
+    argv = engine_argv(model, index, engine_port, settings.python)
+    if model.spec.engine is EngineKind.VLLM:
+        metrics_port = settings.engine_metrics_base_port + slot
+        argv += ("--metrics-port", str(metrics_port))
     engine = ProcessSpec(
         name=f"{name}/engine",
         role=Role.ENGINE,
-        argv=engine_argv(model, index, engine_port, settings.python),
+        argv=argv,
         port=engine_port,
+        metrics_port=metrics_port,
         health_path="/health",
         ready_timeout_s=settings.engine_ready_timeout_s,
         model=model.metadata.name,

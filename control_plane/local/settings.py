@@ -25,6 +25,8 @@ class SupervisorSettings(BaseSettings):
     engine_base_port: int = Field(default=8100, ge=1, le=65535)
     """Replica k of all models (counted across models) serves its engine on base + k."""
     sidecar_base_port: int = Field(default=8200, ge=1, le=65535)
+    engine_metrics_base_port: int = Field(default=8300, ge=1, le=65535)
+    """The real engine's engine_api serves `model_load_time_seconds` and friends here."""
     engine_ready_timeout_s: float = Field(default=900, gt=0)
     """How long an engine may take to answer /health (the real vLLM loads for ~1 minute)."""
     ready_timeout_s: float = Field(default=60, gt=0)

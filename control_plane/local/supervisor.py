@@ -34,7 +34,7 @@ from control_plane.api.embedded import (
 from control_plane.documents import Declarations, dump
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
-from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, plan
+from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, Role, plan
 from control_plane.local.process import ManagedProcess, Phase, StartError
 from control_plane.local.settings import SupervisorSettings
 from control_plane.local.store import AdapterStore
@@ -59,6 +59,7 @@ def plan_for(declarations: Declarations, settings: SupervisorSettings) -> Plan:
             admin_port=settings.admin_port,
             engine_base_port=settings.engine_base_port,
             sidecar_base_port=settings.sidecar_base_port,
+            engine_metrics_base_port=settings.engine_metrics_base_port,
             adapters_dir=str(settings.adapters_dir),
             engine_ready_timeout_s=settings.engine_ready_timeout_s,
             ready_timeout_s=settings.ready_timeout_s,
@@ -70,6 +71,11 @@ def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
     """Every reason the plan's ports cannot be bound, before anything starts."""
     wanted: list[tuple[int, str, str]] = [(settings.admin_port, "127.0.0.1", "admin API")]
     wanted += [(p.port, _bind_host(p, settings), p.name) for p in the_plan.processes]
+    wanted += [
+        (p.metrics_port, "127.0.0.1", f"{p.name} metrics")
+        for p in the_plan.processes
+        if p.metrics_port is not None
+    ]
     problems = []
     seen: dict[int, str] = {}
     for port, host, who in wanted:
@@ -86,7 +92,7 @@ def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
 
 
 def _bind_host(spec: ProcessSpec, settings: SupervisorSettings) -> str:
-    return settings.host if spec.name == "gateway" else "127.0.0.1"
+    return settings.host if spec.role is Role.GATEWAY else "127.0.0.1"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -197,6 +203,11 @@ class Supervisor:
         return ReplicaState(
             name=replica.name,
             engine_url=replica.engine.url,
+            engine_metrics_url=(
+                f"http://127.0.0.1:{replica.engine.metrics_port}"
+                if replica.engine.metrics_port is not None
+                else None
+            ),
             sidecar_url=replica.sidecar.url,
             phase=ReplicaPhase(phase),
             ready=phase is Phase.READY,
@@ -333,16 +344,12 @@ class Supervisor:
         self._loaded = loaded
 
     async def _stop_all(self) -> None:
-        # The gateway first (no new requests), then sidecars, then engines.
-        order = [self.plan.gateway, *(r.sidecar for r in self.plan.replicas)]
-        order += [r.engine for r in self.plan.replicas]
-        for group in (
-            order[:1],
-            order[1 : 1 + len(self.plan.replicas)],
-            order[1 + len(self.plan.replicas) :],
-        ):
+        """The gateway first (no new requests), then the sidecars, then the engines."""
+        replicas = self.plan.replicas
+        stages = [[self.plan.gateway], [r.sidecar for r in replicas], [r.engine for r in replicas]]
+        for stage in stages:
             await asyncio.gather(
-                *(self._processes[s.name].stop() for s in group if s.name in self._processes)
+                *(self._processes[s.name].stop() for s in stage if s.name in self._processes)
             )
         if self._processes:
             self.console.print(f"stopped {len(self._processes)} processes")

@@ -252,6 +252,9 @@ class AdapterCycle:
 
         await asyncio.gather(*(unload(p) for p in plan.unloads))
         self._not_before.pop((namespace, name), None)
+        lock = self._locks.get((namespace, name))
+        if lock is not None and not lock.locked():
+            del self._locks[(namespace, name)]
         if failed:
             raise RemovalIncompleteError(f"could not unload from {', '.join(sorted(failed))}")
 

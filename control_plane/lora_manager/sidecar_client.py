@@ -5,7 +5,8 @@
 - `DELETE /adapters/{name}` -> 200, or 404 (already gone: success)
 
 Errors are split on purpose: `SidecarUnreachableError` (connection refused, timeout, 5xx: try
-again later) and `SidecarRefusedError` (4xx: the sidecar looked at the adapter and said no).
+again later) and `SidecarRefusedError` (4xx, or 502 when the adapter's source failed: the
+sidecar looked at the adapter and said no; bounded retries, then `Failed`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def _error_of(body: bytes, status: int) -> tuple[str, str]:
     return str(reason), str(error.get("message", ""))[:300] or f"HTTP {status}"
 
 
+def _source_failed(status: int, body: bytes) -> bool:
+    """A 502 with the sidecar's own error: the adapter's source failed (e.g. a download
+    answered 404), not the sidecar; it counts toward the adapter's bounded retries."""
+    return status == 502 and not _error_of(body, status)[0].startswith("HTTP")
+
+
 class SidecarClient:
     def __init__(self, session: aiohttp.ClientSession, *, timeout_seconds: float = 60.0) -> None:
         self._http = session
@@ -82,7 +89,7 @@ class SidecarClient:
                 payload = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SidecarUnreachableError(f"{method} {url}: {exc or type(exc).__name__}") from exc
-        if resp.status >= 500:
+        if resp.status >= 500 and not _source_failed(resp.status, payload):
             reason, message = _error_of(payload, resp.status)
             raise SidecarUnreachableError(f"{method} {url}: HTTP {resp.status} {reason}: {message}")
         return resp.status, payload

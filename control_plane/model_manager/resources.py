@@ -1,15 +1,18 @@
 """A `Model` as Kubernetes objects: its Deployment and Service (pure).
 
 Every inference pod holds two containers sharing an `emptyDir` for adapters:
-- `engine`: `python -m data_plane.inference.engine_api --model-json ...` (vLLM), or the
-  simulator for `engine: sim`; port `http` (8000), probes on `/health`;
+- `engine`: `python -m data_plane.inference.engine_api --model-json ...` (vLLM; its own
+  `/metrics` on `engine-metrics` 8001), or the simulator for `engine: sim`; port `http`
+  (8000), probes on `/health`; weights in an `emptyDir` at /models;
 - `sidecar`: `python -m data_plane.inference.sidecar_runtime ...`; port `sidecar` (8090),
   probes on `/readyz` and `/healthz`; it writes adapters into the shared volume and loads
   them into the engine over localhost.
 
-Pods run as non-root with no privilege escalation, all capabilities dropped and the
-runtime's default seccomp profile. Rolling updates add a pod before removing one, so a
-spec change rolls out without losing capacity.
+Pods run as the images' user (10001) with read-only root filesystems, no privilege
+escalation, all capabilities dropped and the runtime's default seccomp profile; the pod
+template matches the reference pod in k8s/llm-inference-deploy.yaml
+(tests/unit/k8s/test_components_agree.py compares them). Rolling updates add a pod
+before removing one, so a spec change rolls out without losing capacity.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from control_plane.api.constants import (
 Json = dict[str, Any]
 
 ROLE_INFERENCE = "inference"
-ADAPTER_DIR = "/var/lib/hoist/adapters"
+HOIST_HOME = "/var/lib/hoist"
+ADAPTER_DIR = f"{HOIST_HOME}/adapters"
+MODEL_DIR = "/models"
+ENGINE_METRICS_PORT = 8001
+IMAGE_UID = 10001
+"""`USER` of Hoist's images, owner of their writable folders."""
 ANNOTATION_SPEC_HASH = "serving.hoist.dev/spec-hash"
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -50,7 +58,10 @@ class PodConfig:
     image_pull_policy: str = "IfNotPresent"
     drain_seconds: int = 120
     engine_startup_seconds: int = 1800
-    adapter_volume_size: str = "10Gi"
+    adapter_volume_size: str = "8Gi"
+    model_volume_size: str = "64Gi"
+    service_account: str | None = None
+    log_level: str = "INFO"
 
 
 def labels_of(model: Model) -> dict[str, str]:
@@ -116,6 +127,7 @@ def _engine_command(model: Model) -> list[str]:
         "python", "-m", "data_plane.inference.engine_api",
         "--model-json", model_json(model),
         "--host", "0.0.0.0", "--port", str(ENGINE_PORT),
+        "--metrics-port", str(ENGINE_METRICS_PORT),
     ]  # fmt: skip
 
 
@@ -139,6 +151,7 @@ def _engine_resources(model: Model) -> Json:
 
 _CONTAINER_SECURITY: Json = {
     "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
 
@@ -153,29 +166,40 @@ def _probe(path: str, port: str, *, period: int, failures: int) -> Json:
 
 
 def _engine_container(model: Model, cfg: PodConfig) -> Json:
-    image = cfg.sim_image if model.spec.engine is EngineKind.SIM else cfg.engine_image
-    mounts = [{"name": "adapters", "mountPath": ADAPTER_DIR}]
-    if model.spec.resources.gpus > 1:
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108 - NCCL shared memory
+    sim = model.spec.engine is EngineKind.SIM
+    ports = [{"name": "http", "containerPort": ENGINE_PORT, "protocol": "TCP"}]
+    if not sim:
+        ports.append(
+            {"name": "engine-metrics", "containerPort": ENGINE_METRICS_PORT, "protocol": "TCP"}
+        )
     return {
         "name": "engine",
-        "image": image,
+        "image": cfg.sim_image if sim else cfg.engine_image,
         "imagePullPolicy": cfg.image_pull_policy,
         "command": _engine_command(model),
         "env": [
+            {"name": "MODEL_REPOSITORY", "value": MODEL_DIR},
+            {"name": "HOIST_HOME", "value": HOIST_HOME},
+            {"name": "HF_HOME", "value": f"{HOIST_HOME}/hf"},
             {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
-            {"name": "HOIST_ADAPTER_DIR", "value": ADAPTER_DIR},
+            {"name": "LOG_LEVEL", "value": cfg.log_level},
         ],
-        "ports": [{"name": "http", "containerPort": ENGINE_PORT, "protocol": "TCP"}],
+        "ports": ports,
         "resources": _engine_resources(model),
         "startupProbe": _probe(
             "/health", "http", period=10, failures=max(1, cfg.engine_startup_seconds // 10)
         ),
-        "readinessProbe": _probe("/health", "http", period=5, failures=3),
+        "readinessProbe": _probe("/health", "http", period=5, failures=2),
         "livenessProbe": _probe("/health", "http", period=15, failures=4),
         # Let endpoints drop the pod before the engine stops taking requests.
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
-        "volumeMounts": mounts,
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODEL_DIR},
+            {"name": "home", "mountPath": HOIST_HOME},
+            {"name": "adapters", "mountPath": ADAPTER_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+            {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - shared memory for vLLM
+        ],
         "securityContext": _CONTAINER_SECURITY,
     }
 
@@ -198,6 +222,7 @@ def _sidecar_container(cfg: PodConfig) -> Json:
             "--adapter-dir",
             ADAPTER_DIR,
         ],
+        "env": [{"name": "LOG_LEVEL", "value": cfg.log_level}],
         "ports": [{"name": "sidecar", "containerPort": SIDECAR_PORT, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -205,28 +230,39 @@ def _sidecar_container(cfg: PodConfig) -> Json:
         },
         "readinessProbe": _probe("/readyz", "sidecar", period=5, failures=3),
         "livenessProbe": _probe("/healthz", "sidecar", period=15, failures=4),
-        "volumeMounts": [{"name": "adapters", "mountPath": ADAPTER_DIR}],
-        "securityContext": {**_CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+        "volumeMounts": [
+            {"name": "adapters", "mountPath": ADAPTER_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+        ],
+        "securityContext": _CONTAINER_SECURITY,
     }
 
 
 def deployment_for(model: Model, cfg: PodConfig, *, owner_uid: str) -> Json:
     labels = labels_of(model)
-    volumes: list[Json] = [{"name": "adapters", "emptyDir": {"sizeLimit": cfg.adapter_volume_size}}]
-    if model.spec.resources.gpus > 1:
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+    volumes: list[Json] = [
+        {"name": "models", "emptyDir": {"sizeLimit": cfg.model_volume_size}},
+        {"name": "adapters", "emptyDir": {"sizeLimit": cfg.adapter_volume_size}},
+        {"name": "home", "emptyDir": {"sizeLimit": "16Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
+    ]
     pod_spec: Json = {
+        # Inference pods never talk to the API server.
+        "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": cfg.drain_seconds,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
+            "runAsUser": IMAGE_UID,
+            "runAsGroup": IMAGE_UID,
+            "fsGroup": IMAGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [_engine_container(model, cfg), _sidecar_container(cfg)],
         "volumes": volumes,
     }
+    if cfg.service_account:
+        pod_spec["serviceAccountName"] = cfg.service_account
     if model.spec.resources.gpus:
         pod_spec["tolerations"] = [
             {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
@@ -275,7 +311,8 @@ def service_for(model: Model, *, owner_uid: str) -> Json:
             "ownerReferences": [owner_reference(model, owner_uid)],
         },
         "spec": {
-            "type": "ClusterIP",
+            # Headless: the gateway routes to the pods one by one, not through a VIP.
+            "clusterIP": "None",
             "selector": selector_of(model),
             "ports": [
                 {"name": "http", "port": ENGINE_PORT, "targetPort": "http", "protocol": "TCP"},

@@ -1,4 +1,5 @@
-"""Wiring: settings -> clients -> handlers -> `kopf.operator()`, plus `/metrics` and `/healthz`.
+"""Wiring: settings -> clients -> handlers (model, LoRA, autoscaler) -> `kopf.operator()`,
+plus `/metrics` and `/healthz`.
 
 Several replicas may run: they meet in the `KopfPeering` named `settings.peering_name`
 (one per served namespace; `ClusterKopfPeering` when serving the whole cluster) and only
@@ -20,6 +21,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from control_plane.api.constants import FINALIZER
+from control_plane.autoscaler import handlers as autoscaler_handlers
+from control_plane.autoscaler.wiring import AutoscalerConfig, build_kube_autoscaler
 from control_plane.kube import KubeClient
 from control_plane.lora_manager import handlers as lora_handlers
 from control_plane.lora_manager.cycle import AdapterCycle
@@ -43,6 +46,8 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         drain_seconds=settings.drain_seconds,
         engine_startup_seconds=settings.engine_startup_seconds,
         adapter_volume_size=settings.adapter_volume_size,
+        service_account=settings.inference_service_account,
+        log_level=settings.log_level,
     )
 
 
@@ -72,7 +77,13 @@ def build_context(
     )
 
 
-def build_registry(ctx: OperatorContext, connection: kopf.ConnectionInfo) -> kopf.OperatorRegistry:
+def build_registry(
+    ctx: OperatorContext,
+    connection: kopf.ConnectionInfo,
+    *,
+    session: aiohttp.ClientSession,
+    metrics_registry: CollectorRegistry,
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -81,6 +92,16 @@ def build_registry(ctx: OperatorContext, connection: kopf.ConnectionInfo) -> kop
 
     model_handlers.register(registry, ctx)
     lora_handlers.register(registry, ctx)
+    settings = ctx.settings
+    if settings.autoscaler_enabled:
+        config = AutoscalerConfig(
+            interval_seconds=settings.autoscaler_interval_seconds,
+            gateway_namespace=settings.gateway_namespace
+            or (settings.namespaces[0] if settings.namespaces else "hoist"),
+            gateway_selector=settings.gateway_selector,
+        )
+        autoscaler = build_kube_autoscaler(ctx.kube, session, metrics_registry, config)
+        autoscaler_handlers.register(registry, autoscaler, interval_seconds=config.interval_seconds)
     return registry
 
 
@@ -96,6 +117,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     out.posting.level = logging.WARNING
     # LoraAdapters are held until unloaded everywhere under Hoist's own finalizer name.
     out.persistence.finalizer = FINALIZER
+    # A resource being deleted waits for its timer to finish its pass: check every second
+    # (kopf's default is a minute) so the finalizer is released promptly.
+    out.background.cancellation_polling = 1.0
     return out
 
 
@@ -150,7 +174,7 @@ async def run(
         log.info("metrics on %s:%d", settings.metrics_host, port)
         ctx = build_context(settings, session, connection, registry)
         await kopf.operator(
-            registry=build_registry(ctx, connection),
+            registry=build_registry(ctx, connection, session=session, metrics_registry=registry),
             settings=kopf_settings(settings),
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,

@@ -29,7 +29,12 @@ class OperatorSettings(BaseSettings):
     """Grace period of an inference pod: in-flight requests finish before it stops."""
     engine_startup_seconds: int = Field(default=1800, ge=30)
     """How long an engine may take to load its weights before the kubelet restarts it."""
-    adapter_volume_size: str = "10Gi"
+    adapter_volume_size: str = "8Gi"
+    model_volume_size: str = "64Gi"
+    """Size limit of the `emptyDir` the engine downloads weights into (/models)."""
+    inference_service_account: str | None = None
+    """ServiceAccount of the inference pods (e.g. `hoist-inference`); unset: the
+    namespace's default. Their API token is never mounted either way."""
     """Size limit of the emptyDir shared by the sidecar (writes adapters) and the engine."""
 
     # Reconciliation.
@@ -43,6 +48,15 @@ class OperatorSettings(BaseSettings):
     """Passes in a row that saw an adapter refused before it goes `Failed`."""
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
+
+    # Autoscaler (Models with `autoscaling.enabled`).
+    autoscaler_enabled: bool = True
+    autoscaler_interval_seconds: float = Field(default=2.0, gt=0)
+    """How often each autoscaled Model is evaluated."""
+    gateway_namespace: str | None = None
+    """Where the gateway's pods run (their `/metrics` give the demand); unset: the first
+    served namespace, or `hoist`."""
+    gateway_selector: str = "app.kubernetes.io/name=hoist-gateway"
 
     # Several replicas of the operator: kopf peering, the highest priority works.
     peering_name: str = "hoist"

@@ -61,6 +61,7 @@ class Replica:
         "model",
         "name",
         "ready",
+        "retired",
         "running_adapters",
         "url",
         "waiting",
@@ -77,6 +78,8 @@ class Replica:
         self.waiting = 0
         self.running_adapters: frozenset[str] | None = None
         self.health = PassiveHealth(health)
+        self.retired = False
+        """Gone from discovery (requests still in flight there finish normally)."""
 
 
 @dataclass(slots=True)
@@ -138,6 +141,10 @@ class Fleet:
             adapters[a.name] = a
         for name in models:
             adapters.pop(name, None)  # a model id wins over an adapter of the same name
+        kept = {id(r) for m in models.values() for r in m.replicas}
+        for replica in old.values():
+            if id(replica) not in kept:
+                replica.retired = True
         self.models = models
         self.adapters = adapters
         self.discovered = True
@@ -148,6 +155,12 @@ class Fleet:
 
     def resolve(self, model: str) -> tuple[ModelRoute, str | None]:
         """The route for a model id and the adapter it names (None for a base model)."""
+        if not self.discovered:
+            raise NoReadyReplicaError(
+                "The gateway has not discovered its replicas yet; retry shortly.",
+                code="discovery_pending",
+                retry_after_s=self.settings.retry_after_s,
+            )
         route = self.models.get(model)
         if route is not None:
             return route, None
@@ -176,6 +189,13 @@ class Fleet:
         if adapter is not None:
             usable = [r for r in usable if adapter in r.adapters]
             if not usable:
+                declared = self.adapters.get(adapter)
+                if declared is not None and declared.phase == "Failed":
+                    raise NoReadyReplicaError(
+                        f"Adapter `{adapter}` failed to load; see its status in /v1/adapters.",
+                        code="adapter_failed",
+                        retry_after_s=self.settings.retry_after_s,
+                    )
                 raise NoReadyReplicaError(
                     f"Adapter `{adapter}` is not loaded on a ready replica yet; retry shortly.",
                     code="adapter_not_loaded",

@@ -94,3 +94,9 @@ class Wakeups:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def notify_all(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)

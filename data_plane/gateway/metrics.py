@@ -7,6 +7,7 @@ come from the fleet. Never a request id.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TypeVar
 
@@ -92,7 +93,9 @@ class GatewayMetrics:
         )
         self.queued = Gauge(
             "gateway_queued_requests",
-            "Requests waiting for a free slot (gateway limit or per-replica cap).",
+            "Requests waiting, by model and reason: the gateway's limit (`gateway`), every"
+            " replica at its cap (`replica_cap`), no ready replica yet (`cold_start`).",
+            ["model", "reason"],
             registry=r,
             multiprocess_mode="livesum",
         )
@@ -145,6 +148,13 @@ class GatewayMetrics:
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             return generate_latest(combined)
         return generate_latest(self.registry)
+
+    def forget_replica(self, model: str, replica: str) -> None:
+        """Drop a replica's series once it is gone (pods come and go; labels stay bounded)."""
+        for metric in (self.replica_in_flight, self.ejections):
+            with contextlib.suppress(KeyError):
+                metric.remove(model, replica)
+            self._children.pop((id(metric), (model, replica)), None)
 
     def child(self, metric: M, *labels: str) -> M:
         """`metric.labels(*labels)`, cached: the lookup is on the hot path."""

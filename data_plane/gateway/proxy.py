@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from data_plane.gateway.errors import (
     BadRequestError,
@@ -151,6 +152,16 @@ class ProxyEndpoint:
         self.endpoint = endpoint
         self.path = upstream_path
         self._ids = _RequestIds()
+        self._urls: dict[str, yarl.URL] = {}
+
+    def _url(self, base: str) -> yarl.URL:
+        """The upstream URL, parsed once per replica (parsing costs on the hot path)."""
+        url = self._urls.get(base)
+        if url is None:
+            if len(self._urls) > 4096:  # replicas come and go: keep the cache bounded
+                self._urls.clear()
+            url = self._urls[base] = yarl.URL(base + self.path)
+        return url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
         gw = self.gw
@@ -187,7 +198,8 @@ class ProxyEndpoint:
                 exchange.stripper = UsageStripper() if strip else None
         except GatewayError as exc:
             await exchange.fail(exc)
-            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, "4xx").inc()
+            status_class = f"{exc.status // 100}xx"
+            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, status_class).inc()
             return
         task = asyncio.current_task()
         assert task is not None
@@ -258,11 +270,12 @@ class ProxyEndpoint:
         """Serve within the gateway's concurrency limit (bounded wait, then 429)."""
         gw = self.gw
         if not gw.admission.try_acquire():
-            gw.metrics.queued.inc()
+            queued = gw.metrics.child(gw.metrics.queued, route.name, "gateway")
+            queued.inc()
             try:
                 admitted = await gw.admission.acquire(gw.settings.queue_timeout_s)
             finally:
-                gw.metrics.queued.dec()
+                queued.dec()
             if not admitted:
                 gw.metrics.child(gw.metrics.rejected, "max_concurrent_requests").inc()
                 raise OverCapacityError(
@@ -282,7 +295,9 @@ class ProxyEndpoint:
         gw = self.gw
         settings = gw.settings
         assert exchange.fields is not None
-        deadline = asyncio.get_running_loop().time() + settings.queue_timeout_s
+        now = asyncio.get_running_loop().time()
+        deadline = now + settings.queue_timeout_s
+        hold_until = now + settings.cold_start_hold_s
         tried: tuple[Replica, ...] = ()
         failure: _Failed | None = None
         for attempt in range(settings.max_retries + 1):
@@ -290,7 +305,13 @@ class ProxyEndpoint:
                 tenant = exchange.caller.tenant  # tenancy hook: the fair queue's flow
                 flow = (tenant.name, tenant.weight) if tenant is not None else ("", 1)
                 replica = await gw.pick(
-                    route, adapter, exchange.fields.prefix, tried, deadline, flow=flow
+                    route,
+                    adapter,
+                    exchange.fields.prefix,
+                    tried,
+                    deadline=deadline,
+                    hold_until=hold_until,
+                    flow=flow,
                 )
             except NoReadyReplicaError:
                 if failure is None:
@@ -333,7 +354,7 @@ class ProxyEndpoint:
             try:
                 async with asyncio.timeout(gw.settings.first_byte_timeout_s):
                     response = await gw.session.post(
-                        replica.url + self.path, data=exchange.body, headers=exchange.forward
+                        self._url(replica.url), data=exchange.body, headers=exchange.forward
                     )
                     status = response.status
                     if stream and status == 200:

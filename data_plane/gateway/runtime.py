@@ -17,10 +17,10 @@ import aiohttp
 
 from data_plane.gateway.discovery import Discovery, DiscoveryError
 from data_plane.gateway.engine_metrics import parse_engine_metrics
-from data_plane.gateway.errors import OverCapacityError
+from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
 from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
 from data_plane.gateway.health import Failure, HealthPolicy
-from data_plane.gateway.limits import SlotPool
+from data_plane.gateway.limits import SlotPool, Wakeups
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
@@ -29,6 +29,9 @@ from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 
 log = logging.getLogger("hoist.gateway")
+
+# Held for a while instead of refused at once: the fleet may soon have what is missing.
+_HOLDABLE = frozenset({"no_ready_replica", "adapter_not_loaded"})
 
 DiscoveryFactory = Callable[[aiohttp.ClientSession], Discovery]
 
@@ -77,6 +80,7 @@ class Gateway:
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, FairWakeups] = {}
         self._shares: dict[str, Shares] = {}
+        self._fleet_changed = Wakeups()
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self.discovery: Discovery | None = None
@@ -140,7 +144,12 @@ class Gateway:
             self.metrics.discovery_errors.inc()
             log.warning("discovery failed, keeping the last view: %s", exc)
             return False
+        before = list(self.fleet.replicas())
         self.fleet.apply(snapshot)
+        for replica in before:
+            if replica.retired:
+                self.metrics.forget_replica(replica.model, replica.name)
+        self._fleet_changed.notify_all()
         self._update_replica_gauges()
         self._refreshed.set()
         return True
@@ -194,13 +203,16 @@ class Gateway:
         adapter: str | None,
         prefix: str,
         tried: tuple[Replica, ...],
-        deadline: float,
         *,
+        deadline: float,
+        hold_until: float,
         flow: tuple[str, int] = (DEFAULT_FLOW, 1),
     ) -> Replica:
-        """A replica for the request, waiting (until `deadline`) while all are at their cap.
+        """A replica for the request, waiting while all are at their cap (until `deadline`)
+        or while none is ready yet (until `hold_until`: cold starts, adapters loading).
 
-        Waiters are woken by weighted fair queuing over `flow` (tenant, weight)."""
+        Waiters for a replica are woken by weighted fair queuing over `flow` (tenant,
+        weight)."""
         loop = asyncio.get_running_loop()
         queued_since: float | None = None
         shares = self._shares.setdefault(route.name, Shares(self.settings.tenant_reserve_fraction))
@@ -208,34 +220,40 @@ class Gateway:
         if tenant:
             shares.seen(tenant, flow[1], loop.time())
         while True:
-            candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
-            if candidates and tenant:  # tenancy hook: headroom for tenants under their share
-                used = sum(r.in_flight for r in route.replicas)
-                capacity = self.fleet.settings.per_replica_cap * len(route.replicas)
-                if not shares.may_take(tenant, used, capacity, loop.time()):
-                    candidates = []
+            try:
+                candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
+            except NoReadyReplicaError as exc:
+                if tried or exc.code not in _HOLDABLE or loop.time() >= hold_until:
+                    raise
+                queued = self.metrics.child(self.metrics.queued, route.name, "cold_start")
+                queued.inc()
+                try:
+                    await self._fleet_changed.wait(hold_until - loop.time())
+                finally:
+                    queued.dec()
+                continue
+            if candidates and not self._may_take(route, shares, tenant, loop.time()):
+                candidates = []  # tenancy hook: headroom for tenants under their share
             if candidates:
-                if queued_since is not None and flow[0]:  # tenancy hook: time queued
-                    self.tenancy.metrics.queued(flow[0], loop.time() - queued_since)
                 index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix))
                 self.metrics.child(
                     self.metrics.routing, route.name, route.policy_name, reason
                 ).inc()
                 replica = candidates[index]
                 replica.in_flight += 1
-                if tenant:
-                    shares.took(tenant)
+                self._took(shares, flow[0], tenant, queued_since, loop.time())
                 self.metrics.child(self.metrics.replica_in_flight, route.name, replica.name).inc()
                 return replica
             if queued_since is None:
                 queued_since = loop.time()
             wakeups = self._wakeups.setdefault(route.name, FairWakeups())
-            self.metrics.queued.inc()
+            queued = self.metrics.child(self.metrics.queued, route.name, "replica_cap")
+            queued.inc()
             try:
                 fair = flow if self.settings.tenant_fair_queuing else (DEFAULT_FLOW, 1)
                 woken = await wakeups.wait(deadline - loop.time(), *fair)
             finally:
-                self.metrics.queued.dec()
+                queued.dec()
             if not woken:
                 self.metrics.child(self.metrics.rejected, "replica_cap").inc()
                 raise OverCapacityError(
@@ -243,11 +261,27 @@ class Gateway:
                     retry_after_s=self.settings.retry_after_s,
                 )
 
+    def _may_take(self, route: ModelRoute, shares: Shares, tenant: str, now: float) -> bool:
+        if not tenant:
+            return True
+        used = sum(r.in_flight for r in route.replicas)
+        capacity = self.fleet.settings.per_replica_cap * len(route.replicas)
+        return shares.may_take(tenant, used, capacity, now)
+
+    def _took(
+        self, shares: Shares, flow: str, tenant: str, queued_since: float | None, now: float
+    ) -> None:
+        if tenant:
+            shares.took(tenant)
+        if queued_since is not None and flow:  # tenancy hook: time queued
+            self.tenancy.metrics.queued(flow, now - queued_since)
+
     def release(self, replica: Replica, tenant: str = DEFAULT_FLOW) -> None:
         replica.in_flight -= 1
         if tenant and self.settings.tenant_fair_queuing:  # tenancy hook
             self._shares[replica.model].released(tenant)
-        self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
+        if not replica.retired:  # a retired replica's series is gone: do not bring it back
+            self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
         wakeups = self._wakeups.get(replica.model)
         if wakeups:
             wakeups.notify()

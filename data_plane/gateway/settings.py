@@ -7,6 +7,7 @@ except the seed's own names, kept as they are: `MAX_CONCURRENT_REQUESTS`, `LOG_L
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,9 @@ class GatewaySettings(BaseSettings):
     per_replica_max_in_flight: Annotated[int, Field(ge=0)] = 256
     """Requests in flight per replica (0: no cap); more wait, then 429."""
     queue_timeout_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    cold_start_hold_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """How long a request waits for a model (or adapter) with no ready replica to get one
+    (scale from zero, a restart, an adapter being loaded) before it gets 503."""
     retry_after_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
@@ -138,6 +142,12 @@ class GatewaySettings(BaseSettings):
             raise ValueError("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
         if self.discovery is DiscoveryKind.STATIC and not (self.upstreams or self.upstreams_file):
             raise ValueError("static discovery needs --upstream MODEL=URL or --upstreams-file")
+        if (
+            self.discovery is DiscoveryKind.KUBERNETES
+            and self.kube_api_url is None
+            and "KUBERNETES_SERVICE_HOST" not in os.environ
+        ):
+            raise ValueError("kubernetes discovery needs --kube-api-url outside a cluster")
         if self.max_eject_cooldown_s < self.eject_cooldown_s:
             raise ValueError("max_eject_cooldown_s must be at least eject_cooldown_s")
         return self

@@ -113,7 +113,7 @@ def running_embedded(
     """`hoist up -f` on `documents`, ready (every replica and the gateway) when yielded."""
     config = tmp_path / "declarations.yaml"
     config.write_text(yaml.safe_dump_all(documents))
-    base = free_port_block(40)
+    base = free_port_block(60)
     full_env = {
         **os.environ,
         "HOIST_HOME": str(tmp_path / "home"),
@@ -121,6 +121,7 @@ def running_embedded(
         "HOIST_ADMIN_PORT": str(base + 1),
         "HOIST_ENGINE_BASE_PORT": str(base + 2),
         "HOIST_SIDECAR_BASE_PORT": str(base + 21),
+        "HOIST_ENGINE_METRICS_BASE_PORT": str(base + 40),
         "HOIST_STOP_GRACE_S": "5",
         **(env or {}),
     }

@@ -181,14 +181,20 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
         return doc
 
     def _table(self, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        columns = [c for c in self._columns.get(key, []) if not c.get("priority")]
+        columns = list(self._columns.get(key, []))
         if not columns:
             columns = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
         definitions = [
             {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
         ]
         definitions += [
-            {"name": c["name"], "type": c["type"], "format": "", "description": "", "priority": 0}
+            {
+                "name": c["name"],
+                "type": c["type"],
+                "format": "",
+                "description": "",
+                "priority": c.get("priority", 0),
+            }
             for c in columns
         ]
         rows = []
@@ -255,3 +261,46 @@ def write_kubeconfig(path: Path, server: str) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+OPERATOR_AGENTS = ("kopf/", "hoist-operator")
+
+
+def operator_calls(emulator: HoistKubeEmulator) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource[/subresource], verb) of every call the operator made."""
+    calls: set[tuple[str, str, str]] = set()
+    for request in list(emulator):
+        agent = request.headers.get("User-Agent", "")
+        if not agent.startswith(OPERATOR_AGENTS) or request.resource is None:
+            continue
+        res = request.resource
+        if not res.plural:
+            continue  # API discovery: open to every authenticated client
+        plural = f"{res.plural}/{request.subresource}" if request.subresource else str(res.plural)
+        method = str(
+            request.method.value if hasattr(request.method, "value") else request.method
+        ).upper()
+        if method == "GET":
+            verb = (
+                "get"
+                if request.name
+                else ("watch" if request.params.get("watch") in ("true", "1") else "list")
+            )
+        else:
+            verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[method]
+        calls.add((res.group or "", plural, verb))
+    return calls
+
+
+def granted(rbac_docs: list[dict[str, Any]], names: set[str]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) granted by the (Cluster)Roles named `names`."""
+    out: set[tuple[str, str, str]] = set()
+    for doc in rbac_docs:
+        if doc["kind"] not in ("Role", "ClusterRole") or doc["metadata"]["name"] not in names:
+            continue
+        for rule in doc["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.add((group, resource, verb))
+    return out

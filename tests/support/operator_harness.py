@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,7 +111,7 @@ class Cluster:
         return await self.kube.merge_patch(hoist_path(NS, plural, name), doc)
 
     async def delete(self, plural: str, name: str) -> None:
-        await self.kube._request("DELETE", hoist_path(NS, plural, name))
+        await self.kube.delete(hoist_path(NS, plural, name))
 
     async def add_pod(
         self, name: str, model: str, sidecar: FakeSidecar, *, ready: bool = True
@@ -149,12 +150,12 @@ class Cluster:
         )
 
     async def remove_pod(self, name: str) -> None:
-        await self.kube._request("DELETE", core_path(NS, "pods", name))
+        await self.kube.delete(core_path(NS, "pods", name))
         self.pods.pop(name, None)
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], *, within: float = 45.0, what: str = "condition"
 ) -> None:
     """Poll `check` until true; fail with `what` after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + within
@@ -169,7 +170,8 @@ async def eventually(
 @contextlib.asynccontextmanager
 async def cluster_client(server: str) -> AsyncIterator[Cluster]:
     async with aiohttp.ClientSession() as session:
-        yield Cluster(KubeClient(session, kopf.ConnectionInfo(server=server, token="test")))
+        info = kopf.ConnectionInfo(server=server, token="test")
+        yield Cluster(KubeClient(session, info, user_agent="hoist-test"))
 
 
 @contextlib.asynccontextmanager
@@ -181,8 +183,6 @@ async def operator_in_thread(
     kopf assumes it owns its event loop (on exit it stops the tasks that appeared while it
     ran), so two replicas in one test need two loops.
     """
-    import threading
-
     registry = CollectorRegistry()
     started: asyncio.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = (
         asyncio.get_running_loop().create_future()
@@ -216,12 +216,14 @@ async def operator_in_thread(
     thread = threading.Thread(target=target, name="operator-replica", daemon=True)
     thread.start()
     loop, stop = await asyncio.wait_for(started, timeout=10)
-    dummy: asyncio.Task[None] = asyncio.ensure_future(asyncio.sleep(0))
+    placeholder = asyncio.ensure_future(asyncio.sleep(0))  # the replica's task lives there
     try:
-        yield RunningOperator(dummy, stop, registry)
+        yield RunningOperator(placeholder, stop, registry)
     finally:
+        await placeholder
         loop.call_soon_threadsafe(stop.set)
         await asyncio.to_thread(thread.join, 15)
-        await dummy
+        if thread.is_alive():
+            raise AssertionError("the operator did not stop within 15 s")
         if errors:
             raise errors[0]

@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     except (UsageError, EngineArgsError, ModelSourceError) as exc:
         print(f"engine_api: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # a port in use, an interpreter that is not there
+        print(f"engine_api: {exc}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code)
 
 

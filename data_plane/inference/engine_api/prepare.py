@@ -111,6 +111,38 @@ def prepare(name: str, repository: Path, *, force: bool = False) -> Path:
     return target
 
 
+def make_demo_adapter(model_dir: Path, dest: Path, *, scale: float = 0.1, seed: int = 0) -> Path:
+    """Write a random rank-8 LoRA adapter for the model in `model_dir` into `dest`.
+
+    Not trained: it nudges the attention projections (B scaled by `scale`) so its answers
+    visibly differ from the base model's. Good for trying the adapter API; needs `peft`.
+    """
+    clock = _Clock()
+    if importlib.util.find_spec("peft") is None:
+        raise SystemExit("prepare: --demo-adapter needs peft (`pip install peft`)")
+    if (dest / "adapter_config.json").exists():
+        clock.say(f"a demo adapter is already in {dest}")
+        return dest
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(scale)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest), safe_serialization=True)
+    clock.say(f"demo adapter written to {dest}")
+    return dest
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m data_plane.inference.engine_api.prepare",
@@ -119,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name", choices=sorted(KNOWN_MODELS))
     parser.add_argument("--repository", type=Path, help="default: $MODEL_REPOSITORY")
     parser.add_argument("--force", action="store_true", help="convert again")
+    parser.add_argument(
+        "--demo-adapter",
+        type=Path,
+        metavar="DIR",
+        help="also write a random LoRA adapter for the model into DIR (needs peft)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = EngineSettings()
@@ -127,7 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     repository = args.repository or settings.local_repository
     if "://" in str(repository):
         parser.error("MODEL_REPOSITORY must be a local directory to prepare a model in it")
-    prepare(args.name, repository, force=args.force)
+    target = prepare(args.name, repository, force=args.force)
+    if args.demo_adapter is not None:
+        make_demo_adapter(target, args.demo_adapter.expanduser().resolve())
 
 
 if __name__ == "__main__":

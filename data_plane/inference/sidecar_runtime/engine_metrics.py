@@ -18,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 class Renamed:
     name: str
     documentation: str
+    ratio: bool = False
+    """A share (0..1) per engine: merged by taking the fullest engine, not by adding."""
 
 
 # vLLM family name (as the parser reports it, counters without `_total`) -> ours.
@@ -29,7 +31,7 @@ ENGINE_METRICS: dict[str, Renamed] = {
         "engine_requests_waiting", "Requests queued in the engine"
     ),
     "vllm:kv_cache_usage_perc": Renamed(
-        "engine_kv_cache_usage_ratio", "Share of the KV cache in use, 0..1"
+        "engine_kv_cache_usage_ratio", "Share of the KV cache in use, 0..1", ratio=True
     ),
     "vllm:prompt_tokens": Renamed("engine_prompt_tokens", "Prompt tokens processed"),
     "vllm:generation_tokens": Renamed("engine_generation_tokens", "Tokens generated"),
@@ -77,7 +79,11 @@ def normalize(text: str) -> list[Metric]:
                     if key in KEPT_LABELS
                 )
             )
-            sums[(renamed.name + suffix, labels)] += sample.value
+            key = (renamed.name + suffix, labels)
+            if renamed.ratio:
+                sums[key] = max(sums.get(key, 0.0), sample.value)
+            else:
+                sums[key] += sample.value
         for (name, labels), value in sums.items():
             metric.add_sample(name, dict(labels), value)
         out.append(metric)

@@ -254,9 +254,12 @@ class AdapterManager:
 
     async def poll(self) -> None:
         """Observe the engine once and re-load the desired adapters it lacks."""
+        # What the engine listed before this poll, among adapters still desired after it: an
+        # adapter loaded or deleted while the poll was in flight is not mistaken for a loss.
+        before = self._view.adapters & self._desired.keys()
         view = await self._engine.view()
-        believed = self._view.adapters & self._desired.keys()
-        watch = observe(self._watch, view, frozenset(believed))
+        believed = frozenset(before & self._desired.keys())
+        watch = observe(self._watch, view, believed)
         if watch.restarts > self._watch.restarts:
             log.warning("engine restart observed; re-loading %d adapter(s)", len(self._desired))
             self._metrics.engine_restarts.inc(watch.restarts - self._watch.restarts)

@@ -18,9 +18,11 @@ from data_plane.inference.simulator.engine_core import EngineCore, SimRequest, S
 from data_plane.inference.simulator.metrics import EngineMetrics
 from data_plane.inference.simulator.profiles import LatencyProfile
 
-# If the loop falls further behind the step schedule than this (seconds of wall time), the
-# schedule restarts from now instead of replaying the missed steps back to back.
-_MAX_LAG_S = 0.02
+# Steps are scheduled on absolute deadlines: when the host delays a wake-up (a busy CPU), the
+# next steps start on time again, so the simulated GPU keeps its pace on average. Only when
+# the loop falls further behind than this (seconds of wall time) does the schedule restart
+# from now instead of replaying the missed steps back to back.
+_MAX_LAG_S = 0.5
 
 
 class Sink:
@@ -208,6 +210,7 @@ class SimEngine:
         metrics = self.metrics
         metrics.observe_step(result)
         sinks = self._sinks
+        delivered = 0
         for sequence, index in result.tokens:
             sink = sinks.get(sequence.request_id)
             if sink is None:
@@ -217,6 +220,8 @@ class SimEngine:
             else:
                 metrics.next_token(sequence)
             sink.push(sequence, index)
+            delivered += 1
+        metrics.tokens_generated(delivered)
         for sequence in result.finished:
             if sequence.request_id in sinks:
                 self._finished(sequence, sequence.planned_finish)

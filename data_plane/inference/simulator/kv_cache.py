@@ -44,13 +44,6 @@ def block_hashes(
 
 
 @dataclass
-class _Block:
-    block_id: int
-    ref_count: int = 0
-    block_hash: BlockHash | None = None
-
-
-@dataclass
 class PrefixCacheStats:
     """Counters in tokens, as vLLM reports them (`vllm:prefix_cache_queries/hits`)."""
 
@@ -70,9 +63,14 @@ class KVCache:
     def __post_init__(self) -> None:
         if self.num_blocks < 1 or self.block_size < 1:
             raise ValueError("num_blocks and block_size must be positive")
-        self._blocks = [_Block(i) for i in range(self.num_blocks)]
-        # Insertion-ordered dict as an O(1) LRU queue of free block ids (head = evict first).
-        self._free: dict[int, None] = dict.fromkeys(range(self.num_blocks))
+        # Per block: reference count and hash (None when not cached). Blocks from
+        # `_fresh` on have never been used; they come first in the free queue, as in vLLM,
+        # so they are handed out lazily and a large cache costs nothing to create.
+        self._refs: list[int] = []
+        self._hash: list[BlockHash | None] = []
+        self._fresh = 0
+        # Insertion-ordered dict as an O(1) LRU queue of freed block ids (head = evict first).
+        self._free: dict[int, None] = {}
         self._cached: dict[BlockHash, int] = {}
         self._owned: dict[str, list[int]] = {}
 
@@ -80,12 +78,12 @@ class KVCache:
 
     @property
     def num_free_blocks(self) -> int:
-        return len(self._free)
+        return self.num_blocks - self._fresh + len(self._free)
 
     @property
     def usage(self) -> float:
         """Fraction of blocks in use by requests (0.0 to 1.0)."""
-        return 1.0 - len(self._free) / self.num_blocks
+        return 1.0 - self.num_free_blocks / self.num_blocks
 
     @property
     def num_cached_blocks(self) -> int:
@@ -127,13 +125,13 @@ class KVCache:
             return
         owned = self._owned[request_id]
         for offset, block_hash in enumerate(hashes):
-            block = self._blocks[owned[start + offset]]
-            if block.block_hash is not None:
+            block_id = owned[start + offset]
+            if self._hash[block_id] is not None:
                 continue  # a hit block, already cached under this very hash
             if block_hash in self._cached:
                 continue  # computed twice concurrently: keep the first copy cached
-            block.block_hash = block_hash
-            self._cached[block_hash] = block.block_id
+            self._hash[block_id] = block_hash
+            self._cached[block_hash] = block_id
 
     # -- allocation ----------------------------------------------------------------------
 
@@ -141,8 +139,8 @@ class KVCache:
         """Whether `allocate` would succeed for a request to hold `num_tokens` tokens."""
         owned = len(self._owned.get(request_id, ()))
         missing = self.blocks_needed(num_tokens) - owned - len(hits)
-        hits_in_free = sum(1 for block_id in hits if self._blocks[block_id].ref_count == 0)
-        return missing <= len(self._free) - hits_in_free
+        hits_in_free = sum(1 for block_id in hits if self._refs[block_id] == 0)
+        return missing <= self.num_free_blocks - hits_in_free
 
     def allocate(self, request_id: str, num_tokens: int, hits: Sequence[int] = ()) -> bool:
         """Grow the request's blocks to hold `num_tokens` tokens, first taking the prefix-hit
@@ -151,37 +149,43 @@ class KVCache:
         if not self.can_allocate(request_id, num_tokens, hits):
             return False
         owned = self._owned.setdefault(request_id, [])
+        refs, hashes = self._refs, self._hash
         for block_id in hits:
-            block = self._blocks[block_id]
-            if block.ref_count == 0:
+            if refs[block_id] == 0:
                 del self._free[block_id]
-            block.ref_count += 1
+            refs[block_id] += 1
             owned.append(block_id)
         for _ in range(self.blocks_needed(num_tokens) - len(owned)):
+            if self._fresh < self.num_blocks:
+                block_id = self._fresh
+                self._fresh += 1
+                refs.append(1)
+                hashes.append(None)
+                owned.append(block_id)
+                continue
             block_id = next(iter(self._free))
             del self._free[block_id]
-            block = self._blocks[block_id]
-            if block.block_hash is not None:
-                del self._cached[block.block_hash]  # evict the least recently used
-                block.block_hash = None
-            block.ref_count = 1
+            old = hashes[block_id]
+            if old is not None:
+                del self._cached[old]  # evict the least recently used
+                hashes[block_id] = None
+            refs[block_id] = 1
             owned.append(block_id)
         return True
 
     def free(self, request_id: str) -> None:
         """Release the request's blocks. Cached ones stay findable until evicted; the tail of
         the request goes to the queue first so that it is evicted before its prefix."""
+        refs = self._refs
         for block_id in reversed(self._owned.pop(request_id, [])):
-            block = self._blocks[block_id]
-            block.ref_count -= 1
-            if block.ref_count == 0:
+            refs[block_id] -= 1
+            if refs[block_id] == 0:
                 self._free[block_id] = None
 
     def reset_prefix_cache(self) -> bool:
         """Forget every cached hash (vLLM's /reset_prefix_cache); False while blocks are used."""
-        if len(self._free) != self.num_blocks:
+        if self.num_free_blocks != self.num_blocks:
             return False
-        for block in self._blocks:
-            block.block_hash = None
+        self._hash = [None] * len(self._hash)
         self._cached.clear()
         return True

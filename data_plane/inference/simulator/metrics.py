@@ -336,13 +336,16 @@ class EngineMetrics:
         self.prompt_by_source["local_compute"].inc(prompt - cached)
         self.prompt_by_source["local_cache_hit"].inc(cached)
         self.prompt_cached.inc(cached)
-        self.generation_tokens.inc()
 
     def next_token(self, request: SimRequest) -> None:
         assert request.last_token_time is not None
         assert request.previous_token_time is not None
         self.itl.observe(request.last_token_time - request.previous_token_time)
-        self.generation_tokens.inc()
+
+    def tokens_generated(self, count: int) -> None:
+        """Output tokens of one step (counted once per step: cheaper than per token)."""
+        if count:
+            self.generation_tokens.inc(count)
 
     def request_admitted(self, *, n: int, max_tokens: Sequence[int]) -> None:
         self.params_n.observe(n)

@@ -129,3 +129,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:
         print(f"simulator: cannot listen: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    except ValueError as exc:  # an engine that cannot exist, e.g. a context beyond its KV cache
+        print(f"simulator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

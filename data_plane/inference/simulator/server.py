@@ -105,16 +105,19 @@ class _Generation:
 
     def advance(self, engine: SimEngine, sequence: SimRequest, index: int) -> str | None:
         """Record output token `index` of `sequence`; return the text to emit, or None when
-        the choice already ended. Detects stop strings (ending the choice early)."""
+        the choice already ended. Detects stop strings (ending the choice early) and, like
+        vLLM, holds back the last len(stop) - 1 characters until they cannot start one."""
         choice = self.choices[sequence.index]
         if choice.finish_reason is not None:
             return None
         piece = token_text(sequence.output_token_ids[index])
         choice.tokens += 1
+        searched_to = len(choice.text)
         choice.text += piece
         last = index + 1 >= len(sequence.output_token_ids)
+        emit_to = len(choice.text)
         if self.max_stop:
-            window = max(choice.emitted - self.max_stop + 1, 0)
+            window = max(searched_to - self.max_stop + 1, 0)
             hits = [
                 (position, stop)
                 for stop in self.params.stop
@@ -126,13 +129,17 @@ class _Generation:
                 choice.finish_reason, choice.stop_reason = "stop", stop
                 if not last:
                     engine.finish_early(sequence, "stop")
-                out = choice.text[choice.emitted :]
-                choice.emitted = len(choice.text)
-                return out
+                return self._emit(choice, len(choice.text))
+            if not last:
+                emit_to = max(len(choice.text) - self.max_stop + 1, choice.emitted)
         if last:
             choice.finish_reason = sequence.planned_finish
-        out = choice.text[choice.emitted :]
-        choice.emitted = len(choice.text)
+        return self._emit(choice, emit_to)
+
+    @staticmethod
+    def _emit(choice: _Choice, end: int) -> str:
+        out = choice.text[choice.emitted : end]
+        choice.emitted = end
         return out
 
 

@@ -17,10 +17,6 @@ it is skipped with the list of what is missing.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +32,14 @@ from monitoring.dashboards import all_dashboards
 from monitoring.generate import RULES
 from monitoring.metrics import METRICS, metric_of_series, series_names
 from monitoring.promql import metric_names
-from tests.support.ports import free_port_block
+from tests.support.embedded import (
+    adapter_doc,
+    get_json,
+    model_doc,
+    running_embedded,
+    sim_adapter_dir,
+    wait_until,
+)
 from tests.support.prometheus import (
     Prometheus,
     QueryError,
@@ -44,12 +47,6 @@ from tests.support.prometheus import (
     variable_query,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
-EMBEDDED_PARTS = {
-    "data_plane.gateway": "issue 4 (gateway)",
-    "data_plane.inference.simulator": "issue 3 (simulator)",
-    "data_plane.inference.sidecar_runtime": "issue 5 (inference pod)",
-}
 MODEL = "tiny-sim"
 ADAPTER = "sql"
 
@@ -96,19 +93,6 @@ def test_every_query_parses_in_prometheus(tmp_path: Path) -> None:
 # --- Part 2: the embedded default under load -----------------------------------------------
 
 
-def _module_exists(module: str) -> bool:
-    base = ROOT.joinpath(*module.split("."))
-    return (base / "__main__.py").is_file() or base.with_suffix(".py").is_file()
-
-
-MISSING = {m: issue for m, issue in EMBEDDED_PARTS.items() if not _module_exists(m)}
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -128,107 +112,31 @@ class Embedded:
         for model in self.state["models"]:
             urls.extend(r["sidecarUrl"] for r in model["replicas"])
         if _answers(f"{self.admin_url}/metrics"):
-            urls.append(self.admin_url)  # the supervisor's own metrics, when it has them
+            urls.append(self.admin_url)  # the supervisor's own metrics
         return [u.removeprefix("http://").rstrip("/") for u in urls]
 
 
-def _wait(predicate: Any, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+_wait = wait_until
 
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    if MISSING:
-        pytest.skip(
-            "the embedded default lacks " + ", ".join(f"{m} ({i})" for m, i in MISSING.items())
-        )
     tmp_path = tmp_path_factory.mktemp("embedded")
-    # The simulator checks an adapter's folder and rank as vLLM does, without its weights.
-    adapter_dir = tmp_path / "adapters" / ADAPTER
-    adapter_dir.mkdir(parents=True)
-    (adapter_dir / "adapter_config.json").write_text(
-        json.dumps(
-            {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "base_model_name_or_path": MODEL,
-             "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
-        )
-    )  # fmt: skip
-    config = tmp_path / "fleet.yaml"
-    config.write_text(
-        yaml.safe_dump_all(
-            [
-                {
-                    "apiVersion": "serving.hoist.dev/v1alpha1",
-                    "kind": "Model",
-                    "metadata": {"name": MODEL},
-                    "spec": {"source": MODEL, "engine": "sim", "replicas": 2,
-                             "lora": {"maxLoras": 2}},
-                },
-                {
-                    "apiVersion": "serving.hoist.dev/v1alpha1",
-                    "kind": "LoraAdapter",
-                    "metadata": {"name": ADAPTER},
-                    "spec": {"baseModel": MODEL, "source": str(adapter_dir)},
-                },
-            ]
-        )
-    )  # fmt: skip
-    base = free_port_block(12)
-    env = {
-        **os.environ,
-        "HOIST_HOME": str(tmp_path / "home"),
-        "HOIST_GATEWAY_PORT": str(base),
-        "HOIST_ADMIN_PORT": str(base + 1),
-        "HOIST_ENGINE_BASE_PORT": str(base + 2),
-        "HOIST_SIDECAR_BASE_PORT": str(base + 6),
-        "HOIST_STOP_GRACE_S": "5",
-    }
-    log = tmp_path / "hoist-up.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "control_plane.cli", "up", "-f", str(config)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    admin = f"http://127.0.0.1:{base + 1}"
-    try:
-
-        def ready() -> bool:
-            assert proc.poll() is None, f"hoist up exited:\n{log.read_text()[-3000:]}"
-            try:
-                state = _get_json(f"{admin}/v1/state")
-            except (urllib.error.URLError, ConnectionError):
-                return False
-            replicas = [r for m in state["models"] for r in m["replicas"]]
-            return (
-                state["gateway"]["phase"] == "Ready"
-                and len(replicas) == 2
-                and all(r["ready"] for r in replicas)
-            )
-
-        _wait(ready, "the embedded default to be ready", 120)
+    adapter_dir = sim_adapter_dir(tmp_path, ADAPTER)
+    documents = [
+        model_doc(MODEL, replicas=2, lora={"maxLoras": 2}),
+        adapter_doc(ADAPTER, MODEL, str(adapter_dir)),
+    ]
+    with running_embedded(tmp_path, documents) as stack:
         # An adapter that never loads is reported by the test, which checks the rest too.
         with contextlib.suppress(AssertionError):
-            _wait(lambda: _adapter_ready(admin), f"adapter {ADAPTER} to be loaded", 30)
-        state = _get_json(f"{admin}/v1/state")
-        yield Embedded(admin, state["gateway"]["url"], state)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()  # the supervisor stops its children first
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _wait(lambda: _adapter_ready(stack.admin_url), f"adapter {ADAPTER} to be loaded", 30)
+        state = stack.state()
+        yield Embedded(stack.admin_url, state["gateway"]["url"], state)
 
 
 def _adapter_ready(admin_url: str) -> bool:
-    state = _get_json(f"{admin_url}/v1/state")
+    state = get_json(f"{admin_url}/v1/state")
     phases = {a["metadata"]["name"]: a.get("status", {}).get("phase") for a in state["adapters"]}
     return phases.get(ADAPTER) == "Ready"
 

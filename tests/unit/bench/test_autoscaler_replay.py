@@ -16,8 +16,10 @@ from bench.autoscaler_replay import (
     load_trace,
     main,
     simulate,
+    simulate_engines,
 )
 from control_plane.autoscaler.algorithm import ScalingPolicy
+from data_plane.inference.simulator.profiles import builtin_profiles
 
 MODEL = ServiceModel(slots=2, prefill_tokens_per_s=1000, tpot_s=0.01, cold_start_s=20)
 
@@ -67,3 +69,22 @@ def test_trace_is_read_relative_to_its_first_request(tmp_path: Path) -> None:
 def test_a_missing_trace_is_reported_clearly(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="trace not found"):
         main(["--trace", str(tmp_path / "absent.csv")])
+
+
+def test_engine_fleets_serve_a_burst_with_both_policies() -> None:
+    """The engine simulator's core as the replica: every request gets its first token."""
+    profile = builtin_profiles()["llama-3.1-8b-a100-40gb"]
+    requests: list[Request] = []
+    t = 0.0
+    for rate, seconds in ((2, 60), (40, 60), (2, 180)):
+        for _ in range(rate * seconds):
+            requests.append(Request(t, 800, 60))
+            t += 1 / rate
+    makers: list[Callable[[], Policy]] = [
+        lambda: HpaPolicy(target=16, min_replicas=1, max_replicas=20),
+        lambda: HoistPolicy(ScalingPolicy(min_replicas=1, max_replicas=20, target_concurrency=16)),
+    ]
+    for make in makers:
+        result = simulate_engines(requests, make(), profile, start=1, warmup=0, cold_start_s=10)
+        assert len(result.ttfts) == len(requests)
+        assert result.peak >= 2, "the burst needs more than one engine"

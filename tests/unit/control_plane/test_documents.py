@@ -119,3 +119,13 @@ def test_folder_relative_sources_and_empty_folder(tmp_path: Path) -> None:
         load_paths([empty])
     with pytest.raises(DocumentsError, match="no such file or directory"):
         load_paths([tmp_path / "missing.yaml"])
+
+
+@pytest.mark.parametrize("folder", ["embedded", "sim"])
+def test_shipped_examples_load_and_their_local_adapters_exist(folder: str) -> None:
+    examples = Path(__file__).parents[3] / "examples" / folder
+    found = load_paths([examples])
+    resolve_relative_sources(found)
+    assert found.models
+    for adapter in found.adapters:
+        assert Path(adapter.spec.source).is_dir(), f"{adapter.metadata.name}: {adapter.spec.source}"

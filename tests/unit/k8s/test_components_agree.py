@@ -129,11 +129,6 @@ def test_reference_pod_matches_what_the_controller_renders() -> None:
     assert sidecar[3:] == _container(reference, "sidecar")["args"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="control_plane/model_manager/resources.py sets runAsUser 1000; the images run as "
-    "10001 and own /var/lib/hoist and /models as 10001 (remove this mark once it is 10001)",
-)
 def test_controller_runs_inference_pods_as_the_images_user() -> None:
     resources = _require("control_plane.model_manager.resources", "issue 6, operators")
     model = Model.model_validate(documents(K8S / "examples" / "model-gpu.yaml")[0])

@@ -69,7 +69,10 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
             assert loras[1][:5] == ["sql-lora", "llama-3-8b-sim", "Ready", "2", "2"]
 
             short = table(await kubectl(config, "get", "lora"))
-            assert short == loras or short[1][:5] == loras[1][:5]
+            assert short[1][:5] == loras[1][:5]
+            wide = table(await kubectl(config, "get", "lora", "-o", "wide"))
+            assert wide[0] == ["NAME", "BASE", "PHASE", "READY", "DESIRED", "SOURCE", "AGE"]
+            assert wide[1][5] == "adapters/sql-lora"
 
             async def model_loading() -> bool:
                 doc = await cluster.get("models", "llama-3-8b-sim")

@@ -210,3 +210,38 @@ async def test_unreachable_failing_and_missing_model(
         await eventually(recovered, what="Ready again")
         # Failed stays failed: no more attempts for the same spec
         assert sidecars[0].puts("broken") == puts
+
+
+async def test_deletion_waits_for_an_unreachable_sidecar(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+) -> None:
+    _, url, cluster, sidecars = env
+    await cluster.apply("models", MODEL)
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    await cluster.add_pod("base-1", "base", sidecars[1])
+    async with operator_running(url, fast_settings()):
+        await cluster.apply("loraadapters", lora("sql"))
+
+        async def on_both() -> bool:
+            return (await status_of(cluster, "sql")).get("readyReplicas") == 2
+
+        await eventually(on_both, what="adapter on both pods")
+        await sidecars[1].stop()
+        await cluster.delete("loraadapters", "sql")
+
+        async def unloaded_where_reachable() -> bool:
+            return sidecars[0].deletes("sql") > 0
+
+        await eventually(unloaded_where_reachable, what="unloaded from the reachable pod")
+        held = await cluster.get("loraadapters", "sql")
+        assert held is not None, "the finalizer must hold the adapter while a pod may hold it"
+        assert held["metadata"].get("deletionTimestamp")
+        assert "sql" in sidecars[1].loaded()
+
+        await sidecars[1].start()
+
+        async def gone() -> bool:
+            return await cluster.get("loraadapters", "sql") is None
+
+        await eventually(gone, what="deleted once every sidecar unloaded it")
+        assert not sidecars[1].loaded()

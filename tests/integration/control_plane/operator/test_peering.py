@@ -43,17 +43,6 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
                 "metadata": {"name": "hoist"},
             },
         )
-        await cluster.apply(
-            "models",
-            {
-                "apiVersion": "serving.hoist.dev/v1alpha1",
-                "kind": "Model",
-                "metadata": {"name": "base", "namespace": "default"},
-                "spec": {"source": "/m", "engine": "sim", "replicas": 2},
-            },
-        )
-        await cluster.add_pod("base-0", "base", sidecars[0])
-        await cluster.add_pod("base-1", "base", sidecars[1])
 
         def replica(priority: int) -> Any:
             return operator_in_thread(
@@ -61,14 +50,28 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
                 fast_settings(standalone=False, peering_mandatory=True, peering_priority=priority),
             )
 
-        async with replica(100) as low:
-            async with replica(200) as high:
+        high_replica = replica(200)
+        high = await high_replica.__aenter__()  # the first one up; stopped by hand below
+        stopped = False
+        try:
+            async with replica(100) as low:
 
                 async def both_seen() -> bool:
                     doc = await cluster.kube.get(f"{PEERING_PATH}/hoist")
                     return len((doc or {}).get("status") or {}) >= 2
 
                 await eventually(both_seen, what="both replicas in the peering")
+                await cluster.apply(
+                    "models",
+                    {
+                        "apiVersion": "serving.hoist.dev/v1alpha1",
+                        "kind": "Model",
+                        "metadata": {"name": "base", "namespace": "default"},
+                        "spec": {"source": "/m", "engine": "sim", "replicas": 2},
+                    },
+                )
+                await cluster.add_pod("base-0", "base", sidecars[0])
+                await cluster.add_pod("base-1", "base", sidecars[1])
                 await cluster.apply("loraadapters", lora())
 
                 async def ready() -> bool:
@@ -95,20 +98,23 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
                 assert sidecars[0].puts("sql") == 1
                 assert sidecars[1].puts("sql") == 1
 
-            # the high-priority replica left: the other one takes over
-            await cluster.patch("loraadapters", "sql", {"spec": {"placement": {"replicas": 1}}})
+                # the high-priority replica leaves: the other one takes over
+                stopped = True
+                await high_replica.__aexit__(None, None, None)
+                await cluster.patch("loraadapters", "sql", {"spec": {"placement": {"replicas": 1}}})
 
-            async def shrunk() -> bool:
-                doc = await cluster.get("loraadapters", "sql")
-                status = (doc or {}).get("status") or {}
-                return status.get("desiredReplicas") == 1 and status.get("readyReplicas") == 1
+                async def shrunk() -> bool:
+                    doc = await cluster.get("loraadapters", "sql")
+                    status = (doc or {}).get("status") or {}
+                    return status.get("desiredReplicas") == 1 and status.get("readyReplicas") == 1
 
-            await eventually(shrunk, what="the remaining replica handles the change")
-            assert (
-                low.sample(
+                await eventually(shrunk, what="the remaining replica handles the change")
+                taken_over = low.sample(
                     "hoist_operator_reconciles_total", {"kind": "LoraAdapter", "result": "ok"}
                 )
-                > 0
-            )
-            assert len(sidecars[0].loaded() | sidecars[1].loaded()) == 1
-            assert sidecars[0].loaded() != sidecars[1].loaded()
+                assert taken_over > 0
+                assert len(sidecars[0].loaded() | sidecars[1].loaded()) == 1
+                assert sidecars[0].loaded() != sidecars[1].loaded()
+        finally:
+            if not stopped:
+                await high_replica.__aexit__(None, None, None)

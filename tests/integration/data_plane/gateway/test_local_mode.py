@@ -42,7 +42,9 @@ async def admin(engine: FakeVllm) -> AsyncIterator[FakeAdmin]:
 
 async def test_routes_what_the_admin_api_reports(admin: FakeAdmin, engine: FakeVllm) -> None:
     async with (
-        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw,
+        run_gateway(
+            discovery="local", admin_url=admin.url, discovery_interval_s=0.05, cold_start_hold_s=0.2
+        ) as gw,
         openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
     ):
         reply = await client.completions.create(model="sql", prompt="x", max_tokens=1)
@@ -53,6 +55,28 @@ async def test_routes_what_the_admin_api_reports(admin: FakeAdmin, engine: FakeV
         with pytest.raises(openai.InternalServerError) as info:
             await client.completions.create(model="llama", prompt="x")
         assert info.value.status_code == 503
+    assert engine.requests == 1
+
+
+async def test_a_request_is_held_until_a_replica_is_ready(
+    admin: FakeAdmin, engine: FakeVllm
+) -> None:
+    """Scale from zero or a restart: the request waits (bounded) instead of failing."""
+    admin.models[0]["replicas"][0]["ready"] = False
+    async with (
+        run_gateway(
+            discovery="local", admin_url=admin.url, discovery_interval_s=0.05, cold_start_hold_s=20
+        ) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        request = asyncio.create_task(client.completions.create(model="llama", prompt="x"))
+        metrics = gw.gateway.metrics
+        held = metrics.child(metrics.queued, "llama", "cold_start")
+        await wait_until(lambda: held._value.get() == 1)
+        assert not request.done()
+        admin.models[0]["replicas"][0]["ready"] = True
+        reply = await request
+        assert reply.choices
     assert engine.requests == 1
 
 
@@ -241,3 +265,20 @@ async def test_against_the_supervisors_admin_api(engine: FakeVllm) -> None:
                 await client.get("/adapters/chat", cast_to=object)
     finally:
         await runner.cleanup()
+
+
+async def test_a_replica_that_goes_away_leaves_no_series(
+    admin: FakeAdmin, engine: FakeVllm
+) -> None:
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        await client.completions.create(model="llama", prompt="x", max_tokens=1)
+        async with http.get("/metrics") as resp:
+            assert 'replica="llama-0"' in await resp.text()
+        admin.models[0]["replicas"] = []
+        await wait_until(lambda: not list(gw.gateway.fleet.replicas()))
+        async with http.get("/metrics") as resp:
+            assert 'replica="llama-0"' not in await resp.text()

@@ -108,7 +108,9 @@ async def test_waiter_gets_the_freed_replica(engine: FakeVllm) -> None:
 
 async def test_unreachable_replica_is_503_with_retry_after() -> None:
     async with (
-        run_gateway(discovery="static", upstreams=[f"tiny={closed_port_url()}"]) as gw,
+        run_gateway(
+            discovery="static", upstreams=[f"tiny={closed_port_url()}"], cold_start_hold_s=0
+        ) as gw,
         sdk(gw.url) as client,
     ):
         with pytest.raises(openai.InternalServerError) as info:
@@ -191,9 +193,11 @@ async def test_ejected_replica_is_readmitted(engine: FakeVllm, spare: FakeVllm) 
     ):
         await client.completions.create(model="tiny", prompt="x", max_tokens=1)
         ejected = engine.requests
+        assert ejected == 1  # it failed once...
+        assert [r.health.ejected for r in gw.gateway.fleet.replicas()] == [True, False]
         await asyncio.sleep(0.3)
-        for _ in range(6):
-            await client.completions.create(model="tiny", prompt="x", max_tokens=1)
+        for i in range(12):  # several prefixes: some hash to the re-admitted replica
+            await client.completions.create(model="tiny", prompt=f"prompt {i}", max_tokens=1)
         assert engine.requests > ejected
 
 
@@ -297,3 +301,52 @@ async def test_upstream_client_errors_pass_through(engine: FakeVllm) -> None:
         with pytest.raises(openai.BadRequestError, match="engine failure"):
             await client.completions.create(model="tiny", prompt="x")
         assert engine.requests == 1
+
+
+def gateway_tasks() -> list[asyncio.Task[object]]:
+    """Tasks running the gateway's request code (the engine's and client's are not counted)."""
+    return [
+        t for t in asyncio.all_tasks()
+        if "data_plane/gateway/proxy" in str(t.get_coro())
+        or "run_asgi" in str(t.get_coro()) or "_Watcher" in str(t.get_coro())
+    ]  # fmt: skip
+
+
+async def test_nothing_leaks_over_many_mixed_requests(engine: FakeVllm) -> None:
+    """Good, bad, streamed, broken and abandoned requests: afterwards no slot, task or
+    connection is left behind, and a plain request still works."""
+    engine.token_delay_s = 0.002
+    async with (
+        run_gateway(discovery="static", upstreams=[f"tiny={engine.url}"]) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        url = gw.url + "/v1/completions"
+        ok = orjson.dumps({"model": "tiny", "prompt": "x", "max_tokens": 3})
+        streamed = orjson.dumps({"model": "tiny", "prompt": "x", "max_tokens": 50, "stream": True})
+
+        async def abandoned() -> None:
+            resp = await http.post(url, data=streamed)
+            await resp.content.readany()
+            resp.close()
+
+        async def plain(body: bytes) -> None:
+            async with http.post(url, data=body) as resp:
+                await resp.read()
+
+        for _ in range(10):
+            await asyncio.gather(
+                *(plain(ok) for _ in range(10)),
+                *(plain(b"{bad") for _ in range(5)),
+                *(plain(orjson.dumps({"model": "nope", "prompt": "x"})) for _ in range(5)),
+                *(abandoned() for _ in range(5)),
+            )
+        gateway = gw.gateway
+        await wait_until(lambda: gateway.admission.used == 0)
+        await wait_until(lambda: all(r.in_flight == 0 for r in gateway.fleet.replicas()))
+        await wait_until(lambda: engine.in_flight == 0)
+        await wait_until(lambda: not gateway_tasks())
+        assert engine.cancelled == 50
+        connector = gateway.session.connector
+        assert connector is not None
+        assert len(connector._acquired) == 0  # every upstream connection went back or closed
+        await plain(ok)

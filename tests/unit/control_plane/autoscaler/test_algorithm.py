@@ -97,6 +97,36 @@ IDLE_LONG = ScalingState(idle_since=NOW - 500)
             4,
             busy(4, 1),
             demand(4),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 10),
+            4,
+            Reason.STABILIZING,
+            id="down-waits-a-window-after-a-change",
+        ),
+        pytest.param(
+            4,
+            busy(4, 1),
+            demand(4),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 61),
+            2,
+            Reason.SCALE_DOWN,
+            id="down-after-the-window",
+        ),
+        pytest.param(
+            2,
+            busy(2, 6),
+            demand(12),
+            POLICY,
+            ScalingState(last_scale_at=NOW - 1),
+            3,
+            Reason.SCALE_UP,
+            id="up-never-waits",
+        ),
+        pytest.param(
+            4,
+            busy(4, 1),
+            demand(4),
             replace(POLICY, scale_down_delay_seconds=300),
             ScalingState(recent=((NOW - 100, 4),)),
             4,
@@ -252,7 +282,8 @@ def test_stale_metrics_between_idle_ticks_restart_the_idle_clock() -> None:
     policy = replace(POLICY, scale_to_zero_after_seconds=100)
 
     def idle_at(t: float) -> ScalingInput:
-        return ScalingInput(t, 1, (replace(replica(0), observed_at=t),), None, policy)
+        gateway = GatewayDemand(in_flight=0, held=0, observed_at=t)
+        return ScalingInput(t, 1, (replace(replica(0), observed_at=t),), gateway, policy)
 
     state = ScalingState()
     t = NOW
@@ -267,6 +298,24 @@ def test_stale_metrics_between_idle_ticks_restart_the_idle_clock() -> None:
         state, t = rec.state, t + 20
         assert rec.desired_replicas == 1
     rec = recommend(idle_at(t), state)
+    assert (rec.desired_replicas, rec.reason) == (0, Reason.SCALE_TO_ZERO)
+
+
+def test_without_the_gateway_a_model_never_goes_to_zero() -> None:
+    """Idle engines, but nobody would see the next request: keep one replica."""
+    policy = replace(POLICY, scale_to_zero_after_seconds=0)
+    rec = decide(1, busy(1, 0), None, policy, IDLE_LONG)
+    assert rec.observation is not None
+    assert not rec.observation.idle
+    assert (rec.desired_replicas, rec.reason) == (1, Reason.STEADY)
+    with_gateway = decide(1, busy(1, 0), demand(0), policy, IDLE_LONG)
+    assert (with_gateway.desired_replicas, with_gateway.reason) == (0, Reason.SCALE_TO_ZERO)
+
+
+def test_unreadable_engines_do_not_block_zero_when_the_gateway_sees_no_demand() -> None:
+    """Every request passes through the gateway: its fresh zero is enough evidence."""
+    stale = (replica(0, age=600), replica(1, age=600))
+    rec = decide(2, stale, demand(0), replace(POLICY, max_scale_down_step=2), IDLE_LONG)
     assert (rec.desired_replicas, rec.reason) == (0, Reason.SCALE_TO_ZERO)
 
 
@@ -300,6 +349,14 @@ def test_panic_never_scales_down_until_the_stable_window_passes() -> None:
     assert after.desired_replicas == 5
     later = recommend(replace(calm, now=NOW + 70), after.state)
     assert not later.panic
+
+
+def test_a_change_starts_the_cool_down() -> None:
+    rec = decide(2, busy(2, 6), demand(12))
+    assert rec.desired_replicas == 3
+    assert rec.state.last_scale_at == NOW
+    steady = decide(2, busy(2, 4), demand(8), state=ScalingState(last_scale_at=NOW - 500))
+    assert steady.state.last_scale_at == NOW - 500
 
 
 def test_gateway_demand_dominates_a_lagging_engine_view() -> None:

@@ -46,6 +46,22 @@ def test_engine_metrics_sum_engines_and_take_the_fullest_cache() -> None:
     )
 
 
+def test_the_sidecars_re_export_reads_the_same() -> None:
+    """In a cluster the autoscaler reads engine load from the sidecar (network policy)."""
+    from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
+
+    sidecar_text = SidecarMetrics().render(VLLM_TEXT).decode()
+    assert "vllm:" not in sidecar_text
+    assert parse_engine_metrics(sidecar_text) == parse_engine_metrics(VLLM_TEXT)
+
+
+def test_pods_are_scraped_through_their_sidecar() -> None:
+    pod = {"metadata": {"name": "p", "uid": "u"}, "status": {"podIP": "10.0.0.7"}}
+    replica = read_pod(pod)
+    assert replica is not None
+    assert replica.metrics_url == "http://10.0.0.7:8090/metrics"
+
+
 def test_older_vllm_cache_metric_is_read() -> None:
     text = VLLM_TEXT.replace("kv_cache_usage_perc", "gpu_cache_usage_perc")
     assert parse_engine_metrics(text).kv_cache_usage == 0.5

@@ -14,6 +14,7 @@ SETTINGS = PlanSettings(
     admin_port=8079,
     engine_base_port=8100,
     sidecar_base_port=8200,
+    engine_metrics_base_port=8300,
     adapters_dir="/home/a",
     engine_ready_timeout_s=900,
     ready_timeout_s=60,
@@ -59,12 +60,16 @@ def test_sim_engine_command_line() -> None:
         "--max-model-len": "512",
     }
     assert replica.engine.health_path == "/health"
+    assert replica.engine.metrics_port is None
 
 
 def test_vllm_engine_gets_the_whole_model_document() -> None:
     [replica] = plan([model("a", 1, engine="vllm")], SETTINGS).replicas
     argv = replica.engine.argv
     assert argv[:3] == ("/py", "-m", "data_plane.inference.engine_api")
+    assert argv[argv.index("--metrics-port") + 1] == "8300"
+    assert replica.engine.metrics_port == 8300
+    assert 8300 in plan([model("a", 1, engine="vllm")], SETTINGS).ports
     document = json.loads(argv[argv.index("--model-json") + 1])
     assert Model.model_validate(document).metadata.name == "a"
     assert "status" not in document

@@ -51,6 +51,7 @@ def test_deployment_shape() -> None:
     pod = doc["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == 90
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
     c = containers(doc)
     engine, sidecar = c["engine"], c["sidecar"]
     assert engine["image"] == "engine:1"
@@ -63,7 +64,9 @@ def test_deployment_shape() -> None:
     assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
     # the adapter volume is shared
     assert {m["name"] for m in engine["volumeMounts"]} >= {"adapters"}
-    assert {m["name"] for m in sidecar["volumeMounts"]} == {"adapters"}
+    assert {m["name"] for m in sidecar["volumeMounts"]} == {"adapters", "tmp"}
+    assert "--metrics-port" in engine["command"]
+    assert {p["name"] for p in engine["ports"]} == {"http", "engine-metrics"}
     for container in (engine, sidecar):
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
 

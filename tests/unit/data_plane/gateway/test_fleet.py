@@ -99,6 +99,7 @@ def test_live_state_survives_a_new_snapshot() -> None:
     fleet.apply(parse_state(STATE))
     again = fleet.resolve("llama")[0].replicas[0]
     assert again is r0
+    assert not r0.retired
     assert again.in_flight == 3
     with pytest.raises(NoReadyReplicaError):
         fleet.candidates(fleet.resolve("llama")[0], None, now=1)
@@ -116,3 +117,36 @@ def test_model_id_wins_over_an_adapter_of_the_same_name() -> None:
         )
     )
     assert fleet.resolve("b") == (fleet.models["b"], None)
+
+
+def test_nothing_resolves_before_the_first_discovery() -> None:
+    with pytest.raises(NoReadyReplicaError) as info:
+        Fleet(FleetSettings()).resolve("anything")
+    assert info.value.code == "discovery_pending"
+
+
+def test_a_failed_adapter_is_said_so() -> None:
+    state = {**STATE, "adapters": [{"metadata": {"name": "bad"}, "spec": {"baseModel": "llama"},
+                                    "status": {"phase": "Failed"}}]}  # fmt: skip
+    fleet = Fleet(FleetSettings())
+    fleet.apply(parse_state(state))
+    route, adapter = fleet.resolve("bad")
+    with pytest.raises(NoReadyReplicaError) as info:
+        fleet.candidates(route, adapter, now=0)
+    assert info.value.code == "adapter_failed"
+
+
+def test_replicas_that_go_away_are_retired() -> None:
+    fleet = Fleet(FleetSettings())
+    fleet.apply(parse_state(STATE))
+    gone = fleet.resolve("llama")[0].replicas[1]
+    fleet.apply(
+        parse_state(
+            {
+                **STATE,
+                "models": [{**STATE["models"][0], "replicas": STATE["models"][0]["replicas"][:1]}],
+            }
+        )
+    )
+    assert gone.retired
+    assert [r.name for r in fleet.replicas()] == ["llama-0"]

@@ -34,11 +34,13 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         pytest.param(["--max-concurrent-requests", "0"], id="zero-limit"),
         pytest.param(["--log-level", "loud"], id="bad-level"),
         pytest.param(["--discovery", "dns"], id="unknown-discovery"),
+        pytest.param(["--discovery", "kubernetes"], id="kubernetes-without-an-api"),
     ],
 )
 def test_bad_settings_exit_with_a_message(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(SystemExit) as info:
         parse_settings(argv)
     assert info.value.code == 2

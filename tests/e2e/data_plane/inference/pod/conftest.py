@@ -1,11 +1,13 @@
-"""One inference pod for the whole e2e module: engine_api (real vLLM CPU, tiny model) + sidecar.
+"""One inference pod for the e2e module: engine_api (real vLLM CPU, tiny model) + sidecar.
 
-Started once per session (vLLM takes ~45-65 s to start on 2 cores) and always stopped.
+Started once for the module (vLLM takes ~45-65 s to start on 2 cores) and stopped when the
+module ends, so it never runs beside another tier's vLLM (one vLLM at a time on 2 cores).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -24,6 +26,7 @@ from tests.support.tiny_model import TinyModel, build_tiny_model_with_adapters
 from tests.support.vllm_server import free_port, vllm_installed
 
 STARTUP_TIMEOUT_S = 400.0
+GATEWAY_PRESENT = importlib.util.find_spec("data_plane.gateway") is not None
 MAX_ADAPTER_BYTES = 1_000_000
 
 
@@ -37,6 +40,8 @@ class Pod:
     sidecar_url: str
     adapter_dir: Path
     logs: Path
+    api_url: str
+    """Where clients send requests: the gateway when the repository has one, else the engine."""
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.logs / name
@@ -75,7 +80,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, what: s
     raise RuntimeError(f"{what} not ready at {url} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
     if not vllm_installed():
         pytest.skip("vLLM is not installed; run `bash scripts/install-python-deps.sh`")
@@ -118,7 +123,7 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )  # fmt: skip
-    sidecar = None
+    sidecar = gateway = None
     try:
         engine_url = f"http://127.0.0.1:{engine_port}"
         wait_for(f"{engine_url}/health", engine, STARTUP_TIMEOUT_S, "engine_api")
@@ -136,6 +141,21 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
             )  # fmt: skip
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
         wait_for(f"{sidecar_url}/readyz", sidecar, 60, "sidecar")
+        api_url = engine_url
+        if GATEWAY_PRESENT:
+            gateway_port = free_port()
+            with (logs / "gateway.log").open("wb") as log:
+                gateway = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "data_plane.gateway",
+                        "--host", "127.0.0.1", "--port", str(gateway_port),
+                        "--discovery", "static", "--upstream", f"tiny={engine_url}#alpha+beta",
+                    ],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                    start_new_session=True,
+                )  # fmt: skip
+            api_url = f"http://127.0.0.1:{gateway_port}"
+            wait_for(f"{api_url}/readyz", gateway, 60, "gateway")
         yield Pod(
             model=model,
             engine=engine,
@@ -145,8 +165,11 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
             sidecar_url=sidecar_url,
             adapter_dir=adapter_dir,
             logs=logs,
+            api_url=api_url,
         )
     finally:
+        if gateway is not None:
+            _stop(gateway)
         if sidecar is not None:
             _stop(sidecar)
         _stop(engine)

@@ -8,28 +8,13 @@ started once per session; the simulator runs as a real process with the `tiny` p
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.support.conformance import MAX_LORA_RANK, MAX_LORAS, MAX_MODEL_LEN, MODEL, Engine
 from tests.support.simulator import running_sim_process
 from tests.support.tiny_model import TinyModel, build_lora_adapter, build_tiny_model_with_adapters
 from tests.support.vllm_server import running_vllm
-
-MODEL = "tiny"
-MAX_MODEL_LEN = 512
-MAX_LORAS = 2
-MAX_LORA_RANK = 8
-
-
-@dataclass(frozen=True)
-class Engine:
-    kind: str
-    base_url: str
-    model: str
-    adapters: dict[str, Path]
-    """Adapters of rank <= MAX_LORA_RANK, by name; `too-big` has rank 16."""
 
 
 @pytest.fixture(scope="session")

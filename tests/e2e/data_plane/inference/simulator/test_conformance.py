@@ -17,7 +17,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import MAX_LORAS, MAX_MODEL_LEN, Engine
+from tests.support.conformance import MAX_LORAS, MAX_MODEL_LEN, Engine
 
 
 @pytest.fixture
@@ -189,6 +189,10 @@ def test_stop_string_cuts_the_text(sdk: openai.OpenAI, engine: Engine) -> None:
     assert cut.model_extra is not None
     assert cut.model_extra["stop_reason"] == stop
     assert cut.text == full[: full.find(stop)]
+    streamed = sdk.completions.create(**args, stop=[stop], stream=True)
+    chunks = [chunk.choices[0] for chunk in streamed if chunk.choices]
+    assert "".join(c.text for c in chunks) == cut.text
+    assert chunks[-1].finish_reason == "stop"
 
 
 def test_streamed_completion(engine: Engine, http: httpx.Client) -> None:
@@ -690,3 +694,22 @@ def test_same_stream_shape(
     assert sim[2] == real[2]
     assert sim[3] == real[3]
     assert sim[1] <= real[1] | {json.dumps(real[2], sort_keys=True)}
+
+
+def test_same_adapter_rank_error(simulator_engine: Engine, vllm_engine: Engine) -> None:
+    answers = []
+    for client in _both(simulator_engine, vllm_engine):
+        with client:
+            body = {"lora_name": _adapter_name(), "lora_path": str(vllm_engine.adapters["too-big"])}
+            response = client.post("/v1/load_lora_adapter", json=body)
+            error = response.json()["error"]
+            answers.append((response.status_code, error["type"], error["param"], error["code"]))
+    assert answers[0] == answers[1]
+
+
+def test_a_request_without_model_uses_the_base_model(
+    sdk: openai.OpenAI, http: httpx.Client
+) -> None:
+    response = http.post("/v1/completions", json={"prompt": "Hello", "max_tokens": 2})
+    assert response.status_code == 200
+    assert response.json()["model"] == "tiny"

@@ -11,8 +11,10 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,10 +73,14 @@ def fake_vllm(tmp_path: Path) -> Path:
 
 @contextlib.contextmanager
 def engine_api(
-    root: Path, *args: str, mode: str = "ok", document: str | None = None
+    root: Path,
+    *args: str,
+    mode: str = "ok",
+    document: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     port, metrics_port = free_port(), free_port()
-    env = {
+    environment = {
         **os.environ,
         "PYTHONPATH": f"{root / 'fake'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "FAKE_MODE": mode,
@@ -83,6 +89,7 @@ def engine_api(
         "ENGINE_RESTART_BASE_SECONDS": "0.2",
         "ENGINE_HEALTH_INTERVAL_SECONDS": "0.2",
         "ENGINE_STOP_GRACE_SECONDS": "5",
+        **(env or {}),
     }
     with (root / "engine.log").open("ab") as log:
         process = subprocess.Popen(
@@ -92,7 +99,7 @@ def engine_api(
                 "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
                 *args,
             ],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True,
         )  # fmt: skip
     try:
         yield process, port, metrics_port
@@ -201,3 +208,63 @@ def test_bad_input_exits_2_with_a_clear_message(
         assert process.wait(timeout=60) == 2
     assert message in (fake_vllm / "engine.log").read_text()
     assert not (fake_vllm / "argv").exists()  # vLLM was never started
+
+
+def test_a_model_in_a_remote_repository_is_downloaded_once(fake_vllm: Path) -> None:
+    served = fake_vllm / "served"
+    served.mkdir()
+    weights = fake_vllm / "weights"
+    (weights / "config.json").write_text("{}")
+    with tarfile.open(served / "remote-model", "w:gz") as tar:
+        tar.add(weights, arcname="remote-model")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=served, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_up = time.monotonic() + 20
+        while not _http_ok(f"http://127.0.0.1:{port}/"):
+            assert time.monotonic() < wait_up
+            time.sleep(0.1)
+        env = {
+            "MODEL_REPOSITORY": f"http://127.0.0.1:{port}",
+            "HOIST_HOME": str(fake_vllm / "home"),
+        }
+        for _ in range(2):  # the second start finds it in the cache
+            with engine_api(fake_vllm, document=model_json("remote-model"), env=env) as (
+                process, engine_port, _,
+            ):  # fmt: skip
+                wait_healthy(engine_port, process)
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=20) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    log = (fake_vllm / "engine.log").read_text()
+    assert log.count("downloading http://127.0.0.1") == 1
+    cached = next((fake_vllm / "home" / "cache" / "models").iterdir()) / "remote-model"
+    assert (cached / "config.json").is_file()
+    starts = (fake_vllm / "argv").read_text().splitlines()
+    assert len(starts) == 2
+    assert all(f"--model {cached} " in line for line in starts)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_busy_metrics_port_is_a_clear_error(fake_vllm: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with engine_api(fake_vllm, "--metrics-port", str(port)) as (process, _, _):
+            assert process.wait(timeout=60) == 1
+    log = (fake_vllm / "engine.log").read_text()
+    assert "engine_api:" in log
+    assert "Traceback" not in log
+    assert not (fake_vllm / "argv").exists()

@@ -345,3 +345,30 @@ async def test_a_client_that_leaves_aborts_its_request(
     assert _sample(metrics, "vllm:kv_cache_usage_perc", **labels) == 0
     answer = await client.completions.create(model="sim", prompt="still here", max_tokens=2)
     assert answer.choices[0].finish_reason == "length"
+
+
+async def test_time_scale_runs_simulated_time_faster(http: aiohttp.ClientSession) -> None:
+    """400 steps of 50 ms are 20 simulated seconds; at scale 2000 they pass in ~10 ms."""
+    async with sim_fleet(profile="constant-20tps", time_scale=2000.0) as fast:
+        url = fast.urls[0]
+        async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x") as client:
+            answer = await client.completions.create(model="sim", prompt="go", max_tokens=400)
+        assert answer.usage is not None
+        assert answer.usage.completion_tokens == 400
+        metrics = await _metrics(http, url)
+    assert _sample(metrics, "vllm:e2e_request_latency_seconds_sum") >= 400 * 0.05
+    assert _sample(metrics, "vllm:inter_token_latency_seconds_count") == 399
+
+
+async def test_streams_never_show_part_of_a_stop_string(client: openai.AsyncOpenAI) -> None:
+    full = await client.completions.create(model="sim", prompt="Stop test", max_tokens=20)
+    text = full.choices[0].text
+    # A stop string that spans two tokens: the end of one word and the start of the next.
+    boundary = text.index(" ", text.index(" ", 1) + 1)
+    stop = text[boundary - 2 : boundary + 3]
+    stream = await client.completions.create(
+        model="sim", prompt="Stop test", max_tokens=20, stop=[stop], stream=True
+    )
+    pieces = [c.choices[0].text async for c in stream if c.choices]
+    streamed = "".join(pieces)
+    assert streamed == text[: text.index(stop)]

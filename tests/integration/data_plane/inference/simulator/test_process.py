@@ -80,3 +80,18 @@ def test_hoist_sim_runs_the_simulator(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_an_engine_that_cannot_hold_its_context_exits_2() -> None:
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "data_plane.inference.simulator", "--port", "0",
+            "--profile", "tiny", "--max-model-len", "4096",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "fewer than max_model_len 4096" in done.stderr

@@ -6,8 +6,7 @@ import pytest
 
 from data_plane.inference.simulator.engine_core import EngineCore
 from data_plane.inference.simulator.profiles import LLAMA_31_8B_H100, TINY
-
-from ._driver import request, run
+from tests.support.sim_driver import request, run
 
 
 def test_a_request_produces_exactly_its_planned_tokens() -> None:

@@ -6,8 +6,7 @@ import pytest
 
 from data_plane.inference.simulator.engine_core import EngineCore
 from data_plane.inference.simulator.profiles import LLAMA_31_8B_H100, TINY
-
-from ._driver import request, run, ttft
+from tests.support.sim_driver import request, run, ttft
 
 PROMPT = list(range(2000))
 
