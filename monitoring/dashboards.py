@@ -231,6 +231,62 @@ def overview() -> Dashboard:
                     ),
                 ),
             ),
+            Row(
+                "Tenants",
+                (
+                    Panel(
+                        "Requests by tenant",
+                        "Requests admitted for each tenant (docs/tenancy.md).",
+                        "reqps",
+                        (
+                            _sum(
+                                "tenant",
+                                _rate("gateway_tenant_requests_total"),
+                                "{{tenant}}",
+                                rare=True,
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Tokens by tenant",
+                        "Prompt plus completion tokens per second, from the engine's usage.",
+                        "short",
+                        (
+                            _sum(
+                                "tenant",
+                                _rate("gateway_tenant_tokens_total"),
+                                "{{tenant}}",
+                                rare=True,
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Throttled and denied",
+                        "429 by quota; 401/403/404 refused by tenancy.",
+                        "ops",
+                        (
+                            _sum(
+                                "tenant, quota",
+                                _rate("gateway_tenant_throttled_total"),
+                                "{{tenant}} over {{quota}}",
+                                rare=True,
+                            ),
+                            _sum(
+                                "tenant, reason",
+                                _rate("gateway_tenant_denied_total"),
+                                "{{tenant}} {{reason}}",
+                                rare=True,
+                            ),
+                        ),
+                    ),
+                    Panel(
+                        "Queue time by tenant",
+                        "Time waiting for a replica, for the requests that waited.",
+                        "s",
+                        _quantiles("gateway_tenant_queue_seconds", "tenant")[1:],
+                    ),
+                ),
+            ),
         ),
     )
 
