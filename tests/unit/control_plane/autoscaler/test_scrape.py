@@ -34,8 +34,9 @@ GATEWAY_TEXT = """\
 # TYPE gateway_in_flight_requests gauge
 gateway_in_flight_requests{model="chat"} 7.0
 gateway_in_flight_requests{model="code"} 1.0
-# TYPE gateway_held_requests gauge
-gateway_held_requests{model="code"} 2.0
+# TYPE gateway_queued_requests gauge
+gateway_queued_requests{model="code",reason="cold_start"} 1.5
+gateway_queued_requests{model="code",reason="replica_cap"} 0.5
 """
 
 
