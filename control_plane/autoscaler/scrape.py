@@ -100,7 +100,8 @@ def ttft_between(before: EngineSample | None, after: EngineSample) -> float | No
 def parse_gateway_demand(text: str) -> dict[str, tuple[float, float]]:
     """Per model: (in-flight, held) requests as one gateway reports them."""
     series = _samples(text)
-    if GATEWAY_IN_FLIGHT not in series:
+    # A gateway that has served nothing yet declares the family with no series: zero demand.
+    if GATEWAY_IN_FLIGHT not in series and f"# TYPE {GATEWAY_IN_FLIGHT} " not in text:
         raise MetricsFormatError(f"missing {GATEWAY_IN_FLIGHT}")
     out: dict[str, tuple[float, float]] = {}
     for name, index in ((GATEWAY_IN_FLIGHT, 0), (GATEWAY_HELD, 1)):

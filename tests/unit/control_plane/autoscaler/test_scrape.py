@@ -106,6 +106,12 @@ def test_gateway_demand_per_model() -> None:
     assert parse_gateway_demand(GATEWAY_TEXT) == {"chat": (7.0, 0.0), "code": (1.0, 2.0)}
 
 
+def test_a_gateway_that_served_nothing_yet_reports_no_demand() -> None:
+    text = "# HELP gateway_in_flight_requests Requests being served, by model.\n"
+    text += "# TYPE gateway_in_flight_requests gauge\n"
+    assert parse_gateway_demand(text) == {}
+
+
 def test_gateway_without_in_flight_metric_is_refused() -> None:
     with pytest.raises(MetricsFormatError):
         parse_gateway_demand("# TYPE other gauge\nother 1\n")
