@@ -6,9 +6,17 @@ selects a tier without every module repeating the marker.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples on every run (a red CI is then always reproducible);
+# developers' runs explore new ones, which is where property tests find bugs.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 _TIERS = ("unit", "integration", "e2e")
 _ROOT = Path(__file__).parent

@@ -10,7 +10,8 @@ Engine metrics, in vLLM's names (the simulator exports the same) or as the pod's
 re-exports them (`engine_*`, see data_plane/inference/sidecar_runtime/engine_metrics.py),
 which is what a cluster's autoscaler reads: requests running and waiting, KV-cache usage
 (older vLLM: `vllm:gpu_cache_usage_perc`), and the time-to-first-token histogram.
-Gateway metrics: `gateway_in_flight_requests{model}` and `gateway_held_requests{model}`.
+Gateway metrics: `gateway_in_flight_requests{model}` and `gateway_queued_requests{model,reason}`
+(requests waiting in the gateway for any reason, a cold start included).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ WAITING = ("vllm:num_requests_waiting", "engine_requests_waiting")
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "engine_kv_cache_usage_ratio")
 TTFT = ("vllm:time_to_first_token_seconds", "engine_time_to_first_token_seconds")
 GATEWAY_IN_FLIGHT = "gateway_in_flight_requests"
-GATEWAY_HELD = "gateway_held_requests"
+GATEWAY_HELD = "gateway_queued_requests"  # summed over its `reason` label
 
 
 class MetricsFormatError(ValueError):
@@ -99,7 +100,8 @@ def ttft_between(before: EngineSample | None, after: EngineSample) -> float | No
 def parse_gateway_demand(text: str) -> dict[str, tuple[float, float]]:
     """Per model: (in-flight, held) requests as one gateway reports them."""
     series = _samples(text)
-    if GATEWAY_IN_FLIGHT not in series:
+    # A gateway that has served nothing yet declares the family with no series: zero demand.
+    if GATEWAY_IN_FLIGHT not in series and f"# TYPE {GATEWAY_IN_FLIGHT} " not in text:
         raise MetricsFormatError(f"missing {GATEWAY_IN_FLIGHT}")
     out: dict[str, tuple[float, float]] = {}
     for name, index in ((GATEWAY_IN_FLIGHT, 0), (GATEWAY_HELD, 1)):

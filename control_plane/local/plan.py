@@ -52,6 +52,8 @@ class PlanSettings:
     adapters_dir: str
     engine_ready_timeout_s: float
     ready_timeout_s: float
+    max_autoscaled_replicas: int = 4
+    """Replica slots (ports) kept for an autoscaled model, within its maxReplicas."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,24 @@ class Plan:
         return tuple(p.port for p in self.processes) + extra
 
 
+def replica_slots(model: Model, max_autoscaled: int) -> int:
+    """How many replicas of `model` this machine may run: its `replicas`, or with
+    autoscaling up to `maxReplicas`, at most `max_autoscaled` (one machine is small)."""
+    spec = model.spec
+    if not spec.autoscaling.enabled:
+        return spec.replicas
+    return min(spec.max_replicas, max(spec.replicas, spec.min_replicas, max_autoscaled))
+
+
 def plan(models: list[Model], settings: PlanSettings) -> Plan:
-    """The processes for `models`: engines and sidecars per replica, then the gateway."""
+    """The processes for `models`: engines and sidecars per replica slot, then the gateway.
+
+    Every slot has its ports from the start; which slots run is the supervisor's business
+    (the first `replicas` at start-up, then what the autoscaler asks for)."""
     replicas: list[ReplicaPlan] = []
     slot = 0
     for model in models:
-        for index in range(model.spec.replicas):
+        for index in range(replica_slots(model, settings.max_autoscaled_replicas)):
             replicas.append(_replica(model, index, slot, settings))
             slot += 1
     gateway = ProcessSpec(

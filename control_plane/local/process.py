@@ -102,6 +102,7 @@ class ManagedProcess:
         Raises `StartError` (after stopping the process) if it exits or times out first.
         """
         started = time.monotonic()
+        self._stopping = False  # a stopped replica may be started again (scale up)
         await self._spawn(truncate_log=True)
         try:
             await self._wait_healthy()

@@ -36,6 +36,11 @@ class SupervisorSettings(BaseSettings):
     max_restarts: int = Field(default=5, ge=0)
     """Consecutive crashes after which a process is left `Failed`."""
     reconcile_interval_s: float = Field(default=2.0, gt=0)
+    max_autoscaled_replicas: int = Field(default=4, ge=1, le=64)
+    """Most replicas of one autoscaled model this machine runs (within its maxReplicas)."""
+    autoscale_interval_s: float = Field(default=2.0, gt=0)
+    drain_s: float = Field(default=3.0, ge=0)
+    """A replica scaled away leaves the gateway's view this long before it is stopped."""
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     model_repository: str = Field(
         default=str(Path("~/.hoist/models").expanduser()), validation_alias="MODEL_REPOSITORY"

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +32,10 @@ from control_plane.api.embedded import (
     ReplicaPhase,
     ReplicaState,
 )
+from control_plane.autoscaler.decider import Decider
+from control_plane.autoscaler.local import LocalAutoscaler, LocalModel, LocalReplica
+from control_plane.autoscaler.metrics import AutoscalerMetrics
+from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.documents import Declarations, dump
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
@@ -63,6 +68,7 @@ def plan_for(declarations: Declarations, settings: SupervisorSettings) -> Plan:
             adapters_dir=str(settings.adapters_dir),
             engine_ready_timeout_s=settings.engine_ready_timeout_s,
             ready_timeout_s=settings.ready_timeout_s,
+            max_autoscaled_replicas=settings.max_autoscaled_replicas,
         ),
     )
 
@@ -147,6 +153,11 @@ class Supervisor:
             settings.store_dir, lambda: {m.metadata.name for m in declarations.models}
         )
         self._processes: dict[str, ManagedProcess] = {}
+        # Which replica slots of each model run (the autoscaler changes them).
+        self._active: dict[str, set[int]] = {
+            m.metadata.name: set(range(m.spec.replicas)) for m in declarations.models
+        }
+        self._background: set[asyncio.Task[None]] = set()
         self._loaded: dict[str, list[str]] = {}
         self._wake = asyncio.Event()
         self._main: asyncio.Task[object] | None = None
@@ -169,7 +180,7 @@ class Supervisor:
         models = []
         for model in self.declarations.models:
             name = model.metadata.name
-            replicas = [self._replica_state(r) for r in self.plan.replicas if r.model == name]
+            replicas = [self._replica_state(r) for r in self._running_replicas(name)]
             models.append(
                 ModelState(
                     name=name,
@@ -177,7 +188,7 @@ class Supervisor:
                     engine=model.spec.engine,
                     routing_policy=model.spec.routing_policy,
                     tenant=model.spec.tenant,
-                    desired_replicas=model.spec.replicas,
+                    desired_replicas=len(self._active[name]),
                     max_loras=model.spec.lora.max_loras,
                     replicas=replicas,
                 )
@@ -218,11 +229,78 @@ class Supervisor:
             message=messages[0].splitlines()[0] if messages else "",
         )
 
+    def _running_replicas(self, model: str | None = None) -> list[ReplicaPlan]:
+        """The replica slots that run now, of one model or of all."""
+        return [
+            r
+            for r in self.plan.replicas
+            if (model is None or r.model == model) and r.index in self._active[r.model]
+        ]
+
     def _replica_views(self) -> list[LocalPod]:
         return [
             LocalPod(r.name, r.model, r.sidecar.url, self._replica_state(r).ready)
-            for r in self.plan.replicas
+            for r in self._running_replicas()
         ]
+
+    # -- the LocalFleet the autoscaler drives --------------------------------------------
+
+    async def models(self) -> list[LocalModel]:
+        return [
+            LocalModel(
+                namespace=m.metadata.namespace,
+                name=m.metadata.name,
+                spec=m.spec,
+                current=len(self._active[m.metadata.name]),
+                replicas=tuple(
+                    LocalReplica(r.name, r.engine.url, self._replica_state(r).phase)
+                    for r in self._running_replicas(m.metadata.name)
+                ),
+            )
+            for m in self.declarations.models
+        ]
+
+    async def scale(self, namespace: str, name: str, replicas: int, *, reason: str) -> None:
+        """Run `replicas` replicas of the model: start free slots, or retire ready replicas
+        (the highest first; one still loading is never the one stopped)."""
+        del namespace  # the embedded default has one namespace per model name
+        slots = [r for r in self.plan.replicas if r.model == name]
+        active = self._active[name]
+        wanted = max(0, min(replicas, len(slots)))
+        if wanted > len(active):
+            for slot in [s for s in slots if s.index not in active][: wanted - len(active)]:
+                active.add(slot.index)
+                self._in_background(self._start_replica(slot))
+        elif wanted < len(active):
+            loading = {ReplicaPhase.STARTING, ReplicaPhase.RESTARTING, ReplicaPhase.PENDING}
+            retirable = [
+                s for s in reversed(slots)
+                if s.index in active and self._replica_state(s).phase not in loading
+            ]  # fmt: skip
+            for slot in retirable[: len(active) - wanted]:
+                active.discard(slot.index)
+                self._in_background(self._retire_replica(slot))
+        self.console.print(f"scaled {name} to {len(active)} ({reason})")
+
+    def _in_background(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _start_replica(self, replica: ReplicaPlan) -> None:
+        try:
+            for spec in (replica.engine, replica.sidecar):
+                took = await self._processes[spec.name].start()
+                self.console.print(f"[green]ready[/] {spec.name} on {spec.url} ({took:.1f}s)")
+        except StartError as exc:
+            self.console.print(f"[red]scale-up failed:[/] {exc}")
+
+    async def _retire_replica(self, replica: ReplicaPlan) -> None:
+        # Out of the state first, so the gateway stops routing to it, then stopped.
+        await asyncio.sleep(self.settings.drain_s)
+        await self._processes[replica.sidecar.name].stop()
+        await self._processes[replica.engine.name].stop()
+        self.console.print(f"stopped {replica.name} (scaled down)")
 
     # -- running -------------------------------------------------------------------------
 
@@ -263,12 +341,15 @@ class Supervisor:
                 await web.TCPSite(runner, "127.0.0.1", self.settings.admin_port).start()
                 await self._start_all(session)
                 self._print_ready()
-                await self._serve()
+                await self._serve(session)
                 return EXIT_OK
             except StartError as exc:
                 self.console.print(f"[red]error:[/] {exc}")
                 return EXIT_START_FAILED
             finally:
+                for task in list(self._background):
+                    task.cancel()
+                await asyncio.gather(*self._background, return_exceptions=True)
                 await asyncio.shield(self._stop_all())
                 await runner.cleanup()
                 self.settings.run_file.unlink(missing_ok=True)
@@ -313,14 +394,31 @@ class Supervisor:
 
             try:
                 async with asyncio.TaskGroup() as group:
-                    for replica in self.plan.replicas:
+                    for replica in self._running_replicas():
                         group.create_task(start_replica(replica))
             except* StartError as failed:
                 raise failed.exceptions[0] from None
             await start(self.plan.gateway)
 
-    async def _serve(self) -> None:
-        """Reconcile adapters on a timer, and at once when something changed."""
+    async def _serve(self, session: aiohttp.ClientSession) -> None:
+        """Reconcile adapters on a timer, and at once when something changed; run the
+        autoscaler beside it when a model asks for autoscaling."""
+        if any(m.spec.autoscaling.enabled for m in self.declarations.models):
+            gateway_metrics = f"http://127.0.0.1:{self.settings.gateway_port}/metrics"
+
+            async def gateways() -> list[str]:
+                return [gateway_metrics]
+
+            decider = Decider(
+                EngineScraper(session, timeout_s=2.0),
+                GatewayDemandReader(session, gateways, timeout_s=2.0),
+                AutoscalerMetrics(self.registry),
+            )
+            autoscaler = LocalAutoscaler(self, decider)
+            never = asyncio.Event()  # the task is cancelled at shutdown
+            self._in_background(
+                autoscaler.run(never, interval_seconds=self.settings.autoscale_interval_s)
+            )
         while True:
             await self._reconcile_once()
             with contextlib.suppress(TimeoutError):
@@ -345,14 +443,15 @@ class Supervisor:
 
     async def _stop_all(self) -> None:
         """The gateway first (no new requests), then the sidecars, then the engines."""
-        replicas = self.plan.replicas
+        replicas = self.plan.replicas  # every slot: stopping one never started is a no-op
         stages = [[self.plan.gateway], [r.sidecar for r in replicas], [r.engine for r in replicas]]
         for stage in stages:
             await asyncio.gather(
                 *(self._processes[s.name].stop() for s in stage if s.name in self._processes)
             )
-        if self._processes:
-            self.console.print(f"stopped {len(self._processes)} processes")
+        started = sum(1 for p in self._processes.values() if p.pid is not None)
+        if started:
+            self.console.print(f"stopped {started} processes")
 
     def _on_process_change(self, process: ManagedProcess) -> None:
         if process.phase is Phase.READY:

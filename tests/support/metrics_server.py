@@ -53,5 +53,5 @@ def engine_text(model: str, running: float, waiting: float = 0) -> str:
 def gateway_text(model: str, in_flight: int, held: int) -> str:
     return (
         f'gateway_in_flight_requests{{model="{model}"}} {in_flight}\n'
-        f'gateway_held_requests{{model="{model}"}} {held}\n'
+        f'gateway_queued_requests{{model="{model}",reason="cold_start"}} {held}\n'
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from data_plane.inference.simulator.runner import Fleet, running_fleet
 from data_plane.inference.simulator.settings import SimulatorSettings
+from tests.support.ports import free_port_block
 
 _STARTUP_TIMEOUT_S = 30.0
 
@@ -51,29 +51,6 @@ async def sim_fleet(**settings: Any) -> AsyncIterator[Fleet]:
             merged.engines.extend(fleet.engines)
             merged.urls.extend(fleet.urls)
         yield merged
-
-
-def free_port_block(count: int) -> int:
-    """A first port P such that P..P+count-1 were all free a moment ago."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
-        sockets: list[socket.socket] = []
-        try:
-            for offset in range(count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no block of {count} free ports found")
 
 
 @dataclass

@@ -23,7 +23,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 DEFAULT_STARTUP_TIMEOUT_S = 300.0
 _STOP_GRACE_S = 20.0
@@ -44,13 +45,6 @@ class VllmStartError(RuntimeError):
 def vllm_installed() -> bool:
     """True when the vLLM CPU engine can be imported by this interpreter."""
     return importlib.util.find_spec("vllm") is not None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

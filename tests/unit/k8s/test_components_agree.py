@@ -55,6 +55,7 @@ def test_gateway_accepts_its_flags_and_environment(monkeypatch: pytest.MonkeyPat
     main = _require("data_plane.gateway.__main__", "issue 4, gateway")
     container = _container(_deployment(BASE / "02-gateway-deploy.yaml", "hoist-gateway"), "gateway")
     _set_env(monkeypatch, container)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")  # what the kubelet sets in a pod
     settings = main.parse_settings(container["args"])
     assert settings.discovery.value == "kubernetes"
     assert settings.port == GATEWAY_PORT

@@ -138,7 +138,7 @@ async def test_the_timer_scales_a_busy_model_and_records_why(env: Env) -> None:
     kube, server, metrics = env.kube, env.server, env.metrics
     server.texts["chat-a"] = engine_text("chat", running=5, waiting=3)
     server.texts["gw-0"] = (
-        'gateway_in_flight_requests{model="chat"} 8\ngateway_held_requests{model="chat"} 0\n'
+        'gateway_in_flight_requests{model="chat"} 8\ngateway_queued_requests{model="chat",reason="cold_start"} 0\n'
     )
     await kube.create(core_path(NS, "pods"), pod("gw", {"app.kubernetes.io/name": "hoist-gateway"}))
     await kube.create(

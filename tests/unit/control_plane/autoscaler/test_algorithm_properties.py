@@ -146,7 +146,12 @@ def test_constant_load_never_flaps(
     pending: list[tuple[int, int]] = []  # (tick index when ready, count)
     state = ScalingState()
     history = [current]
-    steps = 120
+    # Long enough to settle: a scale-down may wait a stable window (plus the delay) after
+    # each change, and a step removes as little as one replica.
+    settle_s = (policy.max_replicas + 1) * (
+        policy.stable_window_seconds + policy.scale_down_delay_seconds + tick
+    )
+    steps = max(120, int(settle_s / tick) + 20 + lag)
     for i in range(steps):
         now = NOW + i * tick
         ready += sum(c for at, c in pending if at == i)

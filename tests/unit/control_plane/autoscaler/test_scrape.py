@@ -34,8 +34,9 @@ GATEWAY_TEXT = """\
 # TYPE gateway_in_flight_requests gauge
 gateway_in_flight_requests{model="chat"} 7.0
 gateway_in_flight_requests{model="code"} 1.0
-# TYPE gateway_held_requests gauge
-gateway_held_requests{model="code"} 2.0
+# TYPE gateway_queued_requests gauge
+gateway_queued_requests{model="code",reason="cold_start"} 1.5
+gateway_queued_requests{model="code",reason="replica_cap"} 0.5
 """
 
 
@@ -103,6 +104,12 @@ def test_ttft_over_the_interval(
 
 def test_gateway_demand_per_model() -> None:
     assert parse_gateway_demand(GATEWAY_TEXT) == {"chat": (7.0, 0.0), "code": (1.0, 2.0)}
+
+
+def test_a_gateway_that_served_nothing_yet_reports_no_demand() -> None:
+    text = "# HELP gateway_in_flight_requests Requests being served, by model.\n"
+    text += "# TYPE gateway_in_flight_requests gauge\n"
+    assert parse_gateway_demand(text) == {}
 
 
 def test_gateway_without_in_flight_metric_is_refused() -> None:

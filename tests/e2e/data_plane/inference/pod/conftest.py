@@ -22,8 +22,9 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.ports import free_port
 from tests.support.tiny_model import TinyModel, build_tiny_model_with_adapters
-from tests.support.vllm_server import free_port, vllm_installed
+from tests.support.vllm_server import vllm_installed
 
 STARTUP_TIMEOUT_S = 400.0
 GATEWAY_PRESENT = importlib.util.find_spec("data_plane.gateway") is not None

@@ -25,7 +25,7 @@ import pytest
 
 from data_plane.inference.sidecar_runtime.fetch import tree_digest
 from tests.e2e.data_plane.inference.pod.conftest import MAX_ADAPTER_BYTES, Pod, wait_for
-from tests.support.vllm_server import free_port
+from tests.support.ports import free_port
 
 PROMPT = "The capital of France is"
 

@@ -23,7 +23,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.vllm_server import free_port
+from tests.support.ports import free_port
 
 FAKE_SERVER = """
 import argparse, http.server, os, subprocess, sys, time

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.support.vllm_server import free_port
+from tests.support.ports import free_port
 
 
 @dataclass

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.simulator import free_port_block, running_sim_process
+from tests.support.ports import free_port_block
+from tests.support.simulator import running_sim_process
 
 
 def test_replicas_serve_on_consecutive_ports_and_stop_on_sigterm(tmp_path: Path) -> None:
