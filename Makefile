@@ -97,6 +97,10 @@ bench-gateway: venv system-deps ## Gateway overhead, streaming and routing (`.ve
 bench-autoscaler: venv ## Replay the Azure trace: Hoist's autoscaler vs an HPA baseline
 	$(PY) bench/autoscaler_replay.py --write
 
+.PHONY: bench-fairness
+bench-fairness: venv ## A quiet tenant's TTFT beside a noisy one, with and without fair queuing
+	$(PY) bench/tenant_fairness.py --seconds 40 --quiet-rps 1 --replicas 1 --cap 4
+
 .PHONY: monitoring
 monitoring: venv ## Regenerate the Grafana dashboards and the PrometheusRule
 	$(PY) -m monitoring.generate
