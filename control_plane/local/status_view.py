@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from control_plane.api.embedded import EmbeddedState
-from control_plane.local.supervisor import read_run_file
+from control_plane.local.preflight import read_run_file
 
 _PHASE_STYLE = {"Ready": "green", "Failed": "red", "Restarting": "yellow", "Degraded": "yellow"}
 

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -39,7 +38,8 @@ from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.documents import Declarations, dump
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
-from control_plane.local.plan import Plan, PlanSettings, ProcessSpec, ReplicaPlan, Role, plan
+from control_plane.local.plan import ProcessSpec, ReplicaPlan
+from control_plane.local.preflight import check_ports, plan_for, read_run_file
 from control_plane.local.process import ManagedProcess, Phase, StartError
 from control_plane.local.settings import SupervisorSettings
 from control_plane.local.store import AdapterStore
@@ -48,90 +48,6 @@ from control_plane.operator.metrics import OperatorMetrics
 EXIT_OK = 0
 EXIT_START_FAILED = 1
 EXIT_BAD_SETUP = 2
-
-
-class SetupError(Exception):
-    """The stack cannot start (busy port, another supervisor running); nothing was started."""
-
-
-def plan_for(declarations: Declarations, settings: SupervisorSettings) -> Plan:
-    return plan(
-        declarations.models,
-        PlanSettings(
-            python=settings.python,
-            host=settings.host,
-            gateway_port=settings.gateway_port,
-            admin_port=settings.admin_port,
-            engine_base_port=settings.engine_base_port,
-            sidecar_base_port=settings.sidecar_base_port,
-            engine_metrics_base_port=settings.engine_metrics_base_port,
-            adapters_dir=str(settings.adapters_dir),
-            engine_ready_timeout_s=settings.engine_ready_timeout_s,
-            ready_timeout_s=settings.ready_timeout_s,
-            max_autoscaled_replicas=settings.max_autoscaled_replicas,
-        ),
-    )
-
-
-def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
-    """Every reason the plan's ports cannot be bound, before anything starts."""
-    wanted: list[tuple[int, str, str]] = [(settings.admin_port, "127.0.0.1", "admin API")]
-    wanted += [(p.port, _bind_host(p, settings), p.name) for p in the_plan.processes]
-    wanted += [
-        (p.metrics_port, "127.0.0.1", f"{p.name} metrics")
-        for p in the_plan.processes
-        if p.metrics_port is not None
-    ]
-    problems = []
-    seen: dict[int, str] = {}
-    for port, host, who in wanted:
-        if port in seen:
-            problems.append(f"port {port} is assigned to both {seen[port]} and {who}; "
-                            "move the port ranges apart (HOIST_*_PORT settings)")  # fmt: skip
-            continue
-        seen[port] = who
-        if port > 65535:
-            problems.append(f"{who} would need port {port}, beyond 65535")
-        elif not _port_free(host, port):
-            problems.append(f"port {port} ({who}) is already in use on {host}")
-    return problems
-
-
-def _bind_host(spec: ProcessSpec, settings: SupervisorSettings) -> str:
-    return settings.host if spec.role is Role.GATEWAY else "127.0.0.1"
-
-
-def _port_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def read_run_file(path: Path) -> dict[str, object] | None:
-    """The running supervisor's run file, or None when none is running."""
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = info.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
-        return None
-    return dict(info)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Supervisor:
