@@ -349,6 +349,18 @@ def _as_mapping(body: Any) -> Mapping[str, Any]:
     return body
 
 
+_PARAM_FIELDS = (
+    "model", "max_tokens", "max_tokens_param", "n", "stream", "include_usage",
+    "continuous_usage_stats", "ignore_eos", "stop", "seed", "cache_salt",
+)  # fmt: skip
+
+
+def _params(kind: Kind, fields: dict[str, Any], messages: Any) -> GenerationParams:
+    """The generation parameters both endpoints share, from their checked common fields."""
+    shared: dict[str, Any] = {name: fields[name] for name in _PARAM_FIELDS}
+    return GenerationParams(kind=kind, prompts=[], messages=messages, **shared)
+
+
 def parse_completion(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
     """Schema-check a /v1/completions body. Returns the params and the sampling fields
     (checked later by `check_sampling`, after the model is known)."""
@@ -357,22 +369,7 @@ def parse_completion(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
     raw_prompt = body.get("prompt")
     if raw_prompt is not None and not isinstance(raw_prompt, str | list):
         raise schema_error("string_type", "prompt", "Input should be a valid string", raw_prompt)
-    params = GenerationParams(
-        kind="completion",
-        model=fields["model"],
-        prompts=[],
-        messages=None,
-        max_tokens=fields["max_tokens"],
-        max_tokens_param=fields["max_tokens_param"],
-        n=fields["n"],
-        stream=fields["stream"],
-        include_usage=fields["include_usage"],
-        continuous_usage_stats=fields["continuous_usage_stats"],
-        ignore_eos=fields["ignore_eos"],
-        stop=fields["stop"],
-        seed=fields["seed"],
-        cache_salt=fields["cache_salt"],
-    )
+    params = _params("completion", fields, messages=None)
     return params, fields
 
 
@@ -381,22 +378,7 @@ def parse_chat(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
     body = _as_mapping(body)
     messages = _messages(body)
     fields = _common(body, "chat")
-    params = GenerationParams(
-        kind="chat",
-        model=fields["model"],
-        prompts=[],
-        messages=messages,
-        max_tokens=fields["max_tokens"],
-        max_tokens_param=fields["max_tokens_param"],
-        n=fields["n"],
-        stream=fields["stream"],
-        include_usage=fields["include_usage"],
-        continuous_usage_stats=fields["continuous_usage_stats"],
-        ignore_eos=fields["ignore_eos"],
-        stop=fields["stop"],
-        seed=fields["seed"],
-        cache_salt=fields["cache_salt"],
-    )
+    params = _params("chat", fields, messages=messages)
     return params, fields
 
 
