@@ -73,6 +73,7 @@ class Supervisor:
         self._active: dict[str, set[int]] = {
             m.metadata.name: set(range(m.spec.replicas)) for m in declarations.models
         }
+        self._retiring: set[str] = set()  # replicas draining: their slot is not free yet
         self._background: set[asyncio.Task[None]] = set()
         self._loaded: dict[str, list[str]] = {}
         self._wake = asyncio.Event()
@@ -184,7 +185,8 @@ class Supervisor:
         active = self._active[name]
         wanted = max(0, min(replicas, len(slots)))
         if wanted > len(active):
-            for slot in [s for s in slots if s.index not in active][: wanted - len(active)]:
+            free = [s for s in slots if s.index not in active and s.name not in self._retiring]
+            for slot in free[: wanted - len(active)]:
                 active.add(slot.index)
                 self._in_background(self._start_replica(slot))
         elif wanted < len(active):
@@ -195,6 +197,7 @@ class Supervisor:
             ]  # fmt: skip
             for slot in retirable[: len(active) - wanted]:
                 active.discard(slot.index)
+                self._retiring.add(slot.name)
                 self._in_background(self._retire_replica(slot))
         self.console.print(f"scaled {name} to {len(active)} ({reason})")
 
@@ -213,9 +216,12 @@ class Supervisor:
 
     async def _retire_replica(self, replica: ReplicaPlan) -> None:
         # Out of the state first, so the gateway stops routing to it, then stopped.
-        await asyncio.sleep(self.settings.drain_s)
-        await self._processes[replica.sidecar.name].stop()
-        await self._processes[replica.engine.name].stop()
+        try:
+            await asyncio.sleep(self.settings.drain_s)
+            await self._processes[replica.sidecar.name].stop()
+            await self._processes[replica.engine.name].stop()
+        finally:
+            self._retiring.discard(replica.name)
         self.console.print(f"stopped {replica.name} (scaled down)")
 
     # -- running -------------------------------------------------------------------------
