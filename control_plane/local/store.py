@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,3 @@ class AdapterStore:
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, self._root / f"{adapter.metadata.name}.yaml")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
