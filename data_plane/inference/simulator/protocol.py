@@ -546,9 +546,29 @@ def completion_chunk(
         "prompt_token_ids": None,
         "token_ids": None,
     }
+    return _stream_chunk(
+        "text_completion",
+        request_id=request_id,
+        created=created,
+        model=model,
+        choice=choice,
+        fingerprint=fingerprint,
+    )
+
+
+def _stream_chunk(
+    obj: str,
+    *,
+    request_id: str,
+    created: int,
+    model: str,
+    choice: dict[str, Any],
+    fingerprint: str | None,
+) -> dict[str, Any]:
+    """One SSE chunk as vLLM frames it; the fingerprint only where vLLM puts one."""
     chunk: dict[str, Any] = {
         "id": request_id,
-        "object": "text_completion",
+        "object": obj,
         "created": created,
         "model": model,
         "choices": [choice],
@@ -595,16 +615,14 @@ def chat_chunk(
     if finish_reason is not None:
         choice["stop_reason"] = stop_reason
     choice["token_ids"] = None
-    chunk: dict[str, Any] = {
-        "id": request_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-    }
-    if fingerprint is not None:
-        chunk["system_fingerprint"] = fingerprint
-    return chunk
+    return _stream_chunk(
+        "chat.completion.chunk",
+        request_id=request_id,
+        created=created,
+        model=model,
+        choice=choice,
+        fingerprint=fingerprint,
+    )
 
 
 def usage_chunk(
