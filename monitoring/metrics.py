@@ -67,8 +67,8 @@ METRICS: tuple[Metric, ...] = (
            "Requests being served, by model"),
     Metric("gateway_replica_in_flight_requests", M.GAUGE, G, ("model", "replica"), True,
            "Requests being served, by replica"),
-    Metric("gateway_queued_requests", M.GAUGE, G, (), True,
-           "Requests waiting for a free slot (gateway limit or per-replica cap)"),
+    Metric("gateway_queued_requests", M.GAUGE, G, ("model", "reason"), True,
+           "Requests waiting: gateway limit, every replica at its cap, or a cold start"),
     Metric("gateway_rejected_requests_total", M.COUNTER, G, ("reason",), False,
            "Requests the gateway refused itself (429, 413...), by reason"),
     # Tenancy (data_plane/gateway/tenancy/metrics.py); only with tenants declared.

@@ -30,6 +30,10 @@ _TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 
 UNKNOWN = "unknown"
 
 
+QUEUE_REASONS = ("gateway", "replica_cap", "cold_start")
+"""The values of `gateway_queued_requests`'s `reason` label."""
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
@@ -148,6 +152,13 @@ class GatewayMetrics:
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             return generate_latest(combined)
         return generate_latest(self.registry)
+
+    def declare_model(self, model: str) -> None:
+        """Export a model's in-flight and queued series at zero as soon as it is known, so
+        that dashboards and the autoscaler see 0 rather than no data before the first wait."""
+        self.child(self.in_flight, model)
+        for reason in QUEUE_REASONS:
+            self.child(self.queued, model, reason)
 
     def forget_replica(self, model: str, replica: str) -> None:
         """Drop a replica's series once it is gone (pods come and go; labels stay bounded)."""

@@ -184,6 +184,7 @@ class Gateway:
         now = asyncio.get_running_loop().time()
         gauge = self.metrics.replicas
         for route in self.fleet.models.values():
+            self.metrics.declare_model(route.name)
             counts = {"ready": 0, "ejected": 0, "not_ready": 0}
             for r in route.replicas:
                 if not r.ready:

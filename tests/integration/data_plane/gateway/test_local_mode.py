@@ -282,3 +282,19 @@ async def test_a_replica_that_goes_away_leaves_no_series(
         await wait_until(lambda: not list(gw.gateway.fleet.replicas()))
         async with http.get("/metrics") as resp:
             assert 'replica="llama-0"' not in await resp.text()
+
+
+async def test_a_known_model_exports_zero_demand_before_its_first_request(
+    admin: FakeAdmin,
+) -> None:
+    """The autoscaler and the dashboards read 0, not "no data", for a model nobody has called."""
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=0.05) as gw,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        await wait_until(lambda: bool(list(gw.gateway.fleet.replicas())))
+        async with http.get("/metrics") as resp:
+            text = await resp.text()
+    assert 'gateway_in_flight_requests{model="llama"} 0.0' in text
+    for reason in ("gateway", "replica_cap", "cold_start"):
+        assert f'gateway_queued_requests{{model="llama",reason="{reason}"}} 0.0' in text
