@@ -6,12 +6,17 @@ queue in the gateway). Two tenants, each with its own key: `quiet` sends `--quie
 streaming requests per second (Poisson), `noisy` ten times as many, more than the fleet
 serves. The client measures time to first token (first streamed chunk) per request.
 
-Three runs: the quiet tenant alone; both with weighted fair queuing and headroom for
-tenants under their share (the default, `--reserve`); both with it off (`HOIST_GATEWAY_TENANT_FAIR_QUEUING=false`: first come, first served). The
-report: the quiet tenant's TTFT p50/p99, and p99 relative to running alone.
+Three runs: the quiet tenant alone; both with fair sharing (the default: weighted fair
+queuing, headroom `--reserve` and overcommit `--overcommit` for tenants under their
+share, docs/tenancy.md); both with it off (`HOIST_GATEWAY_TENANT_FAIR_QUEUING=false`:
+first come, first served); `--without-overcommit` adds fair sharing with overcommit 0.
+The report: the quiet tenant's TTFT p50/p95/p99, p99 relative to running alone, how many
+quiet requests waited in the gateway for a slot (its `gateway_tenant_queue_seconds`), and
+the noisy tenant's median TTFT (what fair sharing costs it).
 
     .venv/bin/python bench/tenant_fairness.py [--seconds 20] [--quiet-rps 1] [--ratio 10]
-        [--replicas 2] [--cap 4] [--max-tokens 64] [--reserve 0.25]
+        [--replicas 2] [--cap 4] [--max-tokens 64] [--reserve 0.25] [--overcommit 2]
+        [--engine-seqs CAP+OVERCOMMIT] [--without-overcommit]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -74,7 +80,7 @@ async def tenant_load(
 ) -> tuple[list[float], dict[str, int]]:
     ttft: list[float] = []
     statuses: dict[str, int] = {}
-    rng = random.Random(hash(tenant))
+    rng = random.Random(zlib.crc32(tenant.encode()))  # the same arrivals in every run
     tasks: list[asyncio.Task[str]] = []
     end = time.perf_counter() + args.seconds
     while time.perf_counter() < end:
@@ -85,21 +91,41 @@ async def tenant_load(
     return ttft, statuses
 
 
-async def run(url: str, loads: dict[str, float], args: argparse.Namespace) -> dict[str, object]:
+async def run(base: str, loads: dict[str, float], args: argparse.Namespace) -> dict[str, object]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=300)
+    url = base + "/v1/chat/completions"
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         results = await asyncio.gather(
             *(tenant_load(session, url, t, rps, args) for t, rps in loads.items())
         )
-    return dict(zip(loads, results, strict=True))
+        async with session.get(base + "/metrics") as resp:
+            metrics = await resp.text()
+    out: dict[str, object] = dict(zip(loads, results, strict=True))
+    out["queued"] = queued(metrics, "quiet")
+    return out
+
+
+def queued(metrics: str, tenant: str) -> tuple[int, float]:
+    """How many of `tenant`'s requests waited in the gateway for a slot, and how long in all."""
+    values = {"count": 0.0, "sum": 0.0}
+    for line in metrics.splitlines():
+        for kind in values:
+            prefix = f'gateway_tenant_queue_seconds_{kind}{{tenant="{tenant}"}} '
+            if line.startswith(prefix):
+                values[kind] = float(line[len(prefix) :])
+    return int(values["count"]), values["sum"]
 
 
 def scenario(
-    args: argparse.Namespace, folder: Path, loads: dict[str, float], fair: bool
+    args: argparse.Namespace,
+    folder: Path,
+    loads: dict[str, float],
+    fair: bool,
+    overcommit: int | None = None,
 ) -> dict[str, object]:
-    sim_port, gw_port = free_port(), free_port()
-    sim_ports = range(sim_port, sim_port + args.replicas)
+    gw_port = free_port()
+    sim_ports = [free_port() for _ in range(args.replicas)]
     upstream = "sim=" + ",".join(f"http://127.0.0.1:{p}" for p in sim_ports)
     py = sys.executable
     with ExitStack() as stack:
@@ -115,7 +141,7 @@ def scenario(
                         "--served-model-name",
                         "sim",
                         "--max-num-seqs",
-                        str(args.cap),
+                        str(args.engine_seqs or args.cap + args.overcommit),
                     ],
                     f"http://127.0.0.1:{p}/health",
                 )
@@ -125,6 +151,9 @@ def scenario(
             "HOIST_GATEWAY_TENANT_KEYS_FILE": str(folder / "keys.txt"),
             "HOIST_GATEWAY_TENANT_FAIR_QUEUING": "true" if fair else "false",
             "HOIST_GATEWAY_TENANT_RESERVE_FRACTION": str(args.reserve),
+            "HOIST_GATEWAY_TENANT_OVERCOMMIT": str(
+                args.overcommit if overcommit is None else overcommit
+            ),
             "HOIST_GATEWAY_QUEUE_TIMEOUT_S": "120",
             "HOIST_GATEWAY_LOAD_POLL_INTERVAL_S": "0",
         }
@@ -147,7 +176,7 @@ def scenario(
                 env=env,
             )
         )
-        return asyncio.run(run(f"http://127.0.0.1:{gw_port}/v1/chat/completions", loads, args))
+        return asyncio.run(run(f"http://127.0.0.1:{gw_port}", loads, args))
 
 
 def main() -> None:
@@ -161,6 +190,18 @@ def main() -> None:
     parser.add_argument(
         "--reserve", type=float, default=0.25, help="HOIST_GATEWAY_TENANT_RESERVE_FRACTION"
     )
+    parser.add_argument("--overcommit", type=int, default=2, help="HOIST_GATEWAY_TENANT_OVERCOMMIT")
+    parser.add_argument(
+        "--engine-seqs",
+        type=int,
+        default=0,
+        help="each engine's --max-num-seqs (default: cap + overcommit)",
+    )
+    parser.add_argument(
+        "--without-overcommit",
+        action="store_true",
+        help="also run fair queuing with HOIST_GATEWAY_TENANT_OVERCOMMIT=0",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -170,26 +211,39 @@ def main() -> None:
         both = {"quiet": args.quiet_rps, "noisy": args.quiet_rps * args.ratio}
         runs = {
             "quiet alone": scenario(args, folder, quiet, fair=True),
-            "with noisy, fair queuing": scenario(args, folder, both, fair=True),
-            "with noisy, FIFO": scenario(args, folder, both, fair=False),
+            "with noisy, fair sharing": scenario(args, folder, both, fair=True),
         }
+        if args.without_overcommit:
+            runs["with noisy, fair sharing, no overcommit"] = scenario(
+                args, folder, both, fair=True, overcommit=0
+            )
+        runs["with noisy, FIFO"] = scenario(args, folder, both, fair=False)
     print(f"machine: {machine()}; {args.replicas} simulated replicas, cap {args.cap} each, ")
     print(
         f"{args.max_tokens} tokens per answer, {args.seconds:.0f} s per run, "
         f"quiet {args.quiet_rps} req/s, noisy {args.quiet_rps * args.ratio} req/s, "
-        f"reserve {args.reserve}"
+        f"reserve {args.reserve}, overcommit {args.overcommit}, "
+        f"engine max_num_seqs {args.engine_seqs or args.cap + args.overcommit}"
     )
     alone_ttft = runs["quiet alone"]["quiet"][0]  # type: ignore[index]
     alone_p99 = percentile(alone_ttft, 0.99)
-    print("| run | quiet TTFT p50 / p95 / p99 (ms) | p99 vs alone | statuses |")
-    print("|---|---|---|---|")
+    print(
+        "| run | quiet TTFT p50 / p95 / p99 (ms) | p99 vs alone | quiet queued in gateway "
+        "(requests, total s) | noisy TTFT p50 (ms) | statuses |"
+    )
+    print("|---|---|---|---|---|---|")
     for name, result in runs.items():
         ttft, statuses = result["quiet"]  # type: ignore[index]
         noisy = result.get("noisy")
         extra = f"quiet {statuses}" + (f", noisy {noisy[1]}" if noisy else "")  # type: ignore[index]
+        noisy_p50 = f"{percentile(noisy[0], 0.5) * 1000:.0f}" if noisy else "-"  # type: ignore[index]
+        n_queued, queued_s = result["queued"]  # type: ignore[misc]
         p50, p95, p99 = (percentile(ttft, q) * 1000 for q in (0.5, 0.95, 0.99))
         ratio = p99 / (alone_p99 * 1000)
-        print(f"| {name} | {p50:.0f} / {p95:.0f} / {p99:.0f} | {ratio:.2f}x | {extra} |")
+        print(
+            f"| {name} | {p50:.0f} / {p95:.0f} / {p99:.0f} | {ratio:.2f}x | "
+            f"{n_queued}, {queued_s:.2f} | {noisy_p50} | {extra} |"
+        )
 
 
 if __name__ == "__main__":

@@ -172,9 +172,18 @@ class Fleet:
         raise ModelNotFoundError(model)
 
     def candidates(
-        self, route: ModelRoute, adapter: str | None, now: float, exclude: tuple[Replica, ...] = ()
+        self,
+        route: ModelRoute,
+        adapter: str | None,
+        now: float,
+        exclude: tuple[Replica, ...] = (),
+        over_cap: int = 0,
     ) -> list[Replica]:
         """Routable replicas under their cap; empty when all are busy (the caller waits).
+
+        With `over_cap` > 0 (a tenant under its share, see tenancy/shares.py), when every
+        replica is at its cap, those less than `over_cap` over it whose engine queues
+        nothing (`waiting`, from the load poll) are offered instead.
 
         Raises NoReadyReplicaError when nothing could serve the request however long it waits.
         """
@@ -203,7 +212,10 @@ class Fleet:
                 )
         cap = self.settings.per_replica_cap
         if cap > 0:
-            return [r for r in usable if r.in_flight < cap]
+            under = [r for r in usable if r.in_flight < cap]
+            if under or over_cap <= 0:
+                return under
+            return [r for r in usable if r.in_flight < cap + over_cap and r.waiting == 0]
         return usable
 
     def routable(self, now: float) -> bool:

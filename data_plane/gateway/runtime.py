@@ -24,9 +24,10 @@ from data_plane.gateway.limits import SlotPool, Wakeups
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
-from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups, Shares
+from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
+from data_plane.gateway.tenancy.shares import WAIT, Shares, ShareSettings
 
 log = logging.getLogger("hoist.gateway")
 
@@ -80,6 +81,10 @@ class Gateway:
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, FairWakeups] = {}
         self._shares: dict[str, Shares] = {}
+        self._share_settings = ShareSettings(
+            reserve_fraction=settings.tenant_reserve_fraction,
+            overcommit=math.ceil(settings.tenant_overcommit / settings.workers),
+        )
         self._fleet_changed = Wakeups()
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
@@ -216,13 +221,19 @@ class Gateway:
         weight)."""
         loop = asyncio.get_running_loop()
         queued_since: float | None = None
-        shares = self._shares.setdefault(route.name, Shares(self.settings.tenant_reserve_fraction))
+        shares = self._shares.get(route.name)
+        if shares is None:
+            shares = self._shares[route.name] = Shares(self._share_settings)
         tenant = flow[0] if self.settings.tenant_fair_queuing else DEFAULT_FLOW
         if tenant:
             shares.seen(tenant, flow[1], loop.time())
         while True:
+            # tenancy hook: headroom for tenants under their share, and their overcommit
+            allowance = self._allowance(route, shares, tenant, loop.time())
             try:
-                candidates = self.fleet.candidates(route, adapter, loop.time(), tried)
+                candidates = self.fleet.candidates(
+                    route, adapter, loop.time(), tried, over_cap=allowance or 0
+                )
             except NoReadyReplicaError as exc:
                 if tried or exc.code not in _HOLDABLE or loop.time() >= hold_until:
                     raise
@@ -233,8 +244,8 @@ class Gateway:
                 finally:
                     queued.dec()
                 continue
-            if candidates and not self._may_take(route, shares, tenant, loop.time()):
-                candidates = []  # tenancy hook: headroom for tenants under their share
+            if allowance is WAIT:
+                candidates = []
             if candidates:
                 index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix))
                 self.metrics.child(
@@ -262,25 +273,25 @@ class Gateway:
                     retry_after_s=self.settings.retry_after_s,
                 )
 
-    def _may_take(self, route: ModelRoute, shares: Shares, tenant: str, now: float) -> bool:
+    def _allowance(self, route: ModelRoute, shares: Shares, tenant: str, now: float) -> int | None:
         if not tenant:
-            return True
-        used = sum(r.in_flight for r in route.replicas)
-        capacity = self.fleet.settings.per_replica_cap * len(route.replicas)
-        return shares.may_take(tenant, used, capacity, now)
+            return 0
+        ready = [r for r in route.replicas if r.ready]
+        used = sum(r.in_flight for r in ready)
+        return shares.allowance(tenant, used, self.fleet.settings.per_replica_cap * len(ready), now)
 
     def _took(
         self, shares: Shares, flow: str, tenant: str, queued_since: float | None, now: float
     ) -> None:
         if tenant:
-            shares.took(tenant)
+            shares.took(tenant, now)
         if queued_since is not None and flow:  # tenancy hook: time queued
             self.tenancy.metrics.queued(flow, now - queued_since)
 
     def release(self, replica: Replica, tenant: str = DEFAULT_FLOW) -> None:
         replica.in_flight -= 1
         if tenant and self.settings.tenant_fair_queuing:  # tenancy hook
-            self._shares[replica.model].released(tenant)
+            self._shares[replica.model].released(tenant, asyncio.get_running_loop().time())
         if not replica.retired:  # a retired replica's series is gone: do not bring it back
             self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
         wakeups = self._wakeups.get(replica.model)

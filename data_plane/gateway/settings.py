@@ -110,6 +110,10 @@ class GatewaySettings(BaseSettings):
     tenant_reserve_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.25
     """While several tenants are active, this fraction of a model's slots (at least one)
     is kept for tenants under their weighted share; 0: fair queuing only."""
+    tenant_overcommit: Annotated[int, Field(ge=0)] = 2
+    """While several tenants are active, a tenant under its weighted share may send up to
+    this many requests over `per_replica_max_in_flight` to a replica whose engine queues
+    nothing; 0: the cap holds for everyone. Keep cap + this within vLLM's max_num_seqs."""
     tenant_redis_url: str | None = None
     """`redis://host:port/db`: quota counters shared by all replicas; unset: per process."""
     # --- end tenancy ---

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from data_plane.gateway.tenancy.fair_queue import FairWakeups, Shares
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from data_plane.gateway.tenancy.fair_queue import FairWakeups
 
 
 async def _order(queue: FairWakeups, arrivals: list[tuple[str, int]]) -> list[str]:
@@ -55,30 +58,38 @@ async def test_timed_out_waiters_are_skipped_and_len_counts_the_live() -> None:
     assert not await queue.wait(0, "c")
 
 
-def test_shares_keep_headroom_for_a_tenant_under_its_share() -> None:
-    shares = Shares(reserve_fraction=0.25)
-    shares.seen("noisy", 1, 0.0)
-    for used in range(6):
-        assert shares.may_take("noisy", used=used, capacity=8, now=0.0)
-        shares.took("noisy")
-    # alone, noisy may fill every slot
-    assert shares.may_take("noisy", used=6, capacity=8, now=0.0)
-    shares.seen("quiet", 1, 1.0)
-    # quiet is active now: noisy (6 >= its share of 4) must leave 2 slots free
-    assert not shares.may_take("noisy", used=6, capacity=8, now=1.0)
-    assert shares.may_take("quiet", used=6, capacity=8, now=1.0)
-    shares.took("quiet")
-    shares.released("noisy")
-    assert not shares.may_take("noisy", used=6, capacity=8, now=1.0)
-    assert shares.may_take("noisy", used=5, capacity=8, now=1.0)
-    # quiet idle for longer than the window and nothing in flight: noisy is alone again
-    shares.released("quiet")
-    assert shares.may_take("noisy", used=5, capacity=8, now=30.0)
+def _served(arrivals: list[tuple[str, int]]) -> list[str]:
+    return asyncio.run(_order(FairWakeups(), arrivals))
 
 
-def test_shares_off_or_uncapped() -> None:
-    assert Shares(0).may_take("a", used=100, capacity=8, now=0)
-    shares = Shares(0.25)
-    shares.seen("a", 1, 0)
-    shares.seen("b", 1, 0)
-    assert shares.may_take("a", used=100, capacity=0, now=0)
+@settings(max_examples=40, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 5), min_size=2, max_size=3),
+    backlog=st.integers(4, 12),
+)
+def test_backlogged_flows_are_served_in_proportion_to_their_weights(
+    weights: list[int], backlog: int
+) -> None:
+    """Every prefix of the wakeups gives each backlogged flow its weighted share, to
+    within one request of each flow (start-time fair queuing's bound)."""
+    flows = {f"f{i}": w for i, w in enumerate(weights)}
+    arrivals = [(f, w) for f, w in flows.items() for _ in range(backlog * w)]
+    woken = _served(arrivals)
+    served = dict.fromkeys(flows, 0)
+    for flow in woken[: backlog * min(weights)]:  # all flows still backlogged
+        served[flow] += 1
+        norm = {f: served[f] / flows[f] for f in flows}
+        for a, wa in flows.items():
+            for b, wb in flows.items():
+                assert norm[a] - norm[b] <= 1 / wa + 1 / wb + 1e-9, (norm, flows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(noisy=st.integers(1, 5), quiet=st.integers(1, 5), backlog=st.integers(1, 40))
+def test_a_flow_joining_behind_any_backlog_is_woken_within_its_weighted_turn(
+    noisy: int, quiet: int, backlog: int
+) -> None:
+    """No starvation: a quiet flow's waiter is woken after at most about
+    noisy/quiet + 1 of the noisy flow's waiters, however long the noisy queue is."""
+    woken = _served([("noisy", noisy)] * backlog + [("quiet", quiet)])
+    assert woken.index("quiet") <= min(backlog, noisy // quiet + 1)
