@@ -16,10 +16,11 @@ are active (a request within `window_s`, or one in flight):
 constant `usage_tau_s`) is below its share. The average, not the instantaneous count,
 decides, so a steady quiet tenant whose Poisson arrivals now and then overlap three deep
 is still quiet, while a tenant that holds its share for seconds is not. The reserve rule
-counts the taker's instantaneous requests (so a burst that has just begun, its average
-still low, is held to the reserve from its first share of slots on), and holds it back
-only for tenants under their share that also used less than it recently (so that
-burst's low average does not hold back the quiet tenant in turn).
+counts the taker's instantaneous requests and holds it back only for tenants under their
+share that also used less than it recently: a burst that has just begun is held to the
+reserve once its average passes the quiet tenant's, and its still-low average does not
+hold back the quiet tenant in turn. (Until its average reaches its share, such a burst
+may use the overcommit too.)
 
 A tenant alone, or every tenant when fair sharing is off, sees the plain cap: the
 single-tenant gateway stays exactly as work-conserving as without tenancy.

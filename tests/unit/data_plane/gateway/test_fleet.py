@@ -89,6 +89,22 @@ def test_resolve_and_candidates() -> None:
     assert info.value.code == "adapter_not_loaded"
 
 
+def test_over_cap_offers_replicas_only_when_all_are_at_their_cap() -> None:
+    """A tenant under its share may overcommit (tenancy/shares.py): under-cap replicas
+    first, then those less than `over_cap` over it whose engine queues nothing."""
+    fleet = Fleet(FleetSettings(per_replica_cap=2))
+    fleet.apply(parse_upstreams(["m=http://a:1,http://b:2"]))
+    route, _ = fleet.resolve("m")
+    a, b = route.replicas
+    a.in_flight, b.in_flight = 2, 1
+    assert fleet.candidates(route, None, now=0, over_cap=2) == [b]
+    b.in_flight = 2
+    assert fleet.candidates(route, None, now=0) == []
+    assert fleet.candidates(route, None, now=0, over_cap=2) == [a, b]
+    a.in_flight, b.waiting = 4, 3  # a: overcommitted fully; b: its engine queues
+    assert fleet.candidates(route, None, now=0, over_cap=2) == []
+
+
 def test_live_state_survives_a_new_snapshot() -> None:
     fleet = Fleet(FleetSettings())
     fleet.apply(parse_state(STATE))
