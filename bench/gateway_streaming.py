@@ -101,7 +101,8 @@ def main() -> None:
         )
         stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
+                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers),
+                    "--per-replica-max-in-flight", "0"],  # all streams at once, as the router
                    args.proxy_cpus),
             targets["hoist"] + "/readyz",
             env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"},

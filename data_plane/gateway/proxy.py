@@ -43,6 +43,7 @@ from data_plane.gateway.upstream_client import (
     UpstreamClientError,
     UpstreamConnectError,
     UpstreamDisconnectedError,
+    UpstreamIdleError,
     UpstreamResponse,
 )
 
@@ -418,7 +419,6 @@ class ProxyEndpoint:
         """Pass a stream through from its first chunk; True when it ended well."""
         gw = self.gw
         send = exchange.send
-        idle = gw.settings.idle_timeout_s
         loop = asyncio.get_running_loop()
         first_at = loop.time()
         gw.metrics.child(gw.metrics.ttft, model).observe(first_at - exchange.arrived)
@@ -429,22 +429,18 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": out, "more_body": True})
         events = first.count(b"data: ")
         prev = last = first
+        response.watch_idle(gw.settings.idle_timeout_s)
         try:
-            async with asyncio.timeout(idle) as timer:
-                while True:
-                    chunk = await response.readany()
+            while chunk := await response.readany():
+                events += chunk.count(b"data: ")
+                prev, last = last, chunk
+                if stripper is not None:
+                    chunk = stripper.feed(chunk)
                     if not chunk:
-                        break
-                    timer.reschedule(loop.time() + idle)
-                    events += chunk.count(b"data: ")
-                    prev, last = last, chunk
-                    if stripper is not None:
-                        chunk = stripper.feed(chunk)
-                        if not chunk:
-                            continue
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (UpstreamClientError, TimeoutError) as exc:
-            kind = Failure.TIMEOUT if isinstance(exc, TimeoutError) else Failure.STATUS
+                        continue
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamClientError as exc:
+            kind = Failure.TIMEOUT if isinstance(exc, UpstreamIdleError) else Failure.STATUS
             gw.failed(replica, kind)
             message = (
                 "The model stopped answering mid-stream."

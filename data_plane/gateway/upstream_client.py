@@ -40,6 +40,10 @@ class UpstreamDisconnectedError(UpstreamClientError):
     """The connection closed before the answer was complete."""
 
 
+class UpstreamIdleError(UpstreamClientError):
+    """The upstream sent nothing for longer than the idle limit, mid-answer."""
+
+
 class UpstreamProtocolError(UpstreamClientError):
     """The upstream's bytes are not a valid HTTP/1.1 response."""
 
@@ -71,6 +75,10 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self.got_bytes = False
+        self._idle_limit = 0.0
+        self._last_data = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._clock = asyncio.get_running_loop().time
 
     # --- one exchange ---------------------------------------------------------------------
 
@@ -83,6 +91,30 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         self._error = None
         self.transport.write(data)
+
+    def watch_idle(self, seconds: float) -> None:
+        """Fail the answer once the upstream stays silent for `seconds` (one timer, re-armed
+        lazily, rather than a timeout rescheduled for every chunk)."""
+        loop = asyncio.get_running_loop()
+        self._idle_limit = seconds
+        self._last_data = self._clock()
+        self._watchdog = loop.call_at(self._last_data + seconds, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._watchdog = None
+        if self._complete or self.lost:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_data + self._idle_limit
+        if due > loop.time():
+            self._watchdog = loop.call_at(due, self._check_idle)
+        else:
+            self._fail(UpstreamIdleError(f"no data from the upstream for {self._idle_limit:g} s"))
+
+    def stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def head(self) -> None:
         while not self._head_done:
@@ -136,6 +168,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        if self._watchdog is not None:
+            self._last_data = self._clock()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -206,16 +240,22 @@ class UpstreamResponse:
         """The next body bytes as they arrive; b"" at the end."""
         return await self._conn.next_chunk()
 
+    def watch_idle(self, seconds: float) -> None:
+        """From now on, reading fails with UpstreamIdleError after `seconds` of silence."""
+        self._conn.watch_idle(seconds)
+
     def release(self) -> None:
         """Done with a fully read answer: its connection goes back to the pool."""
         if not self._done:
             self._done = True
+            self._conn.stop_watching()
             self._conn._client.put_back(self._conn)
 
     def close(self) -> None:
         """Done, read or not: the connection is closed (an engine aborts the request)."""
         if not self._done:
             self._done = True
+            self._conn.stop_watching()
             self._conn.lost = True
             self._conn.transport.close()
 

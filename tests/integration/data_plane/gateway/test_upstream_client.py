@@ -13,6 +13,7 @@ from data_plane.gateway.upstream_client import (
     UpstreamClient,
     UpstreamConnectError,
     UpstreamDisconnectedError,
+    UpstreamIdleError,
     UpstreamProtocolError,
 )
 from tests.support.ports import free_port
@@ -234,3 +235,27 @@ async def test_a_closed_client_closes_its_connections_and_refuses_more() -> None
         assert client.open_connections == 0
         with pytest.raises(UpstreamConnectError, match="closed"):
             await client.post(address, HEAD, b"{}")
+
+
+async def test_a_stream_that_goes_silent_fails_after_the_idle_limit(
+    client: UpstreamClient,
+) -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(3):  # data keeps the watchdog quiet...
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await reader.read()  # ...then silence, connection open
+
+    async with serving(stall) as (_, address):
+        response = await client.post(address, HEAD, b"{}")
+        response.watch_idle(0.5)
+        received = b""
+        while len(received) < 3:
+            received += await response.readany()
+        assert received == b"xxx"
+        with pytest.raises(UpstreamIdleError, match="no data"):
+            await response.readany()
+        response.close()
