@@ -52,6 +52,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+Series = tuple[str, str]
+"""An answer's metric labels: (model, adapter or "")."""
 
 log = logging.getLogger("hoist.gateway.proxy")
 
@@ -330,7 +332,7 @@ class ProxyEndpoint:
                     raise
                 break  # nobody else to try: report the last failure
             try:
-                outcome = await self._attempt(exchange, replica, route.name)
+                outcome = await self._attempt(exchange, replica, (route.name, adapter or ""))
             finally:
                 gw.release(replica, flow[0])
             if isinstance(outcome, str):
@@ -354,9 +356,10 @@ class ProxyEndpoint:
         return "5xx"
 
     async def _attempt(  # noqa: PLR0912 - one place for every way an attempt can end
-        self, exchange: _Exchange, replica: Replica, model: str
+        self, exchange: _Exchange, replica: Replica, series: Series
     ) -> str | _Failed:
-        """Serve from `replica`: the status class sent, or the failure before the first byte."""
+        """Serve from `replica`: the status class sent, or the failure before the first byte.
+        `series` labels the answer's metrics: (model, adapter or "")."""
         gw = self.gw
         assert exchange.fields is not None
         stream = exchange.fields.stream
@@ -392,13 +395,13 @@ class ProxyEndpoint:
                 await exchange.respond(status, headers, payload)
                 gw.succeeded(replica)
                 if status == 200:
-                    _count_tokens(gw, model, payload)
+                    _count_tokens(gw, series, payload)
                     if exchange.caller.tenant is not None:  # tenancy hook: charge usage
                         exchange.tokens = usage_tokens(payload[-1024:]) or usage_tokens(payload)
                 return f"{status // 100}xx"
             if not payload:
                 return _Failed(Failure.STATUS, 502, b"the upstream ended its stream before a chunk")
-            complete = await self._relay(exchange, response, headers, payload, replica, model)
+            complete = await self._relay(exchange, response, headers, payload, replica, series)
             return "2xx" if complete else "stream_error"
         finally:
             if response is not None:
@@ -414,14 +417,14 @@ class ProxyEndpoint:
         headers: Headers,
         first: bytes,
         replica: Replica,
-        model: str,
+        series: Series,
     ) -> bool:
         """Pass a stream through from its first chunk; True when it ended well."""
         gw = self.gw
         send = exchange.send
         loop = asyncio.get_running_loop()
         first_at = loop.time()
-        gw.metrics.child(gw.metrics.ttft, model).observe(first_at - exchange.arrived)
+        gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
         exchange.started = True
         stripper = exchange.stripper  # tenancy hook: hide the usage event we asked for
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -458,7 +461,7 @@ class ProxyEndpoint:
         tail = last if prev is last else prev + last
         if exchange.caller.tenant is not None:  # tenancy hook: charge usage
             exchange.tokens = usage_tokens(stripper.usage if stripper else tail)
-        _count_stream(gw, model, tail, events, loop.time() - first_at)
+        _count_stream(gw, series, tail, events, loop.time() - first_at)
         return True
 
 
@@ -468,23 +471,25 @@ def _response_headers(response: UpstreamResponse, request_id: bytes) -> Headers:
     return out
 
 
-def _count_tokens(gw: Gateway, model: str, payload: bytes) -> None:
+def _count_tokens(gw: Gateway, series: Series, payload: bytes) -> None:
     tail = payload[-1024:]
     prompt = _PROMPT_TOKENS.search(tail) or _PROMPT_TOKENS.search(payload)
     completion = _COMPLETION_TOKENS.search(tail) or _COMPLETION_TOKENS.search(payload)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
     if completion is not None:
-        gw.metrics.child(gw.metrics.output_tokens, model).inc(int(completion.group(1)))
+        gw.metrics.child(gw.metrics.output_tokens, *series).inc(int(completion.group(1)))
 
 
-def _count_stream(gw: Gateway, model: str, tail: bytes, events: int, after_first: float) -> None:
+def _count_stream(
+    gw: Gateway, series: Series, tail: bytes, events: int, after_first: float
+) -> None:
     prompt = _PROMPT_TOKENS.search(tail)
     completion = _COMPLETION_TOKENS.search(tail)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
     # Without usage: one chunk per token, less the closing `[DONE]`.
     tokens = int(completion.group(1)) if completion is not None else max(0, events - 1)
-    gw.metrics.child(gw.metrics.output_tokens, model).inc(tokens)
+    gw.metrics.child(gw.metrics.output_tokens, *series).inc(tokens)
     if tokens > 1:
-        gw.metrics.child(gw.metrics.tpot, model).observe(after_first / (tokens - 1))
+        gw.metrics.child(gw.metrics.tpot, *series).observe(after_first / (tokens - 1))
