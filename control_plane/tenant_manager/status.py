@@ -63,7 +63,7 @@ def tenant_status(
     )
     if report.ready:
         reason = TenantReason.READY.value
-        message = f"{report.keys} keys; {len(report.allowed_models)} models allowed"
+        message = f"keys: {report.keys}; models allowed: {len(report.allowed_models)}"
     else:
         reason, message = report.problems[0].reason.value, describe(report.problems)
     conditions = set_condition(

@@ -183,9 +183,11 @@ def parse_key_file(text: str) -> KeyFile:
             problems.append((number, f"{name!r} is not a tenant name"))
             continue
         try:
-            found.setdefault(name, []).append((f"line {number}", key_digest(value)))
+            digest = key_digest(value)
         except KeyFormatError as exc:
             problems.append((number, str(exc)))
+            continue
+        found.setdefault(name, []).append((f"line {number}", digest))
     return KeyFile({t: KeySet(tuple(d)) for t, d in found.items()}, tuple(problems))
 
 
@@ -208,7 +210,7 @@ def duplicate_keys(keys: Mapping[str, KeySet]) -> dict[str, list[TenantProblem]]
             continue
         for tenant, label in holders:
             others = [
-                other_label if other == tenant else f'a key of Tenant "{other}"'
+                other_label if other == tenant else f'{other_label} of Tenant "{other}"'
                 for other, other_label in holders
                 if (other, other_label) != (tenant, label)
             ]
