@@ -3,8 +3,10 @@
 - create / update / resume, and a timer every `tenant_resync_seconds`: read the
   namespace's Tenants, their key Secrets (by name: `get`, never `list`), Models and
   LoraAdapters, check this Tenant (`validation.check_tenant`), write the status. The
-  timer is what notices a Secret or Model that appeared, changed or went away later, and
-  a key another tenant took since;
+  timer is what notices a Secret that appeared, changed or went away later, and a key
+  another tenant took since;
+- a Model or LoraAdapter created or deleted: re-check every Tenant of its namespace at
+  once (an `allowedModels` id may have come into or gone out of existence);
 - a spec the types refuse (the CRD schema normally does first): `SpecValid=False`,
   `Failed`, permanent until the spec changes.
 
@@ -14,8 +16,11 @@ or the status (which counts keys and names Secret entries, never their values).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -45,6 +50,7 @@ from control_plane.tenant_manager.validation import (
 )
 
 KIND = "Tenant"
+log = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 
@@ -63,29 +69,62 @@ def catalog_of(models: list[Json], adapters: list[Json]) -> Catalog:
     return Catalog.of((_name(d), _owner(d)) for d in [*models, *adapters] if _name(d))
 
 
-def tenants_of(docs: list[Json], current: Tenant) -> list[Tenant]:
-    """The namespace's valid Tenants, `current` as this pass sees it (fresher than a list)."""
-    out = [current]
+def valid_tenants(docs: list[Json]) -> list[Tenant]:
+    """The Tenants the types accept, with their status; the others' own passes report them."""
+    out = []
     for doc in docs:
-        if _name(doc) == current.metadata.name:
-            continue
         try:
-            out.append(Tenant.model_validate({k: v for k, v in doc.items() if k != "status"}))
+            out.append(parse(Tenant, TenantStatus, doc))
         except ValidationError:
-            continue  # its own pass reports it
+            continue
     return out
 
 
-async def observe_keys(
-    ctx: OperatorContext, namespace: str, tenants: list[Tenant]
-) -> dict[str, KeySet]:
-    """Each tenant's key digests, reading every named Secret once."""
+@dataclass(frozen=True)
+class Namespace:
+    """One look at what a namespace's Tenants depend on."""
+
+    tenants: list[Tenant]
+    keys: dict[str, KeySet]
+    catalog: Catalog
+
+    def status(self, tenant: Tenant, *, now: datetime) -> TenantStatus:
+        name = tenant.metadata.name
+        keys = self.keys.get(name) or kube_keys(tenant, {})
+        duplicates = duplicate_keys({**self.keys, name: keys}).get(name, ())
+        report = check_tenant(tenant, keys, self.catalog, duplicates=duplicates)
+        return tenant_status(tenant.status, report, tenant.metadata.generation, now=now)
+
+
+async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None = None) -> Namespace:
+    """The namespace's Tenants (`current` as its handler sees it, fresher than a list),
+    each one's key digests (every named Secret read once), its Models and adapters."""
+    tenants = valid_tenants(await ctx.kube.list(hoist_path(namespace, TENANT_PLURAL)))
+    if current is not None:
+        tenants = [current] + [t for t in tenants if t.metadata.name != current.metadata.name]
     secrets: dict[str, Json] = {}
     for name in sorted({t.spec.api_keys_secret.name for t in tenants if t.spec.api_keys_secret}):
         found = await ctx.kube.get(core_path(namespace, "secrets", name))
         if found is not None:
             secrets[name] = found
-    return {t.metadata.name: kube_keys(t, secrets) for t in tenants}
+    catalog = catalog_of(
+        await ctx.kube.list(hoist_path(namespace, MODEL_PLURAL)),
+        await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)),
+    )
+    return Namespace(tenants, {t.metadata.name: kube_keys(t, secrets) for t in tenants}, catalog)
+
+
+def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> None:
+    """Log (and so post as an event) a Tenant that is not ready, once per new message."""
+    ready = find_condition(status.conditions, CONDITION_READY)
+    before = find_condition(tenant.status.conditions, CONDITION_READY) if tenant.status else None
+    if ready is None or ready.status == "True":
+        return
+    if before is None or before.message != ready.message:
+        # names and reasons only, never a key
+        logger.warning(
+            "Tenant %s is not ready (%s): %s", tenant.metadata.name, ready.reason, ready.message
+        )
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -94,7 +133,6 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
         started = time.perf_counter()
         now = ctx.cycle.now()
-        generation = body.meta.get("generation")
         try:
             tenant = parse(Tenant, TenantStatus, body)
         except ValidationError as exc:
@@ -105,43 +143,23 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             quota = message.startswith("spec.quotas")
             reason = TenantReason.INVALID_QUOTA if quota else TenantReason.INVALID_SPEC
             logger.error("invalid Tenant: %s", message)
+            generation = body.meta.get("generation")
             patch.status.update(
                 dump_status(invalid_tenant_status(None, reason, message, generation, now=now))
             )
             raise kopf.PermanentError(message) from exc
-        namespace = tenant.metadata.namespace
         try:
-            tenants = tenants_of(await ctx.kube.list(hoist_path(namespace, TENANT_PLURAL)), tenant)
-            keys = await observe_keys(ctx, namespace, tenants)
-            catalog = catalog_of(
-                await ctx.kube.list(hoist_path(namespace, MODEL_PLURAL)),
-                await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)),
-            )
+            seen = await observe(ctx, tenant.metadata.namespace, tenant)
         except KubeError as exc:
             ctx.metrics.reconciles.labels(KIND, "error").inc()
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.tenant_resync_seconds) from exc
         finally:
             ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
-        name = tenant.metadata.name
-        report = check_tenant(
-            tenant, keys[name], catalog, duplicates=duplicate_keys(keys).get(name, ())
-        )
         ctx.metrics.reconciles.labels(KIND, "ok").inc()
-        status = tenant_status(tenant.status, report, generation, now=now)
-        if status == tenant.status:
-            return
-        ready = find_condition(status.conditions, CONDITION_READY)
-        before = (
-            find_condition(tenant.status.conditions, CONDITION_READY) if tenant.status else None
-        )
-        if (
-            ready is not None
-            and not report.ready
-            and (before is None or before.message != ready.message)
-        ):
-            # posted as an event on the Tenant too: names and reasons only, never a key
-            logger.warning("Tenant %s is not ready (%s): %s", name, ready.reason, ready.message)
-        patch.status.update(dump_status(status))
+        status = seen.status(tenant, now=now)
+        if status != tenant.status:
+            report_change(logger, tenant, status)
+            patch.status.update(dump_status(status))
 
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)
@@ -164,3 +182,26 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             await reconcile(body, patch, logger)
         except kopf.PermanentError:
             return  # the status says why; the next spec change tries again
+
+    async def model_ids_changed(event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
+        # Only creations and deletions change which ids exist (None: the initial listing,
+        # which the Tenants' own resume handlers cover).
+        if event.get("type") not in ("ADDED", "DELETED") or not namespace:
+            return
+        try:
+            seen = await observe(ctx, namespace)
+            now = ctx.cycle.now()
+            for tenant in seen.tenants:
+                status = seen.status(tenant, now=now)
+                if status == tenant.status:
+                    continue
+                report_change(log, tenant, status)
+                await ctx.kube.merge_patch(
+                    hoist_path(namespace, TENANT_PLURAL, tenant.metadata.name, "status"),
+                    {"status": dump_status(status)},
+                )
+        except KubeError as exc:
+            log.warning("could not re-check the Tenants of %s: %s", namespace, exc)
+
+    for plural in (MODEL_PLURAL, LORA_ADAPTER_PLURAL):
+        kopf.on.event(GROUP, VERSION, plural, registry=registry)(model_ids_changed)
