@@ -8,6 +8,7 @@ import pytest
 
 from control_plane.api import ConditionStatus, TenantPhase, TenantStatus
 from control_plane.api.common import find_condition
+from control_plane.operator.bodies import dump_status
 from control_plane.tenant_manager.status import (
     MAX_LISTED_PROBLEMS,
     describe,
@@ -15,6 +16,7 @@ from control_plane.tenant_manager.status import (
     tenant_status,
 )
 from control_plane.tenant_manager.validation import TenantProblem, TenantReason, TenantReport
+from data_plane.gateway.tenancy.secrets import from_objects
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET_MISSING = TenantProblem(TenantReason.SECRET_NOT_FOUND, "spec.apiKeysSecret.name", "gone")
@@ -90,3 +92,18 @@ def test_invalid_spec_keeps_the_last_counts() -> None:
         assert cond is not None and cond.reason == "InvalidSpec"
         assert cond.message == "spec.weight: too small"
     assert isinstance(status, TenantStatus)
+
+
+def test_the_gateway_still_reads_a_tenant_carrying_the_status_the_operator_writes() -> None:
+    """The gateway validates whole Tenant documents, status included."""
+    status = tenant_status(None, report(SECRET_MISSING), 1, now=T0)
+    doc = {
+        "apiVersion": "serving.hoist.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": "team-a", "generation": 1},
+        "spec": {"weight": 3},
+        "status": dump_status(status),
+    }
+    policies, _, problems = from_objects([doc], {})
+    assert problems == []
+    assert policies["team-a"].weight == 3
