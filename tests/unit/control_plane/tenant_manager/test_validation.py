@@ -279,3 +279,27 @@ def test_no_problem_ever_repeats_a_key(entries: dict[str, str]) -> None:
     text = " ".join(str(p) for p in problems)
     for value in entries.values():
         assert value.removeprefix("sha256:") not in text
+
+
+NAMES = st.sampled_from(["llama", "llama-sql", "mistral", "m1", "m2", "x"])
+OWNERS = st.sampled_from([None, None, "team-a", "team-b"])
+PATTERNS = st.sampled_from(["*", "llama*", "m?", "[lm]*", "llama", "mistral", "gone", "x"])
+
+
+@given(
+    st.lists(st.tuples(NAMES, OWNERS), max_size=8),
+    st.lists(PATTERNS, max_size=4),
+)
+def test_resolved_models_never_leak_another_tenants_own(
+    entries: list[tuple[str, str | None]], allowed: list[str]
+) -> None:
+    catalog = Catalog.of(entries)
+    usable, problems = resolve_models(tenant("team-a", allowedModels=allowed), catalog)
+    assert usable == sorted(set(usable))
+    assert all(catalog.owners[m] in (None, "team-a") for m in usable)
+    assert {m for m, owner in catalog.owners.items() if owner == "team-a"} <= set(usable)
+    # an exact id is a problem exactly when the tenant may not use it
+    flagged = {p.field for p in problems}
+    for index, pattern in enumerate(allowed):
+        if not any(c in pattern for c in "*?["):
+            assert (f"spec.allowedModels[{index}]" in flagged) == (pattern not in usable)
