@@ -103,15 +103,23 @@ async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None =
     if current is not None:
         tenants = [current] + [t for t in tenants if t.metadata.name != current.metadata.name]
     secrets: dict[str, Json] = {}
+    forbidden: set[str] = set()
     for name in sorted({t.spec.api_keys_secret.name for t in tenants if t.spec.api_keys_secret}):
-        found = await ctx.kube.get(core_path(namespace, "secrets", name))
+        try:
+            found = await ctx.kube.get(core_path(namespace, "secrets", name))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            forbidden.add(name)
+            continue
         if found is not None:
             secrets[name] = found
     catalog = catalog_of(
         await ctx.kube.list(hoist_path(namespace, MODEL_PLURAL)),
         await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)),
     )
-    return Namespace(tenants, {t.metadata.name: kube_keys(t, secrets) for t in tenants}, catalog)
+    keys = {t.metadata.name: kube_keys(t, secrets, frozenset(forbidden)) for t in tenants}
+    return Namespace(tenants, keys, catalog)
 
 
 def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> None:

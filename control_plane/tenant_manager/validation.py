@@ -41,6 +41,7 @@ class TenantReason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     INVALID_QUOTA = "InvalidQuota"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a secret
+    SECRET_FORBIDDEN = "SecretForbidden"  # noqa: S105 - a reason, not a secret
     NO_KEYS = "NoKeys"
     INVALID_KEY = "InvalidKey"
     DUPLICATE_KEY = "DuplicateKey"
@@ -124,8 +125,13 @@ def _bad_key(where: str, secret_name: str, label: str, what: str) -> TenantProbl
     return TenantProblem(TenantReason.INVALID_KEY, where, f'Secret "{secret_name}": {label} {what}')
 
 
-def kube_keys(tenant: Tenant, secrets: Mapping[str, Mapping[str, Any]]) -> KeySet:
-    """The tenant's keys from the Secrets of its namespace that were found, by name."""
+def kube_keys(
+    tenant: Tenant,
+    secrets: Mapping[str, Mapping[str, Any]],
+    forbidden: frozenset[str] = frozenset(),
+) -> KeySet:
+    """The tenant's keys from the Secrets of its namespace that were found, by name
+    (`forbidden`: those the API refused to show the operator)."""
     ref = tenant.spec.api_keys_secret
     if ref is None:
         return KeySet(
@@ -134,6 +140,17 @@ def kube_keys(tenant: Tenant, secrets: Mapping[str, Mapping[str, Any]]) -> KeySe
                     TenantReason.NO_KEYS,
                     "spec.apiKeysSecret",
                     "not set: the tenant has no API key, so none of its requests can authenticate",
+                ),
+            )
+        )
+    if ref.name in forbidden:
+        return KeySet(
+            problems=(
+                TenantProblem(
+                    TenantReason.SECRET_FORBIDDEN,
+                    "spec.apiKeysSecret.name",
+                    f'the operator may not read Secret "{ref.name}" in namespace '
+                    f'"{tenant.metadata.namespace}" (its RBAC needs `get` on secrets there)',
                 ),
             )
         )

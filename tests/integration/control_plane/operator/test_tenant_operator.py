@@ -151,6 +151,9 @@ async def test_bad_tenants_get_precise_conditions_and_do_not_stop_the_others() -
             )
         await add_secret(cluster, "good-keys", k="sk-good-tenant-1")
         await cluster.apply("tenants", tenant_doc("good", apiKeysSecret={"name": "good-keys"}))
+        # a Secret the operator's RBAC does not cover
+        emulator[f"get /api/v1/namespaces/{NS}/secrets/locked"] << 403
+        await cluster.apply("tenants", tenant_doc("forbidden", apiKeysSecret={"name": "locked"}))
         async with operator_running(url, fast_settings()):
             for name, (_, _, reason, phase, in_message) in BAD.items():
                 status = await wait_reason(cluster, name, reason)
@@ -158,6 +161,8 @@ async def test_bad_tenants_get_precise_conditions_and_do_not_stop_the_others() -
                 assert in_message in ready_condition(status)["message"], name
                 assert status["observedGeneration"] == 1
             await wait_reason(cluster, "good", "TenantReady")
+            status = await wait_reason(cluster, "forbidden", "SecretForbidden")
+            assert "RBAC" in ready_condition(status)["message"]
         assert KEY_A.encode() not in stored_text(emulator)
 
 

@@ -158,6 +158,14 @@ def test_kube_keys_problems(
     assert [(p.reason, p.field) for p in found.problems] == [(reason, field)]
 
 
+def test_a_secret_the_operator_may_not_read_says_so() -> None:
+    found = kube_keys(tenant(apiKeysSecret={"name": "k"}), {}, frozenset({"k"}))
+    assert [(p.reason, p.field) for p in found.problems] == [
+        (TenantReason.SECRET_FORBIDDEN, "spec.apiKeysSecret.name")
+    ]
+    assert "RBAC" in found.problems[0].message
+
+
 def test_duplicates_within_and_across_tenants_are_told_to_each_holder() -> None:
     other = hashlib.sha256(b"sk-only-b-has-it").digest()
     dups = duplicate_keys(
