@@ -62,6 +62,8 @@ FileOption = Annotated[
 
 
 def _load(files: list[Path]) -> Declarations:
+    from pydantic import ValidationError
+
     from control_plane.documents import (
         DocumentsError,
         check_tenant_keys,
@@ -76,6 +78,13 @@ def _load(files: list[Path]) -> Declarations:
     except DocumentsError as exc:
         for problem in exc.problems:
             typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        typer.echo("Nothing was started.", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error["loc"])
+            where = name if name.isupper() else f"HOIST_{name.upper()}"
+            typer.secho(f"error: {where}: {error['msg']}", fg=typer.colors.RED, err=True)
         typer.echo("Nothing was started.", err=True)
         raise typer.Exit(2) from None
     resolve_relative_sources(found)

@@ -28,8 +28,11 @@ DECLARATIONS = textwrap.dedent(
 )
 
 
-def hoist(tmp_path: Path, *args: str, keys: Path | None) -> subprocess.CompletedProcess[str]:
+def hoist(
+    tmp_path: Path, *args: str, keys: Path | None, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOIST_")}
+    env.update(extra_env)
     env["HOIST_HOME"] = str(tmp_path / "home")
     if keys is not None:
         env["HOIST_GATEWAY_TENANT_KEYS_FILE"] = str(keys)
@@ -87,3 +90,11 @@ def test_unusable_tenants_are_refused(
     assert expected in " ".join(done.stderr.split())
     assert KEY not in done.stderr + done.stdout
     assert not (tmp_path / "home" / "logs").exists()  # nothing was started
+
+
+def test_a_bad_setting_is_named_not_a_traceback(tmp_path: Path) -> None:
+    config, keys = write(tmp_path, "tiny", f"team-a: {KEY}\n")
+    done = hoist(tmp_path, "validate", "-f", str(config), keys=keys, HOIST_GATEWAY_PORT="abc")
+    assert done.returncode == 2
+    assert "error: HOIST_GATEWAY_PORT: Input should be a valid integer" in done.stderr
+    assert "Traceback" not in done.stderr
