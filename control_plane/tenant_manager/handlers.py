@@ -4,7 +4,8 @@
   namespace's Tenants, their key Secrets (by name: `get`, never `list`), Models and
   LoraAdapters, check this Tenant (`validation.check_tenant`), write the status. The
   timer is what notices a Secret that appeared, changed or went away later, and a key
-  another tenant took since;
+  another tenant took since; timer passes share one observation of a namespace for half
+  an interval (`RecentObservations`);
 - a Model or LoraAdapter created or deleted: re-check every Tenant of its namespace at
   once (an `allowedModels` id may have come into or gone out of existence);
 - a spec the types refuse (the CRD schema normally does first): `SpecValid=False`,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,6 +89,11 @@ class Namespace:
     keys: dict[str, KeySet]
     catalog: Catalog
 
+    def covers(self, tenant: Tenant) -> bool:
+        """Seen with the same key Secret reference (so its keys here are its keys)."""
+        name, ref = tenant.metadata.name, tenant.spec.api_keys_secret
+        return any(t.metadata.name == name and t.spec.api_keys_secret == ref for t in self.tenants)
+
     def status(self, tenant: Tenant, *, now: datetime) -> TenantStatus:
         name = tenant.metadata.name
         keys = self.keys.get(name) or kube_keys(tenant, {})
@@ -122,6 +128,29 @@ async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None =
     return Namespace(tenants, keys, catalog)
 
 
+class RecentObservations:
+    """Each namespace's last observation, reused by timer passes while young enough.
+
+    Each pass reads every Tenant's Secret (to compare keys across tenants); without this,
+    n Tenants' timers would read n Secrets each per interval. Passes for a change (create,
+    update, resume, a Model's event) always observe afresh and refresh the entry.
+    """
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Namespace]] = {}
+
+    def get(self, namespace: str, tenant: Tenant) -> Namespace | None:
+        at, seen = self._entries.get(namespace, (0.0, None))
+        if seen is None or self._clock() - at > self._max_age or not seen.covers(tenant):
+            return None
+        return seen
+
+    def put(self, namespace: str, seen: Namespace) -> None:
+        self._entries[namespace] = (self._clock(), seen)
+
+
 def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> None:
     """Log (and so post as an event) a Tenant that is not ready, once per new message."""
     ready = find_condition(status.conditions, CONDITION_READY)
@@ -135,29 +164,44 @@ def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> 
         )
 
 
+def refuse(
+    body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, exc: ValidationError, *, now: datetime
+) -> None:
+    """A spec the types refuse: `Failed`, and a permanent error (once per generation)."""
+    message = error_text(exc)
+    if already_reported(body):
+        return
+    quota = message.startswith("spec.quotas")
+    reason = TenantReason.INVALID_QUOTA if quota else TenantReason.INVALID_SPEC
+    logger.error("invalid Tenant: %s", message)
+    generation = body.meta.get("generation")
+    patch.status.update(
+        dump_status(invalid_tenant_status(None, reason, message, generation, now=now))
+    )
+    raise kopf.PermanentError(message) from exc
+
+
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     resource = (GROUP, VERSION, TENANT_PLURAL)
+    recent = RecentObservations(max_age_seconds=ctx.settings.tenant_resync_seconds / 2)
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+    async def reconcile(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *, fresh: bool = True
+    ) -> None:
         started = time.perf_counter()
         now = ctx.cycle.now()
         try:
             tenant = parse(Tenant, TenantStatus, body)
         except ValidationError as exc:
             ctx.metrics.reconciles.labels(KIND, "invalid").inc()
-            message = error_text(exc)
-            if already_reported(body):
-                return
-            quota = message.startswith("spec.quotas")
-            reason = TenantReason.INVALID_QUOTA if quota else TenantReason.INVALID_SPEC
-            logger.error("invalid Tenant: %s", message)
-            generation = body.meta.get("generation")
-            patch.status.update(
-                dump_status(invalid_tenant_status(None, reason, message, generation, now=now))
-            )
-            raise kopf.PermanentError(message) from exc
+            refuse(body, patch, logger, exc, now=now)
+            return
+        namespace = tenant.metadata.namespace
         try:
-            seen = await observe(ctx, tenant.metadata.namespace, tenant)
+            seen = None if fresh else recent.get(namespace, tenant)
+            if seen is None:
+                seen = await observe(ctx, namespace, tenant)
+                recent.put(namespace, seen)
         except KubeError as exc:
             ctx.metrics.reconciles.labels(KIND, "error").inc()
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.tenant_resync_seconds) from exc
@@ -187,7 +231,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
     ) -> None:
         try:
-            await reconcile(body, patch, logger)
+            await reconcile(body, patch, logger, fresh=False)
         except kopf.PermanentError:
             return  # the status says why; the next spec change tries again
 
@@ -198,6 +242,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             return
         try:
             seen = await observe(ctx, namespace)
+            recent.put(namespace, seen)
             now = ctx.cycle.now()
             for tenant in seen.tenants:
                 status = seen.status(tenant, now=now)
