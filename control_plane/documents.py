@@ -307,10 +307,12 @@ def tenant_key_problems(found: Declarations, key_file: tuple[str, str] | None) -
     not declared, and a declared tenant without a key can never be used.
     """
     problems: list[Problem] = []
-    declared = {t.metadata.name: t for t in found.tenants}
-    keys = parse_key_file(key_file[1]) if key_file else None
-    if key_file is not None and keys is not None:
-        name = key_file[0]
+    declared = {t.metadata.name for t in found.tenants}
+    with_keys: set[str] = set()
+    if key_file is not None:
+        name, text = key_file
+        keys = parse_key_file(text)
+        with_keys = set(keys.tenants)
         problems += [Problem(name, 0, "", f"line {n}", m) for n, m in keys.line_problems]
         for owner, key_set in sorted(keys.tenants.items()):
             if owner not in declared:
@@ -321,7 +323,7 @@ def tenant_key_problems(found: Declarations, key_file: tuple[str, str] | None) -
         for tenant_problems in duplicate_keys(keys.tenants).values():
             problems += [Problem(name, 0, "", "", p.message) for p in tenant_problems]
     for tenant in found.tenants:
-        if keys is not None and tenant.metadata.name in keys.tenants:
+        if tenant.metadata.name in with_keys:
             continue
         where = found.files[(tenant.kind, tenant.metadata.name)]
         index = found.positions[(tenant.kind, tenant.metadata.name)]
