@@ -93,6 +93,7 @@ def build_registry(
 
     model_handlers.register(registry, ctx)
     lora_handlers.register(registry, ctx)
+    lora_handlers.register_sweep(registry, ctx)
     tenant_handlers.register(registry, ctx)
     settings = ctx.settings
     if settings.autoscaler_enabled:
