@@ -1,24 +1,26 @@
 """Streaming: inter-token latency added by a proxy, with 512 concurrent streams at 20 tokens/s.
 
-The upstream (bench/static_upstream.py) sends each stream's chunks 50 ms apart; a client
-(uvloop + aiohttp, in this process) opens all streams at once and records the gap between
-consecutive chunks of each stream. The added ITL is the proxy's gap percentile minus the
+The upstream (bench/static_upstream.py, or the engine simulator) sends each stream's chunks
+50 ms apart; a client in this process (uvloop, an asyncio protocol per stream) opens all
+streams at once and records the gap between consecutive chunks of each stream as their
+bytes arrive. The added ITL is the proxy's gap percentile minus the
 direct one, measured side by side in the same run (rounds alternate between targets).
 
     .venv/bin/python bench/gateway_streaming.py [--streams 512] [--tokens 40] [--rounds 3]
-        [--upstream-cpus 0] [--proxy-cpus 1] [--workers 1]
+        [--upstream-cpus 0] [--proxy-cpus 1] [--client-cpus 0] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
 from contextlib import ExitStack
 
-import aiohttp
+import httptools
 import uvloop
 from _procs import free_port, machine, pinned, process, router_binary
 
@@ -33,32 +35,69 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_stream(
-    session: aiohttp.ClientSession, url: str, body: bytes, gaps: list[float]
-) -> int:
-    async with session.post(url, data=body, headers={"content-type": "application/json"}) as resp:
-        resp.raise_for_status()
-        last = None
-        events = 0
-        async for chunk in resp.content.iter_any():
-            now = time.perf_counter()
-            n = chunk.count(b"data: ")
-            if last is not None and n:
-                gaps.append(now - last)
-                gaps.extend([0.0] * (n - 1))
-            last = now
-            events += n
-        return events
+class _Stream(asyncio.Protocol):
+    """One streamed request; timestamps each chunk as its bytes arrive (in the protocol's
+    callback, so that the client's own scheduling adds as little as possible)."""
+
+    def __init__(self, request: bytes, gaps: list[float], done: asyncio.Future[int]) -> None:
+        self.request = request
+        self.gaps = gaps
+        self.done = done
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.last: float | None = None
+        self.events = 0
+        self.status = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        now = time.perf_counter()
+        n = body.count(b"data: ")
+        if self.last is not None and n:
+            self.gaps.append(now - self.last)
+            self.gaps.extend([0.0] * (n - 1))
+        self.last = now
+        self.events += n
+
+    def on_message_complete(self) -> None:
+        if not self.done.done():
+            if self.status != 200:
+                self.done.set_exception(RuntimeError(f"HTTP {self.status}"))
+            else:
+                self.done.set_result(self.events)
+        assert self.transport is not None
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(f"connection lost: {exc}"))
 
 
 async def wave(url: str, streams: int, body: bytes) -> dict[str, float]:
+    host_port, path = url.removeprefix("http://").split("/", 1)
+    host, port = host_port.split(":")
+    request = (
+        f"POST /{path} HTTP/1.1\r\nhost: {host_port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    loop = asyncio.get_running_loop()
     gaps: list[float] = []
-    connector = aiohttp.TCPConnector(limit=0)
-    timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        counts = await asyncio.gather(
-            *(one_stream(session, url, body, gaps) for _ in range(streams))
-        )
+    finished = [loop.create_future() for _ in range(streams)]
+    await asyncio.gather(*(
+        loop.create_connection(lambda f=f: _Stream(request, gaps, f), host, int(port))  # type: ignore[misc]
+        for f in finished
+    ))  # fmt: skip
+    async with asyncio.timeout(120):
+        counts = await asyncio.gather(*finished)
     return {
         "p50_ms": percentile(gaps, 0.50) * 1000,
         "p99_ms": percentile(gaps, 0.99) * 1000,
@@ -74,6 +113,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--upstream-cpus")
     parser.add_argument("--proxy-cpus")
+    parser.add_argument("--client-cpus", help="pin this process (the client) to these CPUs")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--upstream",
@@ -82,6 +122,8 @@ def main() -> None:
         help="bench/static_upstream.py, or the engine simulator with its constant-20tps profile",
     )
     args = parser.parse_args()
+    if args.client_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
     up, hoist, router = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{up}"
     targets = {"direct": upstream, "hoist": f"http://127.0.0.1:{hoist}"}
@@ -101,7 +143,8 @@ def main() -> None:
         )
         stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
+                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers),
+                    "--per-replica-max-in-flight", "0"],  # all streams at once, as the router
                    args.proxy_cpus),
             targets["hoist"] + "/readyz",
             env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"},

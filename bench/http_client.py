@@ -1,8 +1,11 @@
-"""Which async HTTP client should the gateway pool? aiohttp vs httpx under concurrency.
+"""Which async HTTP client should the gateway use upstream? aiohttp, httpx, and the gateway's
+own hot-path client (data_plane/gateway/upstream_client.py) under concurrency.
 
-Both clients send the same small POSTs, at the same concurrency, to the same upstream: a
+Every client sends the same small POSTs, at the same concurrency, to the same upstream: a
 minimal aiohttp server in its own process on 127.0.0.1 (so client and server do not share
-an event loop). Rounds alternate between the clients to spread the machine's noise.
+an event loop). Rounds alternate between the clients to spread the machine's noise. Besides
+requests per second (bounded by the server), the client's own CPU time per request: what
+a proxy pays for each request it forwards.
 
     .venv/bin/python bench/http_client.py [--concurrency 256] [--requests 20000] [--rounds 3]
 """
@@ -21,6 +24,8 @@ import aiohttp
 import httpx
 from aiohttp import web
 
+from data_plane.gateway.upstream_client import UpstreamClient
+
 BODY = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
 REPLY = b'{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}'
 
@@ -35,8 +40,11 @@ def serve(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def drive(send: Callable[[], Awaitable[None]], total: int, concurrency: int) -> float:
-    """Requests per second for `total` requests, `concurrency` at a time."""
+async def drive(
+    send: Callable[[], Awaitable[None]], total: int, concurrency: int
+) -> tuple[float, float]:
+    """Requests per second and client CPU microseconds per request, for `total` requests,
+    `concurrency` at a time."""
     remaining = total
 
     async def worker() -> None:
@@ -45,12 +53,12 @@ async def drive(send: Callable[[], Awaitable[None]], total: int, concurrency: in
             remaining -= 1
             await send()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started)
+    return total / (time.perf_counter() - started), (time.process_time() - cpu) / total * 1e6
 
 
-async def with_aiohttp(url: str, total: int, concurrency: int) -> float:
+async def with_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float]:
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -63,7 +71,28 @@ async def with_aiohttp(url: str, total: int, concurrency: int) -> float:
         return await drive(send, total, concurrency)
 
 
-async def with_httpx(url: str, total: int, concurrency: int) -> float:
+async def with_hoist(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    host_port, path = url.removeprefix("http://").split("/", 1)
+    host, port = host_port.split(":")
+    head = (
+        f"POST /{path} HTTP/1.1\r\nhost: {host_port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(BODY)}\r\n\r\n"
+    ).encode()
+    client = UpstreamClient(connect_timeout_s=10)
+    address = (host, int(port), False)
+
+    async def send() -> None:
+        response = await client.post(address, head, BODY)
+        await response.read()
+        response.release()
+
+    try:
+        return await drive(send, total, concurrency)
+    finally:
+        await client.close()
+
+
+async def with_httpx(url: str, total: int, concurrency: int) -> tuple[float, float]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
@@ -95,20 +124,23 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        results: dict[str, list[float]] = {"aiohttp": [], "httpx": []}
+        clients = {"aiohttp": with_aiohttp, "httpx": with_httpx, "hoist": with_hoist}
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
         for _ in range(args.rounds):
-            results["aiohttp"].append(
-                asyncio.run(with_aiohttp(url, args.requests, args.concurrency))
-            )
-            results["httpx"].append(asyncio.run(with_httpx(url, args.requests, args.concurrency)))
-        a, h = statistics.median(results["aiohttp"]), statistics.median(results["httpx"])
+            for name, run in clients.items():
+                results[name].append(asyncio.run(run(url, args.requests, args.concurrency)))
         print(f"concurrency {args.concurrency}, {args.requests} requests x {args.rounds} rounds")
-        print("| client | median req/s | rounds |\n|---|---|---|")
-        for name, values in results.items():
-            print(
-                f"| {name} | {statistics.median(values):,.0f} | {', '.join(f'{v:,.0f}' for v in values)} |"
-            )
-        print(f"aiohttp / httpx = {a / h:.1f}x")
+        print("| client | median req/s | client CPU us/request | rounds (req/s) |")
+        print("|---|---:|---:|---|")
+        med = {
+            name: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
+            for name, runs in results.items()
+        }
+        for name, runs in results.items():
+            rounds = ", ".join(f"{r:,.0f}" for r, _ in runs)
+            print(f"| {name} | {med[name][0]:,.0f} | {med[name][1]:.0f} | {rounds} |")
+        print(f"aiohttp / httpx = {med['aiohttp'][0] / med['httpx'][0]:.1f}x requests/s")
+        print(f"hoist / aiohttp = {med['aiohttp'][1] / med['hoist'][1]:.2f}x less client CPU")
     finally:
         server.terminate()
         server.join()

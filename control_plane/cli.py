@@ -62,13 +62,29 @@ FileOption = Annotated[
 
 
 def _load(files: list[Path]) -> Declarations:
-    from control_plane.documents import DocumentsError, load_paths, resolve_relative_sources
+    from pydantic import ValidationError
+
+    from control_plane.documents import (
+        DocumentsError,
+        check_tenant_keys,
+        load_paths,
+        resolve_relative_sources,
+    )
+    from control_plane.local.settings import SupervisorSettings
 
     try:
         found = load_paths(files)
+        check_tenant_keys(found, SupervisorSettings().gateway_tenant_keys_file)
     except DocumentsError as exc:
         for problem in exc.problems:
             typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        typer.echo("Nothing was started.", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error["loc"])
+            where = name if name.isupper() else f"HOIST_{name.upper()}"
+            typer.secho(f"error: {where}: {error['msg']}", fg=typer.colors.RED, err=True)
         typer.echo("Nothing was started.", err=True)
         raise typer.Exit(2) from None
     resolve_relative_sources(found)
@@ -81,7 +97,10 @@ def _load(files: list[Path]) -> Declarations:
 def validate(files: FileOption) -> None:
     """Check the declarations as `hoist up` would, and start nothing."""
     found = _load(files)
-    typer.echo(f"ok: {len(found.models)} models, {len(found.adapters)} adapters")
+    typer.echo(
+        f"ok: {len(found.models)} models, {len(found.adapters)} adapters, "
+        f"{len(found.tenants)} tenants"
+    )
 
 
 @app.command()

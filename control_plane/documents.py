@@ -25,6 +25,13 @@ from control_plane.api.constants import (
     MODEL_KIND,
     TENANT_KIND,
 )
+from control_plane.tenant_manager.validation import (
+    Catalog,
+    duplicate_keys,
+    parse_key_file,
+    quota_problems,
+    resolve_models,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -41,14 +48,14 @@ class Problem:
 
     file: str
     document: int
-    """1-based position of the document in its file."""
+    """1-based position of the document in its file; 0 for a problem of the whole file."""
     what: str
     """`Kind "name"` when known."""
     field: str
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}: document {self.document}"
+        where = f"{self.file}: document {self.document}" if self.document else self.file
         if self.what:
             where += f" ({self.what})"
         return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
@@ -74,6 +81,8 @@ class Declarations:
     does not use; listed so the caller can say so."""
     files: dict[tuple[str, str], str] = field(default_factory=dict)
     """(kind, name) -> the file that declared it, to resolve relative paths against."""
+    positions: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(kind, name) -> the 1-based position of its document in that file."""
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.metadata.name == name), None)
@@ -136,6 +145,7 @@ def parse_sources(sources: Iterable[tuple[str, str]]) -> Declarations:
                 continue
             origin[key] = here
             found.files[(resource.kind, resource.metadata.name)] = file
+            found.positions[(resource.kind, resource.metadata.name)] = index
             if isinstance(resource, Model):
                 found.models.append(resource)
             elif isinstance(resource, Tenant):
@@ -207,6 +217,24 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _cross_check(found: Declarations, origin: dict[tuple[str, str, str], Problem]) -> list[Problem]:
+    problems = _adapter_problems(found, origin)
+    catalog = Catalog.of(
+        [(m.metadata.name, m.spec.tenant) for m in found.models]
+        + [(a.metadata.name, a.spec.tenant) for a in found.adapters]
+    )
+    for tenant in found.tenants:
+        where = origin[(tenant.kind, tenant.metadata.namespace, tenant.metadata.name)]
+        _, model_problems = resolve_models(tenant, catalog)
+        problems.extend(
+            Problem(where.file, where.document, where.what, p.field, p.message)
+            for p in [*quota_problems(tenant.spec), *model_problems]
+        )
+    return problems
+
+
+def _adapter_problems(
+    found: Declarations, origin: dict[tuple[str, str, str], Problem]
+) -> list[Problem]:
     problems = []
     models = {(m.metadata.namespace, m.metadata.name) for m in found.models}
     for adapter in found.adapters:
@@ -267,3 +295,67 @@ def resolve_relative_sources(found: Declarations) -> None:
             continue
         declared_in = Path(found.files[(adapter.kind, adapter.metadata.name)]).parent
         adapter.spec.source = str((declared_in / source).resolve())
+
+
+KEYS_FILE_SETTING = "HOIST_GATEWAY_TENANT_KEYS_FILE"
+
+
+def tenant_key_problems(found: Declarations, key_file: tuple[str, str] | None) -> list[Problem]:
+    """What the gateway would refuse in the key file (name, text), or lack for a tenant.
+
+    The gateway refuses a key file with any bad line, answers 401 to a key whose tenant is
+    not declared, and a declared tenant without a key can never be used.
+    """
+    problems: list[Problem] = []
+    declared = {t.metadata.name for t in found.tenants}
+    with_keys: set[str] = set()
+    if key_file is not None:
+        name, text = key_file
+        keys = parse_key_file(text)
+        with_keys = set(keys.tenants)
+        problems += [Problem(name, 0, "", f"line {n}", m) for n, m in keys.line_problems]
+        for owner, key_set in sorted(keys.tenants.items()):
+            if owner not in declared:
+                first = key_set.digests[0][0]
+                problems.append(
+                    Problem(name, 0, "", first, f'no Tenant named "{owner}" is declared')
+                )
+        for tenant_problems in duplicate_keys(keys.tenants).values():
+            problems += [Problem(name, 0, "", "", p.message) for p in tenant_problems]
+    for tenant in found.tenants:
+        if tenant.metadata.name in with_keys:
+            continue
+        where = found.files[(tenant.kind, tenant.metadata.name)]
+        index = found.positions[(tenant.kind, tenant.metadata.name)]
+        if key_file is None:
+            fix = f"set {KEYS_FILE_SETTING} to a file of `{tenant.metadata.name}: <key>` lines"
+        else:
+            fix = f"add a `{tenant.metadata.name}: <key>` line to {key_file[0]}"
+        problems.append(
+            Problem(where, index, f'Tenant "{tenant.metadata.name}"', "", f"no API key: {fix}")
+        )
+    return problems
+
+
+def check_tenant_keys(found: Declarations, key_file: Path | None) -> None:
+    """Raise `DocumentsError` with every `tenant_key_problems` of the key file at `key_file`."""
+    source: tuple[str, str] | None = None
+    if key_file is not None:
+        try:
+            source = (str(key_file), key_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DocumentsError(
+                [
+                    Problem(
+                        str(key_file),
+                        0,
+                        "",
+                        "",
+                        f"cannot read the key file ({KEYS_FILE_SETTING}): {reason}",
+                    )
+                ]
+            ) from None
+    problems = tenant_key_problems(found, source)
+    if problems:
+        raise DocumentsError(problems)

@@ -14,7 +14,7 @@ ERRORS = ', status=~"5.."'
 """Server errors: the gateway's status classes are 2xx, 4xx, 5xx, client_closed."""
 MODEL = 'model=~"$model"'
 SEL = 'model=~"$model", adapter=~"$adapter"'
-"""For inference_requests_total, the one gateway series labelled by adapter."""
+"""For the gateway's answer series: requests, TTFT, TPOT and tokens carry the adapter."""
 
 MODEL_VARIABLE = Variable("model", "Model", "label_values(inference_requests_total, model)")
 ADAPTER_VARIABLE = Variable(
@@ -109,13 +109,13 @@ def overview() -> Dashboard:
                         "Time to first token by model",
                         "Streaming requests; the SLO signal (alert: HoistTTFTBudgetBurnFast).",
                         "s",
-                        _quantiles("inference_time_to_first_token_seconds", "model", MODEL),
+                        _quantiles("inference_time_to_first_token_seconds", "model", SEL),
                     ),
                     Panel(
                         "Time per output token by model",
                         "Gap between streamed tokens after the first.",
                         "s",
-                        _quantiles("inference_time_per_output_token_seconds", "model", MODEL),
+                        _quantiles("inference_time_per_output_token_seconds", "model", SEL),
                     ),
                     Panel(
                         "Requests per second by endpoint",
@@ -136,27 +136,28 @@ def overview() -> Dashboard:
                 "Tokens",
                 (
                     Panel(
-                        "Output tokens per second by model",
-                        "Completion tokens, from the engines' usage.",
+                        "Output tokens per second by model and adapter",
+                        "Completion tokens, from the engines' usage (adapter empty: the base"
+                        " model).",
                         "short",
                         (
                             _sum(
-                                "model",
-                                _rate("inference_output_tokens_total", MODEL),
-                                "{{model}}",
+                                "model, adapter",
+                                _rate("inference_output_tokens_total", SEL),
+                                "{{model}} {{adapter}}",
                             ),
                         ),
                         stacked=True,
                     ),
                     Panel(
-                        "Prompt tokens per second by model",
-                        "Prompt tokens, from the engines' usage.",
+                        "Prompt tokens per second by model and adapter",
+                        "Prompt tokens, from the engines' usage (adapter empty: the base model).",
                         "short",
                         (
                             _sum(
-                                "model",
-                                _rate("inference_prompt_tokens_total", MODEL),
-                                "{{model}}",
+                                "model, adapter",
+                                _rate("inference_prompt_tokens_total", SEL),
+                                "{{model}} {{adapter}}",
                             ),
                         ),
                         stacked=True,

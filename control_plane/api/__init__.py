@@ -29,6 +29,7 @@ from control_plane.api.model import (
 from control_plane.api.tenant import (
     SecretReference,
     Tenant,
+    TenantPhase,
     TenantQuotas,
     TenantSpec,
     TenantStatus,
@@ -57,6 +58,7 @@ __all__ = [
     "RoutingPolicy",
     "SecretReference",
     "Tenant",
+    "TenantPhase",
     "TenantQuotas",
     "TenantSpec",
     "TenantStatus",

@@ -254,11 +254,13 @@ def tenant_crd() -> dict[str, Any]:
         spec=structural_schema(TenantSpec),
         status=structural_schema(TenantStatus),
         columns=[
+            _col("Phase", ".status.phase"),
+            _col("Keys", ".status.keys", "integer"),
             _col("Weight", ".spec.weight", "integer"),
             _col("RPM", ".spec.quotas.requestsPerMinute", "integer"),
             _col("TPM", ".spec.quotas.tokensPerMinute", "integer"),
             _col("Concurrent", ".spec.quotas.concurrentRequests", "integer"),
-            _col("Keys", ".spec.apiKeysSecret.name", priority=1),
+            _col("Secret", ".spec.apiKeysSecret.name", priority=1),
             _col("Age", ".metadata.creationTimestamp", "date"),
         ],
     )

@@ -8,6 +8,7 @@ entries from a key file instead (see docs/tenancy.md).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -44,7 +45,24 @@ class TenantSpec(Strict):
     """Where the tenant's API keys live; never inline keys in the resource."""
 
 
+class TenantPhase(StrEnum):
+    READY = "Ready"
+    """Valid spec, usable keys, every model id it names exists."""
+    NOT_READY = "NotReady"
+    """Something the Tenant names is missing or wrong (its Secret, a key, a model); the
+    `Ready` condition says what. Fixed without touching the Tenant, it becomes Ready."""
+    FAILED = "Failed"
+    """The spec itself is invalid (e.g. a weight of 0, a nonsense quota): edit the Tenant."""
+
+
 class TenantStatus(Strict):
+    phase: TenantPhase | None = None
+    keys: int | None = None
+    """Distinct valid API keys found for the tenant (a count: keys never appear here)."""
+    allowed_models: list[str] = Field(default_factory=list)
+    """The model and adapter ids the tenant may use now: `spec.allowedModels` resolved
+    against the Models and LoraAdapters of its namespace, plus its own (sorted; the first
+    100)."""
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 

@@ -19,11 +19,9 @@ import aiohttp
 from control_plane.api import LoraAdapter, LoraAdapterStatus
 from control_plane.lora_manager.cycle import AdapterCycle, AdapterMetrics
 from control_plane.lora_manager.placement import PodRef
-from control_plane.lora_manager.plan import assume_placed, orphans
+from control_plane.lora_manager.plan import assume_placed
 from control_plane.lora_manager.sidecar_client import (
     SidecarClient,
-    SidecarRefusedError,
-    SidecarUnreachableError,
 )
 from control_plane.lora_manager.status import RetryPolicy
 
@@ -68,8 +66,8 @@ class LocalAdapterReconciler:
         metrics: AdapterMetrics | None = None,
         sidecar_timeout_seconds: float = 60.0,
     ) -> None:
-        self._client = SidecarClient(session, timeout_seconds=sidecar_timeout_seconds)
-        self._cycle = AdapterCycle(self._client, policy=policy, metrics=metrics, now=now)
+        client = SidecarClient(session, timeout_seconds=sidecar_timeout_seconds)
+        self._cycle = AdapterCycle(client, policy=policy, metrics=metrics, now=now)
 
     async def reconcile(
         self, adapters: list[LoraAdapter], pods: Sequence[Replica]
@@ -94,13 +92,7 @@ class LocalAdapterReconciler:
         declared: dict[str, set[str]] = defaultdict(set)
         for adapter in adapters:
             declared[adapter.spec.base_model].add(adapter.metadata.name)
-        urls = {p.name: p.sidecar_url for p in pods}
-        for view in views:
-            for name in orphans(declared, view):
-                try:
-                    await self._client.unload(urls[view.name], name)
-                except (SidecarRefusedError, SidecarUnreachableError):
-                    continue
+        await self._cycle.unload_orphans(refs, views, declared)
         return statuses
 
     async def remove(self, adapter: LoraAdapter, pods: Sequence[Replica]) -> None:

@@ -41,6 +41,9 @@ class SupervisorSettings(BaseSettings):
     autoscale_interval_s: float = Field(default=2.0, gt=0)
     drain_s: float = Field(default=3.0, ge=0)
     """A replica scaled away leaves the gateway's view this long before it is stopped."""
+    gateway_tenant_keys_file: Path | None = None
+    """The gateway's key file (`HOIST_GATEWAY_TENANT_KEYS_FILE`, passed on to it as is):
+    checked against the declared tenants before anything starts."""
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     model_repository: str = Field(
         default=str(Path("~/.hoist/models").expanduser()), validation_alias="MODEL_REPOSITORY"

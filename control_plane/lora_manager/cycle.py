@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -21,6 +21,7 @@ from control_plane.lora_manager.plan import (
     AdapterPlan,
     RemovalPlan,
     assume_placed,
+    orphans,
     plan_adapter,
     plan_removal,
 )
@@ -229,6 +230,42 @@ class AdapterCycle:
             self._metrics.drift_repaired(spec.base_model, len(plan.drift))
             log.info("%s: repairing drift on %s", meta.name, ", ".join(plan.drift))
         return out
+
+    async def unload_orphans(
+        self,
+        pods: Sequence[PodRef],
+        views: Sequence[PodView],
+        declared: Mapping[str, Collection[str]],
+    ) -> dict[str, tuple[str, ...]]:
+        """Unload from each pod the adapters that no declaration puts on its model (deleted
+        while the operator was away, loaded by hand); what was unloaded, by pod.
+
+        `declared` maps a base model to its adapters' names. Read it after `views`: an
+        adapter is declared before anything loads it, so one declared later than the
+        listing cannot be mistaken for an orphan.
+        """
+        urls = {p.name: p.sidecar_url for p in pods}
+        unloaded: dict[str, list[str]] = {}
+
+        async def unload(view: PodView, name: str) -> None:
+            try:
+                await self._client.unload(urls[view.name], name)
+            except (SidecarRefusedError, SidecarUnreachableError) as exc:
+                self._metrics.sidecar_call("unload", "failure")
+                log.warning("could not unload orphan %s from %s: %s", name, view.name, exc)
+                return
+            self._metrics.sidecar_call("unload", "success")
+            self._metrics.drift_repaired(view.model, 1)
+            unloaded.setdefault(view.name, []).append(name)
+
+        work = [(view, name) for view in views for name in orphans(declared, view)]
+        await asyncio.gather(*(unload(view, name) for view, name in work))
+        if unloaded:
+            log.info(
+                "unloaded adapters nothing declares: %s",
+                "; ".join(f"{pod}: {', '.join(sorted(n))}" for pod, n in sorted(unloaded.items())),
+            )
+        return {pod: tuple(sorted(names)) for pod, names in unloaded.items()}
 
     async def remove(self, namespace: str, name: str, pods: Sequence[PodRef]) -> None:
         """Unload the adapter from every pod.

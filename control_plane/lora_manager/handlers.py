@@ -5,7 +5,9 @@
   is what repairs drift and places adapters on new or restarted pods;
 - delete: unload everywhere, then let kopf release the finalizer (a temporary error while
   some ready pod's sidecar cannot be reached);
-- a spec the types refuse (the CRD schema normally does): `SpecValid=False`, permanent.
+- a spec the types refuse (the CRD schema normally does): `SpecValid=False`, permanent;
+- `register_sweep`: a timer per Model, every `adapter_resync_seconds`, that unloads from
+  its pods the adapters no LoraAdapter declares.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from control_plane.api.constants import (
 )
 from control_plane.kube import KubeError, core_path, hoist_path
 from control_plane.lora_manager.cycle import RemovalIncompleteError
-from control_plane.lora_manager.placement import PodRef, PodView
+from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
 from control_plane.lora_manager.plan import loaded_after
 from control_plane.lora_manager.pods import pod_ref
 from control_plane.lora_manager.status import invalid_status
@@ -61,6 +63,50 @@ async def annotate_pods(
     for view in views:
         names = loaded_after(view, adapter, loaded_now=view.name in loaded_on)
         if names is None or names == current.get(view.name):
+            continue
+        try:
+            await ctx.kube.merge_patch(
+                core_path(namespace, "pods", view.name),
+                {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
+            )
+        except KubeError as exc:
+            logger.warning("could not annotate pod %s: %s", view.name, exc)
+
+
+async def declared_adapters(ctx: OperatorContext, namespace: str) -> dict[str, set[str]]:
+    """The LoraAdapters of `namespace`, as base model -> adapter names (pure reads; one
+    being deleted still counts: its own handler unloads it)."""
+    declared: dict[str, set[str]] = {}
+    for item in await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)):
+        base = (item.get("spec") or {}).get("baseModel")
+        name = (item.get("metadata") or {}).get("name")
+        if isinstance(base, str) and isinstance(name, str):
+            declared.setdefault(base, set()).add(name)
+    return declared
+
+
+async def annotate_swept(
+    ctx: OperatorContext,
+    *,
+    namespace: str,
+    pods: list[PodRef],
+    views: list[PodView],
+    swept: dict[str, tuple[str, ...]],
+    logger: kopf.Logger,
+) -> None:
+    """The loaded-adapters annotation of each pod something was unloaded from, without it."""
+    current = {p.name: p.loaded_annotation for p in pods}
+    for view in views:
+        if view.name not in swept or view.adapters is None:
+            continue
+        names = tuple(
+            sorted(
+                n
+                for n, a in view.adapters.items()
+                if a.phase is SidecarPhase.LOADED and n not in swept[view.name]
+            )
+        )
+        if names == current.get(view.name):
             continue
         try:
             await ctx.kube.merge_patch(
@@ -158,3 +204,38 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             logger.warning("adapter %s not yet unloaded everywhere: %s", name, exc)
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
         logger.info("adapter %s unloaded from every pod", name)
+
+
+def register_sweep(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    """A timer per Model that unloads from its pods what no LoraAdapter declares (deleted
+    while the operator was down, loaded by hand): GPU LoRA slots are scarce."""
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        MODEL_PLURAL,
+        id="unload-undeclared-adapters",
+        interval=ctx.settings.adapter_resync_seconds,
+        initial_delay=ctx.settings.adapter_resync_seconds,
+        registry=registry,
+    )
+    async def sweep_undeclared(
+        name: str, namespace: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
+    ) -> None:
+        if body.meta.get("deletionTimestamp"):
+            return
+        namespace = namespace or "default"
+        try:
+            pods = [p for p in await list_pods(ctx, namespace) if p.model == name]
+            if not pods:
+                return
+            views = await ctx.cycle.observe(pods)
+            declared = await declared_adapters(ctx, namespace)  # after observing (see cycle)
+        except KubeError as exc:
+            logger.warning("cannot check %s's pods for undeclared adapters: %s", name, exc)
+            return
+        swept = await ctx.cycle.unload_orphans(pods, views, declared)
+        if swept:
+            await annotate_swept(
+                ctx, namespace=namespace, pods=pods, views=views, swept=swept, logger=logger
+            )

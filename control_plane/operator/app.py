@@ -1,4 +1,4 @@
-"""Wiring: settings -> clients -> handlers (model, LoRA, autoscaler) -> `kopf.operator()`,
+"""Wiring: settings -> clients -> handlers (model, LoRA, tenant, autoscaler) -> `kopf.operator()`,
 plus `/metrics` and `/healthz`.
 
 Several replicas may run: they meet in the `KopfPeering` named `settings.peering_name`
@@ -33,6 +33,7 @@ from control_plane.model_manager.resources import PodConfig
 from control_plane.operator.context import OperatorContext
 from control_plane.operator.metrics import OperatorMetrics
 from control_plane.operator.settings import OperatorSettings
+from control_plane.tenant_manager import handlers as tenant_handlers
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def build_registry(
 
     model_handlers.register(registry, ctx)
     lora_handlers.register(registry, ctx)
+    lora_handlers.register_sweep(registry, ctx)
+    tenant_handlers.register(registry, ctx)
     settings = ctx.settings
     if settings.autoscaler_enabled:
         config = AutoscalerConfig(

@@ -42,6 +42,9 @@ class OperatorSettings(BaseSettings):
     """Interval of the timer that compares declared with loaded adapters (drift repair)."""
     model_resync_seconds: float = Field(default=60.0, gt=0)
     """Interval of the timer that re-applies each Model's Deployment and refreshes status."""
+    tenant_resync_seconds: float = Field(default=30.0, gt=0)
+    """Interval of the timer that re-validates each Tenant (its key Secret, the keys of the
+    other tenants, the Models it names may change without the Tenant changing)."""
     sidecar_timeout_seconds: float = Field(default=120.0, gt=0)
     """Longest wait for one sidecar call (a PUT downloads and loads the adapter)."""
     max_load_failures: int = Field(default=5, ge=1)

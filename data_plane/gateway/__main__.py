@@ -105,9 +105,9 @@ def store_factory(settings: GatewaySettings) -> Any:
     return lambda _session: None
 
 
-def build(settings: GatewaySettings) -> HotPaths:
+def build(settings: GatewaySettings, *, freeze_after_start: bool = False) -> HotPaths:
     gateway = Gateway(settings, discovery_factory(settings))
-    return build_app(gateway, store_factory(settings))
+    return build_app(gateway, store_factory(settings), freeze_after_start=freeze_after_start)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
     try:
-        app = build(settings)
+        app = build(settings, freeze_after_start=True)
     except (StateError, ValueError) as exc:
         sys.exit(f"gateway: {exc}")
     config = uvicorn.Config(

@@ -8,6 +8,7 @@ FastAPI route. Every error, from either side, has OpenAI's shape.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import PurePosixPath
@@ -319,11 +320,21 @@ class HotPaths:
         await self.app(scope, receive, send)
 
 
-def build_app(gateway: Gateway, adapter_store: AdapterStoreFactory) -> HotPaths:
+def build_app(
+    gateway: Gateway, adapter_store: AdapterStoreFactory, *, freeze_after_start: bool = False
+) -> HotPaths:
+    """The ASGI app; `freeze_after_start` is for a process that serves only this gateway."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         app.state.adapter_store = adapter_store(gateway.session)
+        if freeze_after_start:
+            # What start-up built lives as long as the process: out of the collector's view,
+            # a full collection mid-traffic scans only what requests allocate (40-80 ms
+            # each otherwise, measured with 512 streams in flight).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

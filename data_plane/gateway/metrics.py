@@ -58,27 +58,27 @@ class GatewayMetrics:
         self.ttft = Histogram(
             "inference_time_to_first_token_seconds",
             "Time from arrival to the first streamed chunk (streaming requests).",
-            ["model"],
+            ["model", "adapter"],
             buckets=_TTFT_BUCKETS,
             registry=r,
         )
         self.tpot = Histogram(
             "inference_time_per_output_token_seconds",
             "Time per output token after the first (streaming requests).",
-            ["model"],
+            ["model", "adapter"],
             buckets=_TPOT_BUCKETS,
             registry=r,
         )
         self.prompt_tokens = Counter(
             "inference_prompt_tokens_total",
             "Prompt tokens, as the engine reports them.",
-            ["model"],
+            ["model", "adapter"],
             registry=r,
         )
         self.output_tokens = Counter(
             "inference_output_tokens_total",
             "Output tokens (the engine's usage; else one per streamed chunk).",
-            ["model"],
+            ["model", "adapter"],
             registry=r,
         )
         self.in_flight = Gauge(

@@ -17,9 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
-import yarl
+from urllib.parse import urlsplit
 
 from data_plane.gateway.errors import (
     BadRequestError,
@@ -40,12 +38,22 @@ from data_plane.gateway.request_fields import Endpoint, RequestFields, parse_req
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.tenancy.service import OPERATOR, Caller
 from data_plane.gateway.tenancy.upstream import UsageStripper, usage_tokens
+from data_plane.gateway.upstream_client import (
+    Address,
+    UpstreamClientError,
+    UpstreamConnectError,
+    UpstreamDisconnectedError,
+    UpstreamIdleError,
+    UpstreamResponse,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+Series = tuple[str, str]
+"""An answer's metric labels: (model, adapter or "")."""
 
 log = logging.getLogger("hoist.gateway.proxy")
 
@@ -69,7 +77,8 @@ class _Exchange:
     send: Send
     request_id: bytes
     arrived: float
-    forward: list[tuple[str, str]]
+    forward: bytes
+    """The client's headers to pass on, as header lines (hop-by-hop ones dropped)."""
     body: bytes = b""
     fields: RequestFields | None = None
     started: bool = False
@@ -152,23 +161,28 @@ class ProxyEndpoint:
         self.endpoint = endpoint
         self.path = upstream_path
         self._ids = _RequestIds()
-        self._urls: dict[str, yarl.URL] = {}
+        self._targets: dict[str, tuple[Address, bytes]] = {}
 
-    def _url(self, base: str) -> yarl.URL:
-        """The upstream URL, parsed once per replica (parsing costs on the hot path)."""
-        url = self._urls.get(base)
-        if url is None:
-            if len(self._urls) > 4096:  # replicas come and go: keep the cache bounded
-                self._urls.clear()
-            url = self._urls[base] = yarl.URL(base + self.path)
-        return url
+    def _target(self, base: str) -> tuple[Address, bytes]:
+        """A replica's address and request line with Host, built once per replica."""
+        target = self._targets.get(base)
+        if target is None:
+            if len(self._targets) > 4096:  # replicas come and go: keep the cache bounded
+                self._targets.clear()
+            url = urlsplit(base)
+            address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80),
+                       url.scheme == "https")  # fmt: skip
+            path = url.path.rstrip("/") + self.path
+            line = f"POST {path} HTTP/1.1\r\nhost: {url.netloc}\r\n".encode("latin-1")
+            target = self._targets[base] = (address, line)
+        return target
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
         gw = self.gw
         metrics = gw.metrics
         loop = asyncio.get_running_loop()
         request_id = auth = length = b""
-        forward: list[tuple[str, str]] = []
+        forward: list[bytes] = []
         for key, value in scope["headers"]:
             if key in _REQUEST_DROP:
                 if key == b"x-request-id":
@@ -178,11 +192,11 @@ class ProxyEndpoint:
                 continue
             if key == b"authorization":
                 auth = value
-            forward.append((key.decode("latin-1"), value.decode("latin-1")))
+            forward += (key, b": ", value, b"\r\n")
         if not request_id or len(request_id) > 200:
             request_id = self._ids.next()
-        forward.append(("x-request-id", request_id.decode("latin-1")))
-        exchange = _Exchange(send, request_id, loop.time(), forward)
+        forward += (b"x-request-id: ", request_id, b"\r\n\r\n")
+        exchange = _Exchange(send, request_id, loop.time(), b"".join(forward))
         try:
             caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             exchange.body = await self._read_body(receive, length)
@@ -318,7 +332,7 @@ class ProxyEndpoint:
                     raise
                 break  # nobody else to try: report the last failure
             try:
-                outcome = await self._attempt(exchange, replica, route.name)
+                outcome = await self._attempt(exchange, replica, (route.name, adapter or ""))
             finally:
                 gw.release(replica, flow[0])
             if isinstance(outcome, str):
@@ -342,32 +356,34 @@ class ProxyEndpoint:
         return "5xx"
 
     async def _attempt(  # noqa: PLR0912 - one place for every way an attempt can end
-        self, exchange: _Exchange, replica: Replica, model: str
+        self, exchange: _Exchange, replica: Replica, series: Series
     ) -> str | _Failed:
-        """Serve from `replica`: the status class sent, or the failure before the first byte."""
+        """Serve from `replica`: the status class sent, or the failure before the first byte.
+        `series` labels the answer's metrics: (model, adapter or "")."""
         gw = self.gw
         assert exchange.fields is not None
         stream = exchange.fields.stream
-        response: aiohttp.ClientResponse | None = None
+        response: UpstreamResponse | None = None
         complete = False
+        address, line = self._target(replica.url)
+        body = exchange.body
+        head = b"%bcontent-length: %d\r\n%b" % (line, len(body), exchange.forward)
         try:
             try:
                 async with asyncio.timeout(gw.settings.first_byte_timeout_s):
-                    response = await gw.session.post(
-                        self._url(replica.url), data=exchange.body, headers=exchange.forward
-                    )
+                    response = await gw.upstream.post(address, head, body)
                     status = response.status
                     if stream and status == 200:
                         # Hold the headers until the first chunk: a failure before it can
                         # still be retried elsewhere.
-                        payload = await response.content.readany()
+                        payload = await response.readany()
                     else:
                         payload = await response.read()
             except TimeoutError:
                 return _Failed(Failure.TIMEOUT)
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            except (UpstreamConnectError, UpstreamDisconnectedError) as exc:
                 return _Failed(Failure.CONNECT, body=str(exc).encode())
-            except aiohttp.ClientError as exc:
+            except UpstreamClientError as exc:
                 return _Failed(Failure.STATUS, 502, str(exc).encode())
             headers = _response_headers(response, exchange.request_id)
             if status in _RETRYABLE_STATUS:
@@ -379,13 +395,13 @@ class ProxyEndpoint:
                 await exchange.respond(status, headers, payload)
                 gw.succeeded(replica)
                 if status == 200:
-                    _count_tokens(gw, model, payload)
+                    _count_tokens(gw, series, payload)
                     if exchange.caller.tenant is not None:  # tenancy hook: charge usage
                         exchange.tokens = usage_tokens(payload[-1024:]) or usage_tokens(payload)
                 return f"{status // 100}xx"
             if not payload:
                 return _Failed(Failure.STATUS, 502, b"the upstream ended its stream before a chunk")
-            complete = await self._relay(exchange, response, headers, payload, replica, model)
+            complete = await self._relay(exchange, response, headers, payload, replica, series)
             return "2xx" if complete else "stream_error"
         finally:
             if response is not None:
@@ -397,43 +413,37 @@ class ProxyEndpoint:
     async def _relay(  # noqa: PLR0917
         self,
         exchange: _Exchange,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         headers: Headers,
         first: bytes,
         replica: Replica,
-        model: str,
+        series: Series,
     ) -> bool:
         """Pass a stream through from its first chunk; True when it ended well."""
         gw = self.gw
         send = exchange.send
-        idle = gw.settings.idle_timeout_s
         loop = asyncio.get_running_loop()
         first_at = loop.time()
-        gw.metrics.child(gw.metrics.ttft, model).observe(first_at - exchange.arrived)
+        gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
         exchange.started = True
         stripper = exchange.stripper  # tenancy hook: hide the usage event we asked for
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         out = stripper.feed(first) if stripper is not None else first
         await send({"type": "http.response.body", "body": out, "more_body": True})
-        content = response.content
         events = first.count(b"data: ")
         prev = last = first
+        response.watch_idle(gw.settings.idle_timeout_s)
         try:
-            async with asyncio.timeout(idle) as timer:
-                while True:
-                    chunk = await content.readany()
+            while chunk := await response.readany():
+                events += chunk.count(b"data: ")
+                prev, last = last, chunk
+                if stripper is not None:
+                    chunk = stripper.feed(chunk)
                     if not chunk:
-                        break
-                    timer.reschedule(loop.time() + idle)
-                    events += chunk.count(b"data: ")
-                    prev, last = last, chunk
-                    if stripper is not None:
-                        chunk = stripper.feed(chunk)
-                        if not chunk:
-                            continue
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            kind = Failure.TIMEOUT if isinstance(exc, TimeoutError) else Failure.STATUS
+                        continue
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamClientError as exc:
+            kind = Failure.TIMEOUT if isinstance(exc, UpstreamIdleError) else Failure.STATUS
             gw.failed(replica, kind)
             message = (
                 "The model stopped answering mid-stream."
@@ -451,33 +461,35 @@ class ProxyEndpoint:
         tail = last if prev is last else prev + last
         if exchange.caller.tenant is not None:  # tenancy hook: charge usage
             exchange.tokens = usage_tokens(stripper.usage if stripper else tail)
-        _count_stream(gw, model, tail, events, loop.time() - first_at)
+        _count_stream(gw, series, tail, events, loop.time() - first_at)
         return True
 
 
-def _response_headers(response: aiohttp.ClientResponse, request_id: bytes) -> Headers:
-    out = [(k, v) for k, v in response.raw_headers if k.lower() not in _RESPONSE_DROP]
+def _response_headers(response: UpstreamResponse, request_id: bytes) -> Headers:
+    out = [(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_DROP]
     out.append((b"x-request-id", request_id))
     return out
 
 
-def _count_tokens(gw: Gateway, model: str, payload: bytes) -> None:
+def _count_tokens(gw: Gateway, series: Series, payload: bytes) -> None:
     tail = payload[-1024:]
     prompt = _PROMPT_TOKENS.search(tail) or _PROMPT_TOKENS.search(payload)
     completion = _COMPLETION_TOKENS.search(tail) or _COMPLETION_TOKENS.search(payload)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
     if completion is not None:
-        gw.metrics.child(gw.metrics.output_tokens, model).inc(int(completion.group(1)))
+        gw.metrics.child(gw.metrics.output_tokens, *series).inc(int(completion.group(1)))
 
 
-def _count_stream(gw: Gateway, model: str, tail: bytes, events: int, after_first: float) -> None:
+def _count_stream(
+    gw: Gateway, series: Series, tail: bytes, events: int, after_first: float
+) -> None:
     prompt = _PROMPT_TOKENS.search(tail)
     completion = _COMPLETION_TOKENS.search(tail)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, model).inc(int(prompt.group(1)))
+        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
     # Without usage: one chunk per token, less the closing `[DONE]`.
     tokens = int(completion.group(1)) if completion is not None else max(0, events - 1)
-    gw.metrics.child(gw.metrics.output_tokens, model).inc(tokens)
+    gw.metrics.child(gw.metrics.output_tokens, *series).inc(tokens)
     if tokens > 1:
-        gw.metrics.child(gw.metrics.tpot, model).observe(after_first / (tokens - 1))
+        gw.metrics.child(gw.metrics.tpot, *series).observe(after_first / (tokens - 1))

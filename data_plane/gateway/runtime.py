@@ -28,6 +28,7 @@ from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 from data_plane.gateway.tenancy.shares import WAIT, Shares, ShareSettings
+from data_plane.gateway.upstream_client import UpstreamClient
 
 log = logging.getLogger("hoist.gateway")
 
@@ -88,6 +89,8 @@ class Gateway:
         self._fleet_changed = Wakeups()
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
+        self.upstream = UpstreamClient(settings.connect_timeout_s)
+        """The hot path's client (the session serves discovery, load polls, adapters)."""
         self.discovery: Discovery | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._refreshed = asyncio.Event()
@@ -100,6 +103,7 @@ class Gateway:
 
     async def start(self) -> None:
         self._session = new_session(self.settings)
+        self.upstream = UpstreamClient(self.settings.connect_timeout_s)
         self.discovery = self._discovery_factory(self._session)
         await self.refresh()
         settings = self.settings
@@ -133,6 +137,7 @@ class Gateway:
                 await task
         self._tasks.clear()
         await self.tenancy.close()  # tenancy hook
+        await self.upstream.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -27,7 +27,7 @@ import yaml
 from kmock._internal import dicts, enums, rendering
 from kmock._internal.k8s import KubernetesError
 
-from control_plane.api.crd import lora_adapter_crd, model_crd
+from control_plane.api.crd import lora_adapter_crd, model_crd, tenant_crd
 
 
 def _now() -> str:
@@ -228,8 +228,10 @@ def hoist_emulator() -> HoistKubeEmulator:
     emulator = HoistKubeEmulator()
     emulator.declare_crd(model_crd())
     emulator.declare_crd(lora_adapter_crd())
+    emulator.declare_crd(tenant_crd())
     emulator.declare("v1/pods", "Pod")
     emulator.declare("v1/services", "Service")
+    emulator.declare("v1/secrets", "Secret")
     emulator.declare("v1/events", "Event")
     emulator.declare("v1/namespaces", "Namespace", namespaced=False)
     emulator.declare("apps/v1/deployments", "Deployment")

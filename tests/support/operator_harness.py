@@ -33,6 +33,7 @@ def fast_settings(**overrides: Any) -> OperatorSettings:
         "namespaces": [],
         "adapter_resync_seconds": 0.3,
         "model_resync_seconds": 0.5,
+        "tenant_resync_seconds": 0.5,
         "sidecar_timeout_seconds": 2,
         "max_load_failures": 3,
         "backoff_base_seconds": 0.2,

@@ -41,6 +41,14 @@ class TenantPolicy:
         )
 
 
+def without_status(doc: Any) -> Any:
+    """A Tenant document less its `status`: the gateway acts on the spec alone, so a status
+    written by a newer operator (or pasted from `kubectl get -o yaml`) never refuses it."""
+    if isinstance(doc, dict) and "status" in doc:
+        return {k: v for k, v in doc.items() if k != "status"}
+    return doc
+
+
 def parse_tenants(documents: list[Any]) -> dict[str, TenantPolicy]:
     """Policies from Tenant documents; other kinds are skipped, a bad Tenant refused."""
     out: dict[str, TenantPolicy] = {}
@@ -48,7 +56,7 @@ def parse_tenants(documents: list[Any]) -> dict[str, TenantPolicy]:
         if not isinstance(doc, dict) or doc.get("kind") != "Tenant":
             continue
         try:
-            tenant = Tenant.model_validate(doc)
+            tenant = Tenant.model_validate(without_status(doc))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])

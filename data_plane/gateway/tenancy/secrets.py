@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from control_plane.api import Tenant
 from data_plane.gateway.tenancy.keys import KeyFileError, KeyRing, parse_key_entry
-from data_plane.gateway.tenancy.policy import TenantPolicy
+from data_plane.gateway.tenancy.policy import TenantPolicy, without_status
 
 
 def from_objects(
@@ -29,7 +29,7 @@ def from_objects(
     problems: list[str] = []
     for doc in tenants:
         try:
-            tenant = Tenant.model_validate(doc)
+            tenant = Tenant.model_validate(without_status(doc))
         except ValidationError as exc:
             name = (doc.get("metadata") or {}).get("name") if isinstance(doc, dict) else None
             problems.append(f"Tenant {name!r}: {exc.errors()[0]['msg']}")

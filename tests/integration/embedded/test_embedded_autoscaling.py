@@ -29,12 +29,11 @@ FAST = {"HOIST_AUTOSCALE_INTERVAL_S": "0.5", "HOIST_DRAIN_S": "0.5"}
 def test_a_request_wakes_a_model_at_zero_and_idleness_returns_it_to_zero(tmp_path: Path) -> None:
     with running_embedded(tmp_path, [AUTOSCALED], env=FAST) as stack:
         assert stack.replicas() == []
-        client = openai.OpenAI(
-            base_url=f"{stack.gateway_url}/v1", api_key="unused", max_retries=0, timeout=60
-        )
-
         # The gateway holds the request while the autoscaler starts a replica for it.
-        reply = client.completions.create(model="elastic", prompt="Wake up", max_tokens=4)
+        with openai.OpenAI(
+            base_url=f"{stack.gateway_url}/v1", api_key="unused", max_retries=0, timeout=60
+        ) as client:
+            reply = client.completions.create(model="elastic", prompt="Wake up", max_tokens=4)
         assert reply.choices[0].text
         replicas = stack.replicas()
         assert replicas

@@ -52,8 +52,11 @@ def _routable(stack: EmbeddedStack, model: str) -> bool:
 
 
 @pytest.fixture
-def client(stack: EmbeddedStack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.gateway_url}/v1", api_key="unused", max_retries=0)
+def client(stack: EmbeddedStack) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
+        base_url=f"{stack.gateway_url}/v1", api_key="unused", max_retries=0
+    ) as client:
+        yield client
 
 
 def _send(method: str, url: str, body: object | None = None) -> tuple[int, dict[str, object]]:

@@ -145,25 +145,25 @@ def _drive_load(gateway_url: str, models: tuple[str, ...]) -> int:
     """A short, bounded mix of requests; how many succeeded."""
     import openai
 
-    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="unused", timeout=30)
     ok = 0
-    for i in range(6):
-        for model in models:
-            messages = [{"role": "user", "content": f"Say something, {i}"}]
-            client.chat.completions.create(model=model, messages=messages, max_tokens=8)
-            stream = client.chat.completions.create(
-                model=model,
-                messages=messages,
-                max_tokens=8,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            for _chunk in stream:
-                pass
-            client.completions.create(model=model, prompt=f"Count to {i}", max_tokens=8)
-            ok += 3
-    with pytest.raises(openai.NotFoundError):
-        client.completions.create(model="no-such-model", prompt="x", max_tokens=1)
+    with openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="unused", timeout=30) as client:
+        for i in range(6):
+            for model in models:
+                messages = [{"role": "user", "content": f"Say something, {i}"}]
+                client.chat.completions.create(model=model, messages=messages, max_tokens=8)
+                stream = client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    max_tokens=8,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                for _chunk in stream:
+                    pass
+                client.completions.create(model=model, prompt=f"Count to {i}", max_tokens=8)
+                ok += 3
+        with pytest.raises(openai.NotFoundError):
+            client.completions.create(model="no-such-model", prompt="x", max_tokens=1)
     return ok
 
 

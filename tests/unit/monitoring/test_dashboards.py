@@ -89,7 +89,7 @@ def test_every_rule_uses_labels_its_metrics_have() -> None:
 
 
 def test_a_label_the_metric_lacks_is_caught() -> None:
-    assert _labels_known("sum by (adapter) (rate(inference_output_tokens_total[5m]))") == {
+    assert _labels_known("sum by (adapter) (rate(inference_latency_seconds_count[5m]))") == {
         "adapter"
     }
 

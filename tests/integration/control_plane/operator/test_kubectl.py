@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 from pathlib import Path
 
 import pytest
 
+from control_plane.kube import core_path
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator, write_kubeconfig
 from tests.support.operator_harness import (
@@ -82,3 +84,55 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
             models = table(await kubectl(config, "get", "models"))
             assert models[0] == ["NAME", "ENGINE", "DESIRED", "READY", "PHASE", "AGE"]
             assert models[1][:5] == ["llama-3-8b-sim", "sim", "2", "0", "Loading"]
+
+
+TENANTS = """\
+apiVersion: serving.hoist.dev/v1alpha1
+kind: Tenant
+metadata: {name: team-a}
+spec:
+  quotas: {requestsPerMinute: 600, tokensPerMinute: 200000, concurrentRequests: 32}
+  weight: 2
+  apiKeysSecret: {name: team-a-keys}
+---
+apiVersion: serving.hoist.dev/v1alpha1
+kind: Tenant
+metadata: {name: team-b}
+spec:
+  weight: 1
+  apiKeysSecret: {name: team-b-keys}
+"""
+
+
+async def test_tenants_printer_columns_show_phase_and_keys(tmp_path: Path) -> None:
+    async with running_emulator() as (_, url), cluster_client(url) as cluster:
+        config = write_kubeconfig(tmp_path / "kubeconfig", url)
+        manifest = tmp_path / "tenants.yaml"
+        manifest.write_text(TENANTS)
+        applied = await kubectl(config, "apply", "--validate=false", "-f", str(manifest))
+        assert "tenant.serving.hoist.dev/team-a created" in applied
+        # (the emulator's discovery does not offer Secrets to kubectl: created directly)
+        await cluster.kube.create(
+            core_path("default", "secrets"),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "team-a-keys"},
+             "data": {"ci": base64.b64encode(b"sk-tenant-kubectl-a").decode()}},
+        )  # fmt: skip
+        async with operator_running(url, fast_settings()):
+
+            async def settled() -> bool:
+                phases = []
+                for name in ("team-a", "team-b"):
+                    doc = await cluster.get("tenants", name)
+                    phases.append(((doc or {}).get("status") or {}).get("phase"))
+                return phases == ["Ready", "NotReady"]
+
+            await eventually(settled, what="team-a Ready, team-b NotReady")
+            tenants = table(await kubectl(config, "get", "tenants"))
+            assert tenants[0] == [
+                "NAME", "PHASE", "KEYS", "WEIGHT", "RPM", "TPM", "CONCURRENT", "AGE"
+            ]  # fmt: skip
+            assert tenants[1][:7] == ["team-a", "Ready", "1", "2", "600", "200000", "32"]
+            assert tenants[2][:4] == ["team-b", "NotReady", "0", "1"]
+            wide = table(await kubectl(config, "get", "ht", "-o", "wide"))
+            assert wide[0][-2:] == ["SECRET", "AGE"]
+            assert wide[2][-2] == "team-b-keys"

@@ -245,3 +245,35 @@ async def test_deletion_waits_for_an_unreachable_sidecar(
 
         await eventually(gone, what="deleted once every sidecar unloaded it")
         assert not sidecars[1].loaded()
+
+
+async def test_adapters_nothing_declares_are_unloaded(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+) -> None:
+    """Deleted while the operator was down, or loaded by hand: the LoRA slot is given back,
+    and a declared adapter on the same pod is left alone."""
+    _, url, cluster, sidecars = env
+    await cluster.apply("models", MODEL)
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    async with operator_running(url, fast_settings()) as operator:
+        await cluster.apply("loraadapters", lora("sql"))
+        await eventually(lambda: _phase_is(cluster, "sql", "Ready"), what="sql Ready")
+        # an adapter no LoraAdapter declares appears on base-0's sidecar
+        sidecars[0].adapters["stray"] = {"name": "stray", "phase": "Loaded", "source": "/x"}
+
+        async def swept() -> bool:
+            pod = await cluster.kube.get(core_path("default", "pods", "base-0"))
+            annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+            return (
+                sidecars[0].loaded() == {"sql"}
+                and annotations.get(ANNOTATION_LOADED_ADAPTERS) == "sql"
+            )
+
+        await eventually(swept, what="the undeclared adapter unloaded and unannotated")
+        assert sidecars[0].deletes("stray") >= 1
+        assert sidecars[0].deletes("sql") == 0
+        assert operator.sample("hoist_operator_adapter_drift_repairs_total", {"model": "base"}) >= 1
+
+
+async def _phase_is(cluster: Cluster, name: str, phase: str) -> bool:
+    return await phase_of(cluster, name) == phase

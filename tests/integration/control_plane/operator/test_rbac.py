@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from control_plane.kube import core_path
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import granted, operator_calls, running_emulator
 from tests.support.operator_harness import (
@@ -50,6 +52,18 @@ async def test_every_call_of_the_operator_is_granted() -> None:
                       "autoscaling": {"enabled": True}}},
         )  # fmt: skip
         await cluster.add_pod("base-0", "base", sidecars[0])
+        await cluster.kube.create(
+            core_path("default", "secrets"),
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "team-keys", "namespace": "default"},
+             "data": {"ci": base64.b64encode(b"sk-rbac-test-key-1").decode()}},
+        )  # fmt: skip
+        await cluster.apply(
+            "tenants",
+            {"apiVersion": "serving.hoist.dev/v1alpha1", "kind": "Tenant",
+             "metadata": {"name": "team", "namespace": "default"},
+             "spec": {"allowedModels": ["base"], "apiKeysSecret": {"name": "team-keys"}}},
+        )  # fmt: skip
         async with operator_running(url, fast_settings()):
             await cluster.apply(
                 "loraadapters",
@@ -76,6 +90,12 @@ async def test_every_call_of_the_operator_is_granted() -> None:
                 return ((doc or {}).get("status") or {}).get("scalingReason") is not None
 
             await eventually(autoscaled, what="the autoscaler to decide about the scaled Model")
+
+            async def tenant_ready() -> bool:
+                doc = await cluster.get("tenants", "team")
+                return ((doc or {}).get("status") or {}).get("phase") == "Ready"
+
+            await eventually(tenant_ready, what="the Tenant Ready")
 
     calls = operator_calls(emulator)
     # The test runs kopf cluster-wide (kmock cannot serve kopf's namespace observation);

@@ -222,6 +222,11 @@ async def test_health_ready_and_metrics(gw: RunningGateway, client: openai.Async
     stream = await client.completions.create(model="tiny", prompt="x", max_tokens=3, stream=True)
     async for _ in stream:
         pass
+    stream = await client.completions.create(
+        model="sql-lora", prompt="x", max_tokens=2, stream=True
+    )
+    async for _ in stream:
+        pass
     async with aiohttp.ClientSession() as session:
         async with session.get(gw.url + "/healthz") as resp:
             assert resp.status == 200
@@ -233,8 +238,12 @@ async def test_health_ready_and_metrics(gw: RunningGateway, client: openai.Async
         'inference_requests_total{adapter="",endpoint="completions",model="tiny",status="2xx"} 2.0'
         in text
     )
-    assert 'inference_output_tokens_total{model="tiny"} 5.0' in text
-    assert "inference_time_to_first_token_seconds_count" in text
-    assert 'inference_time_per_output_token_seconds_count{model="tiny"} 1.0' in text
+    assert 'inference_output_tokens_total{adapter="",model="tiny"} 5.0' in text
+    assert 'inference_output_tokens_total{adapter="sql-lora",model="tiny"} 2.0' in text
+    assert 'inference_time_to_first_token_seconds_count{adapter="",model="tiny"} 1.0' in text
+    assert (
+        'inference_time_to_first_token_seconds_count{adapter="sql-lora",model="tiny"} 1.0' in text
+    )
+    assert 'inference_time_per_output_token_seconds_count{adapter="",model="tiny"} 1.0' in text
     assert 'gateway_routing_decisions_total{model="tiny",policy="default"' in text
     assert "inference_latency_seconds_bucket" in text

@@ -48,3 +48,15 @@ def test_keys_problems_and_tenants() -> None:
         "Tenant 'e': Input should be greater than or equal to 1",
     ]
     assert not any("tiny" in p or "sk-a" in p for p in problems)
+
+
+def test_a_status_the_gateway_does_not_know_never_drops_a_tenant() -> None:
+    """The gateway acts on the spec; a newer operator's status fields must not refuse it."""
+    tenant = _tenant("a", "a-keys") | {
+        "status": {"phase": "Ready", "fieldFromTheFuture": 1, "kopf": {"progress": {}}}
+    }
+    secrets = {"a-keys": {"data": {"one": _b64("sk-aaaaaaaaaa")}}}
+    policies, keys, problems = from_objects([tenant], secrets)
+    assert list(policies) == ["a"]
+    assert keys.lookup(b"sk-aaaaaaaaaa") == "a"
+    assert problems == []

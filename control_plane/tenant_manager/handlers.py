@@ -1,0 +1,260 @@
+"""kopf handlers for `Tenant`: validate it against its namespace, write the status.
+
+- create / update / resume, and a timer every `tenant_resync_seconds`: read the
+  namespace's Tenants, their key Secrets (by name: `get`, never `list`), Models and
+  LoraAdapters, check this Tenant (`validation.check_tenant`), write the status. The
+  timer is what notices a Secret that appeared, changed or went away later, and a key
+  another tenant took since; timer passes share one observation of a namespace for half
+  an interval (`RecentObservations`);
+- a Model or LoraAdapter created or deleted: re-check every Tenant of its namespace at
+  once (an `allowedModels` id may have come into or gone out of existence);
+- a spec the types refuse (the CRD schema normally does first): `SpecValid=False`,
+  `Failed`, permanent until the spec changes.
+
+Secrets are turned into digests at once; no key reaches a log line, an event, a metric
+or the status (which counts keys and names Secret entries, never their values).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from control_plane.api import Tenant, TenantStatus
+from control_plane.api.common import find_condition
+from control_plane.api.constants import (
+    CONDITION_READY,
+    GROUP,
+    LORA_ADAPTER_PLURAL,
+    MODEL_PLURAL,
+    TENANT_PLURAL,
+    VERSION,
+)
+from control_plane.kube import KubeError, core_path, hoist_path
+from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
+from control_plane.operator.context import OperatorContext
+from control_plane.tenant_manager.status import invalid_tenant_status, tenant_status
+from control_plane.tenant_manager.validation import (
+    Catalog,
+    KeySet,
+    TenantReason,
+    check_tenant,
+    duplicate_keys,
+    kube_keys,
+)
+
+KIND = "Tenant"
+log = logging.getLogger(__name__)
+Json = dict[str, Any]
+
+
+def _owner(doc: Mapping[str, Any]) -> str | None:
+    spec = doc.get("spec")
+    owner = spec.get("tenant") if isinstance(spec, Mapping) else None
+    return owner if isinstance(owner, str) else None
+
+
+def _name(doc: Mapping[str, Any]) -> str:
+    meta = doc.get("metadata")
+    return str(meta.get("name", "")) if isinstance(meta, Mapping) else ""
+
+
+def catalog_of(models: list[Json], adapters: list[Json]) -> Catalog:
+    return Catalog.of((_name(d), _owner(d)) for d in [*models, *adapters] if _name(d))
+
+
+def valid_tenants(docs: list[Json]) -> list[Tenant]:
+    """The Tenants the types accept, with their status; the others' own passes report them."""
+    out = []
+    for doc in docs:
+        try:
+            out.append(parse(Tenant, TenantStatus, doc))
+        except ValidationError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One look at what a namespace's Tenants depend on."""
+
+    tenants: list[Tenant]
+    keys: dict[str, KeySet]
+    catalog: Catalog
+
+    def covers(self, tenant: Tenant) -> bool:
+        """Seen with the same key Secret reference (so its keys here are its keys)."""
+        name, ref = tenant.metadata.name, tenant.spec.api_keys_secret
+        return any(t.metadata.name == name and t.spec.api_keys_secret == ref for t in self.tenants)
+
+    def status(self, tenant: Tenant, *, now: datetime) -> TenantStatus:
+        name = tenant.metadata.name
+        keys = self.keys.get(name) or kube_keys(tenant, {})
+        duplicates = duplicate_keys({**self.keys, name: keys}).get(name, ())
+        report = check_tenant(tenant, keys, self.catalog, duplicates=duplicates)
+        return tenant_status(tenant.status, report, tenant.metadata.generation, now=now)
+
+
+async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None = None) -> Namespace:
+    """The namespace's Tenants (`current` as its handler sees it, fresher than a list),
+    each one's key digests (every named Secret read once), its Models and adapters."""
+    tenants = valid_tenants(await ctx.kube.list(hoist_path(namespace, TENANT_PLURAL)))
+    if current is not None:
+        tenants = [current] + [t for t in tenants if t.metadata.name != current.metadata.name]
+    secrets: dict[str, Json] = {}
+    forbidden: set[str] = set()
+    for name in sorted({t.spec.api_keys_secret.name for t in tenants if t.spec.api_keys_secret}):
+        try:
+            found = await ctx.kube.get(core_path(namespace, "secrets", name))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            forbidden.add(name)
+            continue
+        if found is not None:
+            secrets[name] = found
+    catalog = catalog_of(
+        await ctx.kube.list(hoist_path(namespace, MODEL_PLURAL)),
+        await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)),
+    )
+    keys = {t.metadata.name: kube_keys(t, secrets, frozenset(forbidden)) for t in tenants}
+    return Namespace(tenants, keys, catalog)
+
+
+class RecentObservations:
+    """Each namespace's last observation, reused by timer passes while young enough.
+
+    Each pass reads every Tenant's Secret (to compare keys across tenants); without this,
+    n Tenants' timers would read n Secrets each per interval. Passes for a change (create,
+    update, resume, a Model's event) always observe afresh and refresh the entry.
+    """
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Namespace]] = {}
+
+    def get(self, namespace: str, tenant: Tenant) -> Namespace | None:
+        at, seen = self._entries.get(namespace, (0.0, None))
+        if seen is None or self._clock() - at > self._max_age or not seen.covers(tenant):
+            return None
+        return seen
+
+    def put(self, namespace: str, seen: Namespace) -> None:
+        self._entries[namespace] = (self._clock(), seen)
+
+
+def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> None:
+    """Log (and so post as an event) a Tenant that is not ready, once per new message."""
+    ready = find_condition(status.conditions, CONDITION_READY)
+    before = find_condition(tenant.status.conditions, CONDITION_READY) if tenant.status else None
+    if ready is None or ready.status == "True":
+        return
+    if before is None or before.message != ready.message:
+        # names and reasons only, never a key
+        logger.warning(
+            "Tenant %s is not ready (%s): %s", tenant.metadata.name, ready.reason, ready.message
+        )
+
+
+def refuse(
+    body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, exc: ValidationError, *, now: datetime
+) -> None:
+    """A spec the types refuse: `Failed`, and a permanent error (once per generation)."""
+    message = error_text(exc)
+    if already_reported(body):
+        return
+    quota = message.startswith("spec.quotas")
+    reason = TenantReason.INVALID_QUOTA if quota else TenantReason.INVALID_SPEC
+    logger.error("invalid Tenant: %s", message)
+    generation = body.meta.get("generation")
+    patch.status.update(
+        dump_status(invalid_tenant_status(None, reason, message, generation, now=now))
+    )
+    raise kopf.PermanentError(message) from exc
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    resource = (GROUP, VERSION, TENANT_PLURAL)
+    recent = RecentObservations(max_age_seconds=ctx.settings.tenant_resync_seconds / 2)
+
+    async def reconcile(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *, fresh: bool = True
+    ) -> None:
+        started = time.perf_counter()
+        now = ctx.cycle.now()
+        try:
+            tenant = parse(Tenant, TenantStatus, body)
+        except ValidationError as exc:
+            ctx.metrics.reconciles.labels(KIND, "invalid").inc()
+            refuse(body, patch, logger, exc, now=now)
+            return
+        namespace = tenant.metadata.namespace
+        try:
+            seen = None if fresh else recent.get(namespace, tenant)
+            if seen is None:
+                seen = await observe(ctx, namespace, tenant)
+                recent.put(namespace, seen)
+        except KubeError as exc:
+            ctx.metrics.reconciles.labels(KIND, "error").inc()
+            raise kopf.TemporaryError(str(exc), delay=ctx.settings.tenant_resync_seconds) from exc
+        finally:
+            ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
+        ctx.metrics.reconciles.labels(KIND, "ok").inc()
+        status = seen.status(tenant, now=now)
+        if status != tenant.status:
+            report_change(logger, tenant, status)
+            patch.status.update(dump_status(status))
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    async def tenant_changed(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        await reconcile(body, patch, logger)
+
+    @kopf.timer(
+        *resource,
+        interval=ctx.settings.tenant_resync_seconds,
+        initial_delay=ctx.settings.tenant_resync_seconds,
+        registry=registry,
+    )
+    async def tenant_resync(
+        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    ) -> None:
+        try:
+            await reconcile(body, patch, logger, fresh=False)
+        except kopf.PermanentError:
+            return  # the status says why; the next spec change tries again
+
+    async def model_ids_changed(event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
+        # Only creations and deletions change which ids exist (None: the initial listing,
+        # which the Tenants' own resume handlers cover).
+        if event.get("type") not in ("ADDED", "DELETED") or not namespace:
+            return
+        try:
+            seen = await observe(ctx, namespace)
+            recent.put(namespace, seen)
+            now = ctx.cycle.now()
+            for tenant in seen.tenants:
+                status = seen.status(tenant, now=now)
+                if status == tenant.status:
+                    continue
+                report_change(log, tenant, status)
+                await ctx.kube.merge_patch(
+                    hoist_path(namespace, TENANT_PLURAL, tenant.metadata.name, "status"),
+                    {"status": dump_status(status)},
+                )
+        except KubeError as exc:
+            log.warning("could not re-check the Tenants of %s: %s", namespace, exc)
+
+    for plural in (MODEL_PLURAL, LORA_ADAPTER_PLURAL):
+        kopf.on.event(GROUP, VERSION, plural, registry=registry)(model_ids_changed)

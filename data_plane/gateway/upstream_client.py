@@ -1,0 +1,377 @@
+"""The hot path's HTTP/1.1 client: pooled keep-alive connections to the engines.
+
+The proxy sends one kind of request (a POST with a body it already holds) and passes the
+answer's bytes through, so it needs little of a general client. This one is an asyncio
+protocol around httptools' response parser: the request head and body leave in one write,
+the answer's body is handed over as it arrives (chunked encoding undone, nothing copied or
+decoded), and finished connections go back to a per-upstream pool. Compared with aiohttp
+on the same path it does about a third of the Python work per request (bench/gateway_overhead.py,
+docs/benchmarks.md).
+
+Timeouts belong to the caller (`asyncio.timeout` around each await), except the connect
+timeout. Closing a response before its end closes its connection: the engine sees the
+disconnect and aborts the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from typing import Any
+
+import httptools
+
+_HIGH_WATER = 1 << 20
+"""Buffered answer bytes at which the connection stops reading (a slow client)."""
+_DELIMITING = frozenset((b"content-length", b"transfer-encoding"))
+
+
+class UpstreamClientError(Exception):
+    """The upstream could not be reached or broke the HTTP exchange."""
+
+
+class UpstreamConnectError(UpstreamClientError):
+    """No connection: refused, unreachable, or the connect timeout passed."""
+
+
+class UpstreamDisconnectedError(UpstreamClientError):
+    """The connection closed before the answer was complete."""
+
+
+class UpstreamIdleError(UpstreamClientError):
+    """The upstream sent nothing for longer than the idle limit, mid-answer."""
+
+
+class UpstreamProtocolError(UpstreamClientError):
+    """The upstream's bytes are not a valid HTTP/1.1 response."""
+
+
+Address = tuple[str, int, bool]
+"""Host, port, and whether to speak TLS."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one exchange at a time."""
+
+    def __init__(self, client: UpstreamClient, address: Address) -> None:
+        self._client = client
+        self.address = address
+        self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
+        self._parser = httptools.HttpResponseParser(self)
+        self.lost = False
+        self.idle_since = 0.0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.status = 0
+        self._head_done = False
+        self._delimited = False
+        """The answer has a Content-Length or is chunked (else it ends with the connection)."""
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._complete = False
+        self._keep_alive = False
+        self._error: UpstreamClientError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self.got_bytes = False
+        self._idle_limit = 0.0
+        self._last_data = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._clock = asyncio.get_running_loop().time
+
+    # --- one exchange ---------------------------------------------------------------------
+
+    def begin(self, data: bytes) -> None:
+        self.headers = []
+        self.status = 0
+        self._head_done = self._complete = self.got_bytes = self._delimited = False
+        self._keep_alive = False
+        self._chunks = []
+        self._buffered = 0
+        self._error = None
+        self.transport.write(data)
+
+    def watch_idle(self, seconds: float) -> None:
+        """Fail the answer once the upstream stays silent for `seconds` (one timer, re-armed
+        lazily, rather than a timeout rescheduled for every chunk)."""
+        loop = asyncio.get_running_loop()
+        self._idle_limit = seconds
+        self._last_data = self._clock()
+        self._watchdog = loop.call_at(self._last_data + seconds, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._watchdog = None
+        if self._complete or self.lost:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_data + self._idle_limit
+        if due > loop.time():
+            self._watchdog = loop.call_at(due, self._check_idle)
+        else:
+            self._fail(UpstreamIdleError(f"no data from the upstream for {self._idle_limit:g} s"))
+
+    def stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    async def head(self) -> None:
+        while not self._head_done:
+            await self._wait()
+
+    async def next_chunk(self) -> bytes:
+        """The body bytes that arrived since the last call; b"" once the answer is complete."""
+        while not self._chunks:
+            if self._complete:
+                return b""
+            await self._wait()
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def body(self) -> bytes:
+        while not self._complete:
+            await self._wait()
+        data = b"".join(self._chunks)
+        self._chunks = []
+        return data
+
+    @property
+    def reusable(self) -> bool:
+        return self._complete and self._keep_alive and not self.lost
+
+    async def _wait(self) -> None:
+        """Until the protocol has news; raises the connection's error, if any, first."""
+        if self._error is not None:
+            raise self._error
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        if self._watchdog is not None:
+            self._last_data = self._clock()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamProtocolError("the upstream switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamProtocolError(f"invalid HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._client.forget(self)
+        if self._complete:
+            return
+        if self._head_done and not self._delimited:
+            self._complete = True  # an answer delimited by the end of its connection
+            self._wake()
+            return
+        self._fail(UpstreamDisconnectedError("the upstream closed the connection"))
+
+    def _fail(self, error: UpstreamClientError) -> None:
+        if self._error is None:
+            self._error = error
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    # --- httptools callbacks --------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        if name.lower() in _DELIMITING:
+            self._delimited = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self._head_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()  # the parser resets right after
+        self._complete = True
+        self._wake()
+
+
+class UpstreamResponse:
+    """An answer whose head has arrived; read its body, then release or close it."""
+
+    __slots__ = ("_conn", "_done", "headers", "status")
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+        self._done = False
+        self.status = conn.status
+        self.headers = conn.headers
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        return await self._conn.body()
+
+    async def readany(self) -> bytes:
+        """The next body bytes as they arrive; b"" at the end."""
+        return await self._conn.next_chunk()
+
+    def watch_idle(self, seconds: float) -> None:
+        """From now on, reading fails with UpstreamIdleError after `seconds` of silence."""
+        self._conn.watch_idle(seconds)
+
+    def release(self) -> None:
+        """Done with a fully read answer: its connection goes back to the pool."""
+        if not self._done:
+            self._done = True
+            self._conn.stop_watching()
+            self._conn._client.put_back(self._conn)
+
+    def close(self) -> None:
+        """Done, read or not: the connection is closed (an engine aborts the request)."""
+        if not self._done:
+            self._done = True
+            self._conn.stop_watching()
+            self._conn.lost = True
+            self._conn.transport.close()
+
+
+class UpstreamClient:
+    """Keep-alive connection pools, one per upstream address, for POST requests.
+
+    An idle connection is kept `keepalive_s` (shorter than the engines' own keep-alive, 5 s
+    in uvicorn, so that the upstream rarely closes one just as it is reused). A reused
+    connection that turns out closed before any byte of the answer is replaced by a new one
+    once: the request never reached an engine that would answer it.
+    """
+
+    def __init__(self, connect_timeout_s: float, keepalive_s: float = 4.0) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.keepalive_s = keepalive_s
+        self._idle: dict[Address, deque[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self._closed = False
+        self._ssl: ssl.SSLContext | None = None
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    async def post(self, address: Address, head: bytes, body: bytes) -> UpstreamResponse:
+        """Send `head` (request line and headers, ending in a blank line) and `body`; return
+        once the answer's head has arrived."""
+        data = head + body
+        conn = self._pooled(address)
+        if conn is not None:
+            conn.begin(data)
+            try:
+                await conn.head()
+                return UpstreamResponse(conn)
+            except UpstreamDisconnectedError:
+                if conn.got_bytes:
+                    raise
+            except BaseException:
+                conn.transport.close()
+                raise
+        conn = await self._connect(address)
+        conn.begin(data)
+        try:
+            await conn.head()
+        except BaseException:
+            conn.transport.close()
+            raise
+        return UpstreamResponse(conn)
+
+    def _pooled(self, address: Address) -> _Connection | None:
+        idle = self._idle.get(address)
+        if not idle:
+            return None
+        oldest_usable = asyncio.get_running_loop().time() - self.keepalive_s
+        while idle:
+            conn = idle.pop()  # the most recently used: the warmest, least likely closed
+            if conn.lost or conn.transport.is_closing():
+                continue
+            if conn.idle_since < oldest_usable:
+                conn.transport.close()
+                continue
+            return conn
+        return None
+
+    async def _connect(self, address: Address) -> _Connection:
+        if self._closed:
+            raise UpstreamConnectError("the client is closed")
+        loop = asyncio.get_running_loop()
+        host, port, tls = address
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self, address), host, port, ssl=self._tls() if tls else None
+                )
+        except TimeoutError:
+            raise UpstreamConnectError(f"connect to {host}:{port} timed out") from None
+        except OSError as exc:  # ssl.SSLError included
+            raise UpstreamConnectError(
+                f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+            ) from None
+        self._open.add(conn)
+        return conn
+
+    def put_back(self, conn: _Connection) -> None:
+        if not conn.reusable or self._closed:
+            conn.transport.close()
+            return
+        conn.idle_since = asyncio.get_running_loop().time()
+        self._idle.setdefault(conn.address, deque()).append(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        """A connection closed: drop it from the pool (called by the connection)."""
+        self._open.discard(conn)
+        idle = self._idle.get(conn.address)
+        if idle is not None:
+            with contextlib.suppress(ValueError):
+                idle.remove(conn)
+            if not idle:
+                del self._idle[conn.address]
+
+    def idle_connections(self, address: Address) -> int:
+        return len(self._idle.get(address, ()))
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    async def close(self) -> None:
+        """Close every connection; later requests fail with UpstreamConnectError."""
+        self._closed = True
+        for conn in list(self._open):
+            conn.transport.close()
+        self._idle.clear()
+        for _ in range(100):  # let connection_lost run, so that nothing outlives the loop
+            if not self._open:
+                break
+            await asyncio.sleep(0)
