@@ -59,18 +59,33 @@ async def annotate_pods(
 ) -> None:
     """Record on each pod the adapters its sidecar holds loaded (the gateway routes on it)."""
     loaded_on = {entry.pod for entry in status.loaded_on}
+    wanted = {
+        view.name: names
+        for view in views
+        if (names := loaded_after(view, adapter, loaded_now=view.name in loaded_on)) is not None
+    }
+    await _write_annotations(ctx, namespace, pods, wanted, logger)
+
+
+async def _write_annotations(
+    ctx: OperatorContext,
+    namespace: str,
+    pods: list[PodRef],
+    wanted: dict[str, tuple[str, ...]],
+    logger: kopf.Logger,
+) -> None:
+    """Set each pod's loaded-adapters annotation to `wanted[pod]` where it says otherwise."""
     current = {p.name: p.loaded_annotation for p in pods}
-    for view in views:
-        names = loaded_after(view, adapter, loaded_now=view.name in loaded_on)
-        if names is None or names == current.get(view.name):
+    for pod, names in wanted.items():
+        if names == current.get(pod):
             continue
         try:
             await ctx.kube.merge_patch(
-                core_path(namespace, "pods", view.name),
+                core_path(namespace, "pods", pod),
                 {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
             )
         except KubeError as exc:
-            logger.warning("could not annotate pod %s: %s", view.name, exc)
+            logger.warning("could not annotate pod %s: %s", pod, exc)
 
 
 async def declared_adapters(ctx: OperatorContext, namespace: str) -> dict[str, set[str]]:
@@ -95,26 +110,18 @@ async def annotate_swept(
     logger: kopf.Logger,
 ) -> None:
     """The loaded-adapters annotation of each pod something was unloaded from, without it."""
-    current = {p.name: p.loaded_annotation for p in pods}
-    for view in views:
-        if view.name not in swept or view.adapters is None:
-            continue
-        names = tuple(
+    wanted = {
+        view.name: tuple(
             sorted(
                 n
                 for n, a in view.adapters.items()
                 if a.phase is SidecarPhase.LOADED and n not in swept[view.name]
             )
         )
-        if names == current.get(view.name):
-            continue
-        try:
-            await ctx.kube.merge_patch(
-                core_path(namespace, "pods", view.name),
-                {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
-            )
-        except KubeError as exc:
-            logger.warning("could not annotate pod %s: %s", view.name, exc)
+        for view in views
+        if view.name in swept and view.adapters is not None
+    }
+    await _write_annotations(ctx, namespace, pods, wanted, logger)
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
