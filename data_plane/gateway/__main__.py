@@ -85,7 +85,9 @@ def discovery_factory(settings: GatewaySettings) -> Any:
 
         def kube(session: aiohttp.ClientSession) -> Discovery:
             return KubernetesDiscovery(
-                kube_client(session, settings), settings.kube_namespace, settings.engine_port
+                kube_client(session, settings),
+                (settings.kube_namespace, *settings.kube_model_namespaces),
+                settings.engine_port,
             )
 
         return kube

@@ -54,6 +54,11 @@ class GatewaySettings(BaseSettings):
     kube_api_url: str | None = None
     """Kubernetes discovery: the API server; unset: in-cluster (service account)."""
     kube_namespace: str = "default"
+    """Kubernetes discovery: the namespace of the Models, LoraAdapters and Tenants."""
+    kube_model_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Kubernetes discovery: more namespaces whose Models (and their pods and adapters) are
+    served, e.g. a tenant's own namespace with its GPU quota (space, `;` or `,` separated
+    in the env). A model name must be unique across them all."""
     kube_token_file: Path | None = None
     kube_ca_file: Path | None = None
     engine_port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -137,6 +142,9 @@ class GatewaySettings(BaseSettings):
             for key in ("upstreams", "api_keys", "tenants_files"):
                 if key in data:
                     data[key] = _split(data[key])
+            namespaces = data.get("kube_model_namespaces")
+            if isinstance(namespaces, str):
+                data["kube_model_namespaces"] = _split(namespaces.replace(",", " "))
         return data
 
     @model_validator(mode="after")

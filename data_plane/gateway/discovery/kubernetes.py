@@ -9,6 +9,7 @@ which the sidecar keeps current.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from pathlib import Path
@@ -37,6 +38,8 @@ from data_plane.gateway.fleet import FleetSnapshot, ModelInfo, ReplicaInfo
 from data_plane.gateway.settings import GatewaySettings
 
 _SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+log = logging.getLogger("hoist.gateway.discovery")
 
 
 class KubeError(Exception):
@@ -200,24 +203,65 @@ def fleet_from_resources(
 
 
 class KubernetesDiscovery:
-    def __init__(self, client: KubeClient, namespace: str, engine_port: int) -> None:
+    """Models, their pods and LoraAdapters from one or more namespaces, as one fleet.
+
+    The first namespace is the gateway's own; the others hold dedicated Models (a tenant's
+    namespace with its GPU quota). A model id is global to the OpenAI API: a Model or
+    LoraAdapter whose name an earlier namespace (or an earlier kind) already serves is left
+    out, and logged once.
+    """
+
+    def __init__(
+        self, client: KubeClient, namespaces: str | tuple[str, ...], engine_port: int
+    ) -> None:
         self._client = client
-        self._namespace = namespace
+        self._namespaces = (namespaces,) if isinstance(namespaces, str) else namespaces
         self._engine_port = engine_port
+        self._reported: set[tuple[str, str]] = set()
 
     async def fetch(self) -> FleetSnapshot:
-        ns = self._namespace
-        try:
-            models = await self._client.request("GET", _custom(ns, MODEL_PLURAL))
-            pods = await self._client.request(
-                "GET", f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": LABEL_MODEL}
+        models: list[dict[str, Any]] = []
+        pods: list[dict[str, Any]] = []
+        adapters: list[dict[str, Any]] = []
+        taken: set[str] = set()
+        for ns in self._namespaces:
+            try:
+                listed = _items(await self._client.request("GET", _custom(ns, MODEL_PLURAL)))
+                ns_pods = await self._client.request(
+                    "GET", f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": LABEL_MODEL}
+                )
+                ns_adapters = await self._client.request("GET", _custom(ns, LORA_ADAPTER_PLURAL))
+            except KubeError as exc:
+                raise DiscoveryError(f"namespace {ns}: {exc}") from exc
+            served: set[str] = set()
+            for model in listed:
+                name = str((model.get("metadata") or {}).get("name"))
+                if name in taken:
+                    self._report_taken(ns, name)
+                    continue
+                served.add(name)
+                models.append(model)
+            taken |= served
+            pods += [p for p in _items(ns_pods) if _model_label(p) in served]
+            for adapter in _items(ns_adapters):
+                name = str((adapter.get("metadata") or {}).get("name"))
+                if name in taken:
+                    self._report_taken(ns, name)
+                    continue
+                taken.add(name)
+                adapters.append(adapter)
+        return fleet_from_resources(models, pods, adapters, self._engine_port)
+
+    def _report_taken(self, namespace: str, name: str) -> None:
+        if (namespace, name) not in self._reported:
+            self._reported.add((namespace, name))
+            log.warning(
+                "Model %s in namespace %s is not served: the name is taken", name, namespace
             )
-            adapters = await self._client.request("GET", _custom(ns, LORA_ADAPTER_PLURAL))
-        except KubeError as exc:
-            raise DiscoveryError(str(exc)) from exc
-        return fleet_from_resources(
-            _items(models), _items(pods), _items(adapters), self._engine_port
-        )
+
+
+def _model_label(pod: dict[str, Any]) -> Any:
+    return ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_MODEL)
 
 
 def _items(listing: Any) -> list[dict[str, Any]]:

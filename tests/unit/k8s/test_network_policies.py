@@ -113,3 +113,33 @@ def test_policies_apply_in_their_own_namespace_only() -> None:
 )
 def test_label_selectors(selector: dict[str, Any], labels: dict[str, str], matches: bool) -> None:
     assert selects(selector, labels) is matches
+
+
+TENANT_NS = "tenant-team-a"
+TENANT_ENGINE = Pod(TENANT_NS, INFERENCE.labels)
+TENANT_WORKLOAD = Pod(TENANT_NS, {"app": "notebook"})
+TENANT_FAKE_GATEWAY = Pod(TENANT_NS, {"serving.hoist.dev/role": "gateway"})
+
+
+@pytest.mark.parametrize(
+    ("source", "port", "allowed"),
+    [
+        pytest.param(GATEWAY, ENGINE_PORT, True, id="hoist-gateway-to-engine"),
+        pytest.param(CONTROLLER, SIDECAR_PORT, True, id="hoist-controller-to-sidecar"),
+        pytest.param(GATEWAY, SIDECAR_PORT, False, id="hoist-gateway-to-sidecar"),
+        pytest.param(TENANT_WORKLOAD, ENGINE_PORT, False, id="tenant-pod-to-engine"),
+        pytest.param(TENANT_FAKE_GATEWAY, ENGINE_PORT, False, id="gateway-label-in-tenant-ns"),
+        pytest.param(PROMETHEUS, ENGINE_METRICS_PORT, True, id="prometheus-to-metrics"),
+        pytest.param(CLIENT, ENGINE_PORT, False, id="client-to-engine"),
+    ],
+)
+def test_a_tenant_namespace_admits_hoist_like_its_own(
+    source: Pod, port: int, allowed: bool
+) -> None:
+    """k8s/tenancy: dedicated engines in a tenant's namespace answer Hoist's gateway and
+    controller from the `hoist` namespace, and no one else."""
+    policies = [
+        d for d in documents(K8S / "tenancy" / "team-a.yaml") if d["kind"] == "NetworkPolicy"
+    ]
+    assert all(p["metadata"]["namespace"] == TENANT_NS for p in policies)
+    assert admits(policies, source, TENANT_ENGINE, port) is allowed

@@ -131,3 +131,51 @@ async def test_adapter_api_manages_lora_adapter_resources(api: str) -> None:
         async with http.get("/v1/adapters/chat") as resp:
             assert resp.status == 404
             assert "message" in (await resp.json())["error"]
+
+
+async def test_models_in_more_namespaces_are_served_under_unique_names(
+    api: str, engine: FakeVllm
+) -> None:
+    """A tenant's dedicated Model lives in its own namespace (its GPU quota); the gateway
+    serves it beside the shared ones, and a name already taken is not served twice."""
+    team = FakeVllm("team-model")
+    await team.start()
+    try:
+        async with aiohttp.ClientSession(base_url=api) as http:
+            for ns, name in ((NS, "llama"), ("tenant-a", "team-model"), ("tenant-a", "llama")):
+                model = {
+                    "apiVersion": API_VERSION,
+                    "kind": "Model",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {"source": "x"},
+                }
+                await create(http, f"/apis/{API_VERSION}/namespaces/{ns}/models", model)
+            await create(
+                http,
+                f"/api/v1/namespaces/{NS}/pods",
+                pod("llama-a", engine.url, ready=True, adapters=""),
+            )
+            team_pod = pod("team-model-a", team.url, ready=True, adapters="")
+            team_pod["metadata"] |= {"namespace": "tenant-a", "labels": {LABEL_MODEL: "team-model"}}
+            await create(http, "/api/v1/namespaces/tenant-a/pods", team_pod)
+            impostor = pod("llama-x", "http://127.0.0.1:9", ready=True, adapters="")
+            impostor["metadata"]["namespace"] = "tenant-a"
+            await create(http, "/api/v1/namespaces/tenant-a/pods", impostor)
+        async with (
+            run_gateway(
+                discovery="kubernetes",
+                kube_api_url=api,
+                kube_namespace=NS,
+                kube_model_namespaces="tenant-a",
+            ) as gw,
+            openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+        ):
+            assert {m.id for m in (await client.models.list()).data} == {"llama", "team-model"}
+            for _ in range(4):
+                await client.completions.create(model="llama", prompt="x", max_tokens=1)
+            await client.completions.create(model="team-model", prompt="x", max_tokens=1)
+            assert [r.name for r in gw.gateway.fleet.models["llama"].replicas] == ["llama-a"]
+        assert engine.requests == 4
+        assert team.requests == 1
+    finally:
+        await team.stop()

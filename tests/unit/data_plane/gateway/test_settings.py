@@ -45,3 +45,11 @@ def test_bad_settings_exit_with_a_message(
         parse_settings(argv)
     assert info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_more_model_namespaces_come_as_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOIST_GATEWAY_KUBE_MODEL_NAMESPACES", "tenant-a, tenant-b;tenant-c")
+    monkeypatch.setenv("HOIST_GATEWAY_UPSTREAMS", "m=http://a:1")
+    monkeypatch.setenv("HOIST_GATEWAY_DISCOVERY", "static")
+    settings = parse_settings([])
+    assert settings.kube_model_namespaces == ["tenant-a", "tenant-b", "tenant-c"]
