@@ -74,6 +74,8 @@ class _Connection(asyncio.Protocol):
         self._error: UpstreamClientError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._whole = False
+        """The reader takes the whole body at once (`body`): never pause reading."""
         self.got_bytes = False
         self._idle_limit = 0.0
         self._last_data = 0.0
@@ -86,10 +88,13 @@ class _Connection(asyncio.Protocol):
         self.headers = []
         self.status = 0
         self._head_done = self._complete = self.got_bytes = self._delimited = False
-        self._keep_alive = False
+        self._keep_alive = self._whole = False
         self._chunks = []
         self._buffered = 0
         self._error = None
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
         self.transport.write(data)
 
     def watch_idle(self, seconds: float) -> None:
@@ -136,6 +141,10 @@ class _Connection(asyncio.Protocol):
         return data
 
     async def body(self) -> bytes:
+        self._whole = True  # the caller wants it all: no back-pressure, or it never ends
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
         while not self._complete:
             await self._wait()
         data = b"".join(self._chunks)
@@ -210,7 +219,7 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused:
+        if self._buffered > _HIGH_WATER and not (self._paused or self._whole):
             self._paused = True
             self.transport.pause_reading()
         self._wake()

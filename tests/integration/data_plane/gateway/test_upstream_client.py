@@ -259,3 +259,21 @@ async def test_a_stream_that_goes_silent_fails_after_the_idle_limit(
         with pytest.raises(UpstreamIdleError, match="no data"):
             await response.readany()
         response.close()
+
+
+async def test_a_large_answer_read_whole_is_not_held_back(client: UpstreamClient) -> None:
+    """Back-pressure is for streams read piece by piece; `read()` takes everything."""
+    body = bytes(range(256)) * (4 * 4096)  # 4 MiB, beyond the high-water mark
+
+    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(reply(body))
+            await writer.drain()
+
+    async with serving(large) as (server, address):
+        for _ in range(2):  # and the connection is reusable afterwards
+            response = await asyncio.wait_for(client.post(address, HEAD, b"{}"), 30)
+            assert await asyncio.wait_for(response.read(), 30) == body
+            response.release()
+        assert server.connections == 1
