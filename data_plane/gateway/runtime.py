@@ -89,21 +89,28 @@ class Gateway:
         self._fleet_changed = Wakeups()
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
-        self.upstream = UpstreamClient(settings.connect_timeout_s)
-        """The hot path's client (the session serves discovery, load polls, adapters)."""
+        self._upstream: UpstreamClient | None = None
         self.discovery: Discovery | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._refreshed = asyncio.Event()
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """For discovery, load polls and the adapter store."""
         if self._session is None:
             raise RuntimeError("the gateway is not started")
         return self._session
 
+    @property
+    def upstream(self) -> UpstreamClient:
+        """The proxy's client to the engines (the hot path)."""
+        if self._upstream is None:
+            raise RuntimeError("the gateway is not started")
+        return self._upstream
+
     async def start(self) -> None:
         self._session = new_session(self.settings)
-        self.upstream = UpstreamClient(self.settings.connect_timeout_s)
+        self._upstream = UpstreamClient(self.settings.connect_timeout_s)
         self.discovery = self._discovery_factory(self._session)
         await self.refresh()
         settings = self.settings
@@ -137,7 +144,9 @@ class Gateway:
                 await task
         self._tasks.clear()
         await self.tenancy.close()  # tenancy hook
-        await self.upstream.close()
+        if self._upstream is not None:
+            await self._upstream.close()
+            self._upstream = None
         if self._session is not None:
             await self._session.close()
             self._session = None
