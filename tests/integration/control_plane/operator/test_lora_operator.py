@@ -262,17 +262,22 @@ async def test_adapters_nothing_declares_are_unloaded(
         sidecars[0].adapters["stray"] = {"name": "stray", "phase": "Loaded", "source": "/x"}
 
         async def swept() -> bool:
+            # the sidecar forgets it when it answers the DELETE; the operator counts the
+            # repair once it has read that answer: wait for both
             pod = await cluster.kube.get(core_path("default", "pods", "base-0"))
             annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+            repairs = operator.sample(
+                "hoist_operator_adapter_drift_repairs_total", {"model": "base"}
+            )
             return (
                 sidecars[0].loaded() == {"sql"}
                 and annotations.get(ANNOTATION_LOADED_ADAPTERS) == "sql"
+                and repairs >= 1
             )
 
-        await eventually(swept, what="the undeclared adapter unloaded and unannotated")
+        await eventually(swept, what="the undeclared adapter unloaded, unannotated and counted")
         assert sidecars[0].deletes("stray") >= 1
         assert sidecars[0].deletes("sql") == 0
-        assert operator.sample("hoist_operator_adapter_drift_repairs_total", {"model": "base"}) >= 1
 
 
 async def _phase_is(cluster: Cluster, name: str, phase: str) -> bool:
