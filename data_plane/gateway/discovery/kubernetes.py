@@ -226,38 +226,41 @@ class KubernetesDiscovery:
         taken: set[str] = set()
         for ns in self._namespaces:
             try:
-                listed = _items(await self._client.request("GET", _custom(ns, MODEL_PLURAL)))
+                listed = await self._client.request("GET", _custom(ns, MODEL_PLURAL))
                 ns_pods = await self._client.request(
                     "GET", f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": LABEL_MODEL}
                 )
                 ns_adapters = await self._client.request("GET", _custom(ns, LORA_ADAPTER_PLURAL))
             except KubeError as exc:
                 raise DiscoveryError(f"namespace {ns}: {exc}") from exc
-            served: set[str] = set()
-            for model in listed:
-                name = str((model.get("metadata") or {}).get("name"))
-                if name in taken:
-                    self._report_taken(ns, name)
-                    continue
-                served.add(name)
-                models.append(model)
-            taken |= served
-            pods += [p for p in _items(ns_pods) if _model_label(p) in served]
-            for adapter in _items(ns_adapters):
-                name = str((adapter.get("metadata") or {}).get("name"))
-                if name in taken:
-                    self._report_taken(ns, name)
-                    continue
-                taken.add(name)
-                adapters.append(adapter)
+            served = self._claim(ns, _items(listed), taken)
+            models += served
+            names = {_name(m) for m in served}
+            pods += [p for p in _items(ns_pods) if _model_label(p) in names]
+            adapters += self._claim(ns, _items(ns_adapters), taken)
         return fleet_from_resources(models, pods, adapters, self._engine_port)
 
-    def _report_taken(self, namespace: str, name: str) -> None:
-        if (namespace, name) not in self._reported:
-            self._reported.add((namespace, name))
-            log.warning(
-                "Model %s in namespace %s is not served: the name is taken", name, namespace
-            )
+    def _claim(
+        self, namespace: str, items: list[dict[str, Any]], taken: set[str]
+    ) -> list[dict[str, Any]]:
+        """The resources whose names are still free (claiming them); the rest logged once."""
+        claimed = []
+        for item in items:
+            name = _name(item)
+            if name in taken:
+                if (namespace, name) not in self._reported:
+                    self._reported.add((namespace, name))
+                    log.warning(
+                        "%s in namespace %s is not served: the name is taken", name, namespace
+                    )
+                continue
+            taken.add(name)
+            claimed.append(item)
+        return claimed
+
+
+def _name(resource: dict[str, Any]) -> str:
+    return str((resource.get("metadata") or {}).get("name"))
 
 
 def _model_label(pod: dict[str, Any]) -> Any:
