@@ -241,6 +241,7 @@ class Gateway:
         tenant = flow[0] if self.settings.tenant_fair_queuing else DEFAULT_FLOW
         if tenant:
             shares.seen(tenant, flow[1], loop.time())
+        admits = self._admits(route, adapter, tried, shares, tenant)
         while True:
             # tenancy hook: headroom for tenants under their share, and their overcommit
             allowance = self._allowance(route, shares, tenant, loop.time())
@@ -277,7 +278,7 @@ class Gateway:
             queued.inc()
             try:
                 fair = flow if self.settings.tenant_fair_queuing else (DEFAULT_FLOW, 1)
-                woken = await wakeups.wait(deadline - loop.time(), *fair)
+                woken = await wakeups.wait(deadline - loop.time(), *fair, admits)
             finally:
                 queued.dec()
             if not woken:
@@ -286,6 +287,30 @@ class Gateway:
                     f"Every replica of model `{route.name}` is at capacity; retry shortly.",
                     retry_after_s=self.settings.retry_after_s,
                 )
+
+    def _admits(
+        self,
+        route: ModelRoute,
+        adapter: str | None,
+        tried: tuple[Replica, ...],
+        shares: Shares,
+        tenant: str,
+    ) -> Callable[[], bool]:
+        """Whether a slot freed now could go to this request: only then does a release
+        wake it (`FairWakeups.notify` passes over it otherwise)."""
+        loop = asyncio.get_running_loop()
+
+        def admits() -> bool:
+            now = loop.time()
+            allowance = self._allowance(route, shares, tenant, now)
+            if allowance is WAIT:
+                return False
+            try:
+                return bool(self.fleet.candidates(route, adapter, now, tried, allowance or 0))
+            except NoReadyReplicaError:
+                return True  # woken, it holds or fails on its own
+
+        return admits
 
     def _allowance(self, route: ModelRoute, shares: Shares, tenant: str, now: float) -> int | None:
         if not tenant:

@@ -106,6 +106,51 @@ async def test_waiter_gets_the_freed_replica(engine: FakeVllm) -> None:
         assert engine.requests == 3
 
 
+async def test_a_freed_slot_goes_to_a_waiter_that_can_use_it(
+    engine: FakeVllm, spare: FakeVllm
+) -> None:
+    """The first in line waits for an adapter that only the busy replica has; a slot freed
+    on the other replica goes to the request behind it at once, not after the wait."""
+    spare.adapters = {"sql"}
+    engine.hang = spare.hang = True
+    queued = {"model": "tiny", "reason": "replica_cap"}
+    async with (
+        run_gateway(
+            discovery="static",
+            upstreams=[f"tiny={engine.url},{spare.url}#sql"],
+            per_replica_max_in_flight=1,
+            queue_timeout_s=30,
+        ) as gw,
+        sdk(gw.url) as client,
+    ):
+        registry = gw.gateway.metrics.registry
+
+        def ask(model: str) -> asyncio.Task[object]:
+            request = client.completions.create(model=model, prompt="x", max_tokens=2)
+            return asyncio.create_task(request)
+
+        holds_spare = ask("sql")
+        await wait_until(lambda: spare.in_flight == 1)
+        holds_engine = ask("tiny")
+        await wait_until(lambda: engine.in_flight == 1)
+        wants_sql = ask("sql")
+        await wait_until(lambda: registry.get_sample_value("gateway_queued_requests", queued) == 1)
+        wants_any = ask("tiny")
+        await wait_until(lambda: registry.get_sample_value("gateway_queued_requests", queued) == 2)
+
+        engine.hang = False
+        holds_engine.cancel()  # the client leaves: the engine's slot is free
+        reply = await wants_any
+        assert reply.choices[0].text == "t0 t1"  # type: ignore[attr-defined]
+        assert not wants_sql.done(), "the adapter request still waits for its replica"
+        assert registry.get_sample_value("gateway_queued_requests", queued) == 1
+
+        spare.hang = False
+        holds_spare.cancel()
+        assert (await wants_sql).choices[0].text == "t0 t1"  # type: ignore[attr-defined]
+        await asyncio.gather(holds_spare, holds_engine, return_exceptions=True)
+
+
 async def test_unreachable_replica_is_503_with_retry_after() -> None:
     async with (
         run_gateway(
