@@ -7,17 +7,15 @@ the YAML's own spelling, and a reason a program can switch on. No message ever h
 key: keys are turned into SHA-256 digests as soon as they are read, and only the
 digests are compared.
 
-Key entries follow the gateway's rules (`data_plane/gateway/tenancy/keys.py`, which the
-control plane may not import; a test checks that both agree): plaintext of at least 8
-characters, or `sha256:<64 hex>`.
+Key entries and key files follow the rules the gateway enforces, from one place
+(`control_plane/api/api_keys.py`): plaintext of at least 8 characters, or
+`sha256:<64 hex>`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,12 +23,11 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from control_plane.api import Tenant, TenantSpec
+from control_plane.api.api_keys import KeyFormatError, key_digest, key_file_lines
 
 MAX_LISTED_MODELS = 100
 """`status.allowedModels` lists at most this many ids."""
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
-_TENANT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -62,23 +59,6 @@ class TenantProblem:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
-
-
-class KeyFormatError(ValueError):
-    """A key entry is not a valid key; the message never repeats it."""
-
-
-def key_digest(value: str) -> bytes:
-    """The SHA-256 digest of one key entry: `sha256:<hex>` or a plaintext key."""
-    value = value.strip()
-    if value.startswith("sha256:"):
-        hex_digest = value.removeprefix("sha256:").lower()
-        if not _HEX.match(hex_digest):
-            raise KeyFormatError("`sha256:` must be followed by 64 hex digits")
-        return bytes.fromhex(hex_digest)
-    if len(value) < 8:
-        raise KeyFormatError("a key must have at least 8 characters")
-    return hashlib.sha256(value.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -187,24 +167,11 @@ def parse_key_file(text: str) -> KeyFile:
     """
     found: dict[str, list[tuple[str, bytes]]] = {}
     problems: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        name, sep, value = stripped.partition(":")
-        name = name.strip()
-        if not sep or not value.strip():
-            problems.append((number, "expected `tenant: key`"))
-            continue
-        if not _TENANT_NAME.match(name) or len(name) > 63:
-            problems.append((number, f"{name!r} is not a tenant name"))
-            continue
-        try:
-            digest = key_digest(value)
-        except KeyFormatError as exc:
-            problems.append((number, str(exc)))
-            continue
-        found.setdefault(name, []).append((f"line {number}", digest))
+    for line in key_file_lines(text):
+        if line.problem is not None:
+            problems.append((line.number, line.problem))
+        else:
+            found.setdefault(line.tenant, []).append((f"line {line.number}", line.digest))
     return KeyFile({t: KeySet(tuple(d)) for t, d in found.items()}, tuple(problems))
 
 

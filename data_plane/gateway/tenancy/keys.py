@@ -1,19 +1,19 @@
 """API keys -> tenants, holding only SHA-256 digests of the keys (pure).
 
 A key file has one `tenant: key` entry per line; the key is plaintext (hashed on load,
-then forgotten) or `sha256:<64 hex>`. Blank lines and `#` comments are skipped. Lookups
-compare the presented key's digest with every stored digest in constant time.
+then forgotten) or `sha256:<64 hex>`. Blank lines and `#` comments are skipped. The rules
+are the control plane's (`control_plane/api/api_keys.py`), so what `hoist validate` and a
+Tenant's status accept is what the gateway loads. Lookups compare the presented key's
+digest with every stored digest in constant time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
-_TENANT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+from control_plane.api.api_keys import KeyFormatError, key_digest, key_file_lines
 
 
 class KeyFileError(ValueError):
@@ -27,15 +27,10 @@ def digest(key: str | bytes) -> bytes:
 
 def parse_key_entry(value: str) -> bytes:
     """The digest of one key entry: `sha256:<hex>` or a plaintext key."""
-    value = value.strip()
-    if value.startswith("sha256:"):
-        hex_digest = value.removeprefix("sha256:").lower()
-        if not _HEX.match(hex_digest):
-            raise KeyFileError("`sha256:` must be followed by 64 hex digits")
-        return bytes.fromhex(hex_digest)
-    if len(value) < 8:
-        raise KeyFileError("a key must have at least 8 characters")
-    return digest(value)
+    try:
+        return key_digest(value)
+    except KeyFormatError as exc:
+        raise KeyFileError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +53,16 @@ class KeyRing:
 
 
 def parse_key_file(text: str, source: str = "key file") -> KeyRing:
+    """The keys of a key file; any bad line refuses the whole file (named, never a key)."""
     entries: list[tuple[bytes, str]] = []
     seen: set[bytes] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        tenant, sep, value = stripped.partition(":")
-        tenant = tenant.strip()
-        if not sep or not value.strip():
-            raise KeyFileError(f"{source}: line {number}: expected `tenant: key`")
-        if not _TENANT.match(tenant) or len(tenant) > 63:
-            raise KeyFileError(f"{source}: line {number}: {tenant!r} is not a tenant name")
-        try:
-            key_digest = parse_key_entry(value)
-        except KeyFileError as exc:
-            raise KeyFileError(f"{source}: line {number}: {exc}") from None
-        if key_digest in seen:
-            raise KeyFileError(f"{source}: line {number}: this key is listed twice")
-        seen.add(key_digest)
-        entries.append((key_digest, tenant))
+    for line in key_file_lines(text):
+        if line.problem is not None:
+            raise KeyFileError(f"{source}: line {line.number}: {line.problem}")
+        if line.digest in seen:
+            raise KeyFileError(f"{source}: line {line.number}: this key is listed twice")
+        seen.add(line.digest)
+        entries.append((line.digest, line.tenant))
     return KeyRing(tuple(entries))
 
 
