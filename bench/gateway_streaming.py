@@ -6,6 +6,13 @@ streams at once and records the gap between consecutive chunks of each stream as
 bytes arrive. The added ITL is the proxy's gap percentile minus the
 direct one, measured side by side in the same run (rounds alternate between targets).
 
+With the engine simulator as the upstream (`--upstream sim`), each chunk also carries the
+time the simulator wrote it (`--stamp-chunks`; one host, one monotonic clock), so every
+gap is compared with the gap the engine produced: "added on the way" is that difference
+(proxy, kernel and client; for `direct`, kernel and client only), and the proxy's share is
+its p99 minus direct's. This removes the engine's own step jitter, which on a small
+machine is larger than what a proxy adds.
+
     .venv/bin/python bench/gateway_streaming.py [--streams 512] [--tokens 40] [--rounds 3]
         [--upstream-cpus 0] [--proxy-cpus 1] [--client-cpus 0] [--workers 1]
 """
@@ -35,13 +42,44 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+_STAMP = b'"hoist_sent_ns":'
+
+
+def _stamps(body: bytes) -> list[int]:
+    """The engine simulator's send times in a body (`--stamp-chunks`), in order."""
+    out = []
+    at = body.find(_STAMP)
+    while at >= 0:
+        start = at + len(_STAMP)
+        end = start
+        while end < len(body) and body[end : end + 1].isdigit():
+            end += 1
+        out.append(int(body[start:end]))
+        at = body.find(_STAMP, end)
+    return out
+
+
 class _Stream(asyncio.Protocol):
     """One streamed request; timestamps each chunk as its bytes arrive (in the protocol's
-    callback, so that the client's own scheduling adds as little as possible)."""
+    callback, so that the client's own scheduling adds as little as possible).
 
-    def __init__(self, request: bytes, gaps: list[float], done: asyncio.Future[int]) -> None:
+    With a stamping upstream (the simulator's `--stamp-chunks`), each gap between two
+    chunks is also compared with the gap between their send times: the difference is the
+    inter-token latency added on the way (proxy, kernel, this client), free of the
+    engine's own jitter."""
+
+    def __init__(
+        self,
+        request: bytes,
+        gaps: list[float],
+        done: asyncio.Future[int],
+        added: list[float] | None = None,
+    ) -> None:
         self.request = request
         self.gaps = gaps
+        self.added = added if added is not None else []
+        self.sent: int | None = None
+        self.received: int | None = None
         self.done = done
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
@@ -61,6 +99,11 @@ class _Stream(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         now = time.perf_counter()
+        received = time.monotonic_ns()
+        for sent in _stamps(body):
+            if self.sent is not None and self.received is not None:
+                self.added.append(((received - self.received) - (sent - self.sent)) / 1e9)
+            self.sent, self.received = sent, received
         n = body.count(b"data: ")
         if self.last is not None and n:
             self.gaps.append(now - self.last)
@@ -91,19 +134,24 @@ async def wave(url: str, streams: int, body: bytes) -> dict[str, float]:
     ).encode() + body
     loop = asyncio.get_running_loop()
     gaps: list[float] = []
+    added: list[float] = []
     finished = [loop.create_future() for _ in range(streams)]
     await asyncio.gather(*(
-        loop.create_connection(lambda f=f: _Stream(request, gaps, f), host, int(port))  # type: ignore[misc]
+        loop.create_connection(lambda f=f: _Stream(request, gaps, f, added), host, int(port))  # type: ignore[misc]
         for f in finished
     ))  # fmt: skip
     async with asyncio.timeout(120):
         counts = await asyncio.gather(*finished)
-    return {
+    out = {
         "p50_ms": percentile(gaps, 0.50) * 1000,
         "p99_ms": percentile(gaps, 0.99) * 1000,
         "max_ms": max(gaps) * 1000,
         "events": float(sum(counts)),
     }
+    if added:
+        out["added_p99_ms"] = percentile(added, 0.99) * 1000
+        out["added_p999_ms"] = percentile(added, 0.999) * 1000
+    return out
 
 
 def main() -> None:
@@ -133,7 +181,7 @@ def main() -> None:
             body = SIM_BODY % args.tokens
             upstream_argv = [py, "-m", "data_plane.inference.simulator", "--port", str(up),
                              "--served-model-name", "m", "--profile", "constant-20tps",
-                             "--log-level", "warning"]  # fmt: skip
+                             "--stamp-chunks", "--log-level", "warning"]  # fmt: skip
         else:
             body = BODY
             upstream_argv = [py, "bench/static_upstream.py", "--port", str(up), "--tokens",
@@ -169,14 +217,29 @@ def main() -> None:
           f" {args.streams} streams x {args.tokens} tokens at 20 tokens/s,"
           f" {args.rounds} rounds, cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus},"
           f" hoist workers={args.workers}")  # fmt: skip
-    print("| target | ITL p50 ms | ITL p99 ms | ITL max ms | added p99 vs direct ms |")
-    print("|---|---:|---:|---:|---:|")
-    base = med["direct"]["p99_ms"]
+    stamped = "added_p99_ms" in med["direct"]
+    head = "| target | ITL p50 ms | ITL p99 ms | ITL max ms | ITL p99 vs direct ms |"
+    rule = "|---|---:|---:|---:|---:|"
+    if stamped:
+        head += " added on the way p99 ms | p99.9 ms | proxy's share of p99 ms |"
+        rule += "---:|---:|---:|"
+    print(head)
+    print(rule)
+    base = med["direct"]
     for name, m in med.items():
-        added = m["p99_ms"] - base
-        print(
-            f"| {name} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['max_ms']:.1f} | {added:+.2f} |"
+        row = (
+            f"| {name} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['max_ms']:.1f} "
+            f"| {m['p99_ms'] - base['p99_ms']:+.2f} |"
         )
+        if stamped:
+            share = m["added_p99_ms"] - base["added_p99_ms"]
+            row += f" {m['added_p99_ms']:.2f} | {m['added_p999_ms']:.2f} | {share:+.2f} |"
+        print(row)
+    if stamped:
+        print("per round, added on the way p99 ms:")
+        for name, runs in results.items():
+            values = ", ".join(f"{r['added_p99_ms']:.2f}" for r in runs)
+            print(f"  {name}: {values}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,11 @@ async def running_fleet(settings: SimulatorSettings) -> AsyncIterator[Fleet]:
     try:
         for port in settings.ports():
             engine = build_engine(settings)
-            server = SimServer(engine, accept_missing_lora_paths=settings.accept_missing_lora_paths)
+            server = SimServer(
+                engine,
+                accept_missing_lora_paths=settings.accept_missing_lora_paths,
+                stamp_chunks=settings.stamp_chunks,
+            )
             runner = web.AppRunner(server.build_app(), handler_cancellation=True, access_log=None)
             await runner.setup()
             runners.append(runner)

@@ -146,9 +146,17 @@ class _Generation:
 class SimServer:
     """The aiohttp application of one engine."""
 
-    def __init__(self, engine: SimEngine, *, accept_missing_lora_paths: bool = False) -> None:
+    def __init__(
+        self,
+        engine: SimEngine,
+        *,
+        accept_missing_lora_paths: bool = False,
+        stamp_chunks: bool = False,
+    ) -> None:
         self.engine = engine
         self.accept_missing_lora_paths = accept_missing_lora_paths
+        self.stamp_chunks = stamp_chunks
+        """`SimulatorSettings.stamp_chunks`."""
         self.created = int(time.time())
         self.fingerprint = system_fingerprint(engine.served_model_name)
         self._adapter_locks: dict[str, asyncio.Lock] = {}
@@ -507,6 +515,8 @@ class SimServer:
                     chunk["usage"] = usage(
                         generation.prompt_tokens, generation.completion_tokens, details=False
                     )
+                if self.stamp_chunks:
+                    chunk["hoist_sent_ns"] = time.monotonic_ns()
                 out += _sse(chunk)
             if out:
                 await response.write(bytes(out))

@@ -58,6 +58,10 @@ class SimulatorSettings(BaseSettings):
     enable_prefix_caching: bool = True
     accept_missing_lora_paths: bool = False
     """Load adapters whose lora_path does not exist (vLLM answers 404) - for fleet tests."""
+    stamp_chunks: bool = False
+    """Add `hoist_sent_ns` (the host's monotonic clock, ns) to each streamed chunk as it is
+    written, so a benchmark on the same host can tell what a proxy adds to the inter-token
+    latency from the engine's own timing. Not a vLLM field: off unless asked for."""
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -113,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
         "--accept-missing-lora-paths",
         action="store_true",
         help="load adapters whose path does not exist (vLLM would answer 404)",
+    )
+    add(
+        "--stamp-chunks",
+        action="store_true",
+        help="add hoist_sent_ns (monotonic clock) to streamed chunks, for latency benchmarks",
     )
     add("--log-level", help="logging level (default INFO)")
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,29 @@ async def test_chat_stream_with_usage(client: openai.AsyncOpenAI) -> None:
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 5
+
+
+async def test_stamped_chunks_carry_their_send_time_only_when_asked(
+    client: openai.AsyncOpenAI,
+) -> None:
+    """`--stamp-chunks` (for latency benchmarks) adds `hoist_sent_ns` on the host's
+    monotonic clock, increasing chunk by chunk; by default no chunk has it."""
+
+    async def sent_times(c: openai.AsyncOpenAI) -> list[int | None]:
+        stream = await c.completions.create(model="sim", prompt="Hi", max_tokens=4, stream=True)
+        return [(chunk.model_extra or {}).get("hoist_sent_ns") async for chunk in stream]
+
+    assert await sent_times(client) == [None] * 4
+    before = time.monotonic_ns()
+    async with (
+        sim_fleet(profile="tiny", stamp_chunks=True) as stamped,
+        openai.AsyncOpenAI(base_url=f"{stamped.urls[0]}/v1", api_key="x", max_retries=0) as c,
+    ):
+        stamps = await sent_times(c)
+    assert len(stamps) == 4
+    assert all(isinstance(t, int) for t in stamps)
+    assert before <= stamps[0] <= stamps[-1] <= time.monotonic_ns()  # type: ignore[operator]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
 
 
 async def test_n_choices_and_prompt_batches(client: openai.AsyncOpenAI) -> None:
