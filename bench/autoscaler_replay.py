@@ -239,6 +239,58 @@ class HpaPolicy:
 
 
 @dataclass
+class SchedulePolicy:
+    """A fixed schedule, known in advance: `before` replicas until `at`, then `after`.
+
+    Not an autoscaler: the oracle's search space (`best_schedule`). With `at` at the end of
+    the warm-up it is a constant fleet."""
+
+    before: int
+    at: float
+    after: int
+    period_s: float = 2.0
+    name: str = "schedule"
+
+    def desired(self, now: float, fleet: Fleet, current: int) -> int:
+        return self.after if now >= self.at else self.before
+
+
+def best_schedule(
+    requests: list[Request],
+    model: ServiceModel,
+    *,
+    start: int,
+    warmup: float,
+    slo: float,
+    step_s: float,
+    hpa: Result,
+) -> tuple[SchedulePolicy, Result] | None:
+    """The cheapest schedule with at most one change that serves the trace with at least
+    the HPA's SLO attainment; `None` when none does.
+
+    Perfect foresight, searched on a grid: every size from the fewest replicas whose slots
+    hold the mean load to the HPA's peak, switched to at the end of the warm-up or every
+    `step_s` after it. Where
+    the HPA made two changes or more, what this costs bounds from below what any
+    autoscaler making fewer changes than the HPA could reach on this fleet model (to the
+    grid's resolution)."""
+    end = requests[-1].arrival
+    times = [warmup + k * step_s for k in range(int((end - warmup) / step_s) + 1)]
+    measured = [r for r in requests if r.arrival >= warmup]
+    busy = sum(model.service(r) for r in measured) / max(1e-9, end - warmup)
+    best: tuple[SchedulePolicy, Result] | None = None
+    for after in range(max(1, int(busy // model.slots)), hpa.peak + 1):
+        for at in times:
+            policy = SchedulePolicy(start, at, after)
+            result = simulate(requests, policy, model, start, warmup)
+            if result.attainment(slo) + 1e-12 < hpa.attainment(slo):
+                continue
+            if best is None or result.replica_seconds < best[1].replica_seconds:
+                best = (policy, result)
+    return best
+
+
+@dataclass
 class Result:
     policy: str
     ttfts: list[float]
@@ -549,7 +601,7 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
     lines = [
         f"Command: `.venv/bin/python bench/autoscaler_replay.py --speedup {speedups} "
         f"--target {args.target:g} --ttft-target {args.ttft_target:g} "
-        f"--scale-down-delay {args.scale_down_delay:g} --write`; "
+        f"--scale-down-delay {args.scale_down_delay:g}{' --oracle' if args.oracle else ''} --write`; "
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, Python "
         f"{platform.python_version()}; virtual time, deterministic (the numbers do not "
         "depend on the machine).",
@@ -605,7 +657,50 @@ def report(runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
         "compressed trace is smooth relative to the fleet, the HPA is already close to the "
         "floor, and 0.8x of it would mean running hotter than the target.",
     ]
+    if args.oracles:
+        lines += ["", *oracle_lines(runs, args)]
     return "\n".join(lines) + "\n"
+
+
+def oracle_lines(
+    runs: list[tuple[float, int, list[Result]]], args: argparse.Namespace
+) -> list[str]:
+    """What perfect foresight reaches with at most one change (`best_schedule`)."""
+    out = [
+        "With perfect foresight (`--oracle`): the cheapest schedule of at most one change "
+        "(any size from the fewest replicas whose slots hold the mean load to the HPA's peak, "
+        "switched at the end of the warm-up or at any later minute of the trace) that keeps "
+        "the HPA's SLO attainment:",
+        "",
+    ]
+    for sp, _, results in runs:
+        hpa = results[0]
+        found = args.oracles.get(sp)
+        if found is None:
+            out.append(f"- {sp:g}x: none reaches the HPA's attainment.")
+            continue
+        policy, result = found
+        when = (
+            "from the end of the warm-up"
+            if policy.at <= args.warmup
+            else (f"from {policy.at * sp / 60:.0f} min (1x time)")
+        )
+        ratio = result.replica_seconds / hpa.replica_seconds
+        if hpa.changes == 2 and ratio > 0.8:
+            meaning = (
+                " Fewer changes than the HPA means at most one here, so no autoscaler, "
+                "however it decides, reaches 0.8x at this speed-up (to the grid's resolution)."
+            )
+        elif hpa.changes == 2:
+            meaning = " Reachable only by dropping to that size at the right minute."
+        else:
+            meaning = f" With up to {hpa.changes - 1} changes a schedule could do better."
+        out.append(
+            f"- {sp:g}x: {policy.after} replicas {when}: {ratio:.2f}x the HPA's "
+            f"replica-seconds ({result.changes} change{'s' if result.changes != 1 else ''} "
+            f"vs the HPA's {hpa.changes}).{meaning}"
+        )
+    return out
 
 
 def engine_report(args: argparse.Namespace) -> str:
@@ -694,6 +789,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--profile", default="llama-3.1-8b-a100-40gb", choices=sorted(builtin_profiles())
     )
+    ap.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also search the cheapest one-change schedule that matches the HPA (minutes)",
+    )
     ap.add_argument("--write", action="store_true", help="write the results to benchmarks.md")
     args = ap.parse_args(argv)
     if min(args.speedup) <= 0 or args.target <= 0 or args.ttft_target <= 0 or args.start < 0:
@@ -701,6 +801,7 @@ def main(argv: list[str] | None = None) -> None:
     args.model = ServiceModel(cold_start_s=args.cold_start)
     runs = []
     args.bounds = {}
+    args.oracles = {}
     for speedup in args.speedup:
         requests = load_trace(args.trace, speedup)
         if not requests:
@@ -714,6 +815,16 @@ def main(argv: list[str] | None = None) -> None:
             simulate(requests, make(), args.model, start, args.warmup)
             for make in policies(args, args.target, args.ttft_target)
         ]
+        if args.oracle:
+            args.oracles[speedup] = best_schedule(
+                requests,
+                args.model,
+                start=start,
+                warmup=args.warmup,
+                slo=args.ttft_target,
+                step_s=60.0 / speedup,
+                hpa=results[0],
+            )
         measured = [r for r in requests if r.arrival >= args.warmup]
         args.bounds[speedup] = sum(args.model.service(r) for r in measured) / args.target
         runs.append((speedup, len(requests), results))

@@ -12,7 +12,9 @@ from bench.autoscaler_replay import (
     HpaPolicy,
     Policy,
     Request,
+    SchedulePolicy,
     ServiceModel,
+    best_schedule,
     load_trace,
     main,
     simulate,
@@ -88,3 +90,18 @@ def test_engine_fleets_serve_a_burst_with_both_policies() -> None:
         result = simulate_engines(requests, make(), profile, start=1, warmup=0, cold_start_s=10)
         assert len(result.ttfts) == len(requests)
         assert result.peak >= 2, "the burst needs more than one engine"
+
+
+def test_the_oracle_finds_the_cheapest_one_change_schedule_that_serves_as_well() -> None:
+    """A flat load on an over-sized start fleet: the best schedule shrinks the fleet once,
+    serves at least as well as the HPA, costs no more, and no smaller fleet would do."""
+    requests = [Request(t * 0.5, 500, 100) for t in range(1200)]  # 3 busy slots
+    hpa = simulate(requests, HpaPolicy(1.5, 1, 8), MODEL, start=6, warmup=60)
+    found = best_schedule(requests, MODEL, start=6, warmup=60, slo=2.0, step_s=120, hpa=hpa)
+    assert found is not None
+    policy, result = found
+    assert result.changes <= 1 and policy.after < 6
+    assert result.attainment(2.0) >= hpa.attainment(2.0)
+    assert result.replica_seconds <= hpa.replica_seconds
+    smaller = simulate(requests, SchedulePolicy(6, 60, policy.after - 1), MODEL, 6, 60)
+    assert policy.after == 1 or smaller.attainment(2.0) < hpa.attainment(2.0)
