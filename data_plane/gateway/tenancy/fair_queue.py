@@ -70,6 +70,10 @@ class FairWakeups:
             return True
         except TimeoutError:
             return waiter.future.done() and not waiter.future.cancelled()
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.notify()  # woken, then cancelled before it ran: wake the next in line
+            raise
         finally:
             future = waiter.future
             if not future.done() or future.cancelled():  # not woken: skipped by notify

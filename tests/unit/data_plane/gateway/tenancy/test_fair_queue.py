@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,9 +64,13 @@ async def _queued(
     queue: FairWakeups, arrivals: list[tuple[str, int, list[bool]]]
 ) -> list[asyncio.Task[bool]]:
     """Waiters in arrival order; each admits a freed slot while its flag list says so."""
+
+    def reads(flag: list[bool]) -> Callable[[], bool]:
+        return lambda: flag[0]
+
     tasks = []
     for flow, weight, flag in arrivals:
-        tasks.append(asyncio.create_task(queue.wait(10, flow, weight, lambda f=flag: f[0])))
+        tasks.append(asyncio.create_task(queue.wait(10, flow, weight, reads(flag))))
         await asyncio.sleep(0)
     return tasks
 
@@ -108,6 +114,19 @@ async def test_a_flow_whose_waiters_cannot_use_the_slot_is_passed_over() -> None
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    assert len(queue) == 0
+
+
+async def test_a_waiter_cancelled_after_its_wakeup_passes_it_on() -> None:
+    """Woken, then cancelled (its client left) before it could take the slot: the next
+    waiter is woken instead, so the slot is not left empty until the next release."""
+    queue = FairWakeups()
+    first, second = await _queued(queue, [("a", 1, [True]), ("a", 1, [True])])
+    assert queue.notify()
+    first.cancel()  # lands before `first` runs again
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await second
     assert len(queue) == 0
 
 
