@@ -87,6 +87,8 @@ class Gateway:
             overcommit=math.ceil(settings.tenant_overcommit / settings.workers),
         )
         self._fleet_changed = Wakeups()
+        self._held: dict[str, int] = {}
+        """Requests held per model while it has no ready replica."""
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self._upstream: UpstreamClient | None = None
@@ -252,12 +254,7 @@ class Gateway:
             except NoReadyReplicaError as exc:
                 if tried or exc.code not in _HOLDABLE or loop.time() >= hold_until:
                     raise
-                queued = self.metrics.child(self.metrics.queued, route.name, "cold_start")
-                queued.inc()
-                try:
-                    await self._fleet_changed.wait(hold_until - loop.time())
-                finally:
-                    queued.dec()
+                await self._hold(route.name, exc, hold_until - loop.time())
                 continue
             if allowance is WAIT:
                 candidates = []
@@ -287,6 +284,28 @@ class Gateway:
                     f"Every replica of model `{route.name}` is at capacity; retry shortly.",
                     retry_after_s=self.settings.retry_after_s,
                 )
+
+    async def _hold(self, model: str, reason: NoReadyReplicaError, timeout_s: float) -> None:
+        """Wait (up to `timeout_s`) for the fleet to change while `model` has no ready
+        replica; 503 at once when `cold_start_max_held` requests already wait for it."""
+        held = self._held.get(model, 0)
+        if held >= self.settings.cold_start_max_held:
+            self.metrics.child(self.metrics.rejected, "cold_start_full").inc()
+            raise NoReadyReplicaError(
+                f"{reason.message} {held} requests already wait for it here.",
+                code=reason.code,
+                retry_after_s=self.settings.retry_after_s,
+            )
+        self._held[model] = held + 1
+        queued = self.metrics.child(self.metrics.queued, model, "cold_start")
+        queued.inc()
+        try:
+            await self._fleet_changed.wait(timeout_s)
+        finally:
+            queued.dec()
+            self._held[model] -= 1
+            if not self._held[model]:
+                del self._held[model]
 
     def _admits(
         self,

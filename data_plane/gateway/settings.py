@@ -82,6 +82,10 @@ class GatewaySettings(BaseSettings):
     cold_start_hold_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
     """How long a request waits for a model (or adapter) with no ready replica to get one
     (scale from zero, a restart, an adapter being loaded) before it gets 503."""
+    cold_start_max_held: Annotated[int, Field(ge=0)] = 256
+    """Requests held at once per model while it has no ready replica; more get 503 at
+    once. Held requests count against `max_concurrent_requests`, so this keeps one model's
+    cold start from taking every slot of the gateway."""
     retry_after_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0

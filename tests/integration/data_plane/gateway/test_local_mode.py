@@ -80,6 +80,36 @@ async def test_a_request_is_held_until_a_replica_is_ready(
     assert engine.requests == 1
 
 
+async def test_held_requests_are_bounded_per_model(admin: FakeAdmin, engine: FakeVllm) -> None:
+    """Beyond `cold_start_max_held` waiting for a model to start, a request gets 503 with
+    Retry-After at once; the held ones are still served when a replica is ready."""
+    admin.models[0]["replicas"][0]["ready"] = False
+    async with (
+        run_gateway(
+            discovery="local", admin_url=admin.url, discovery_interval_s=0.05,
+            cold_start_hold_s=60, cold_start_max_held=2,
+        ) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):  # fmt: skip
+        metrics = gw.gateway.metrics
+        held = metrics.child(metrics.queued, "llama", "cold_start")
+        waiting = [
+            asyncio.create_task(client.completions.create(model="llama", prompt="x"))
+            for _ in range(2)
+        ]
+        await wait_until(lambda: held._value.get() == 2)
+        with pytest.raises(openai.InternalServerError) as info:
+            await client.completions.create(model="llama", prompt="x")
+        assert info.value.status_code == 503
+        assert info.value.response.headers["retry-after"] == "2"
+        assert "2 requests already wait" in str(info.value)
+        rejected = metrics.child(metrics.rejected, "cold_start_full")
+        assert rejected._value.get() == 1
+        admin.models[0]["replicas"][0]["ready"] = True
+        assert all(reply.choices for reply in await asyncio.gather(*waiting))
+    assert engine.requests == 2
+
+
 async def test_adapter_api_writes_the_local_store(admin: FakeAdmin, tmp_path: Path) -> None:
     async with (
         run_gateway(discovery="local", admin_url=admin.url, model_repository=str(tmp_path)) as gw,
