@@ -694,7 +694,10 @@ def oracle_lines(
         elif hpa.changes == 2:
             meaning = " Reachable only by dropping to that size at the right minute."
         else:
-            meaning = f" With up to {hpa.changes - 1} changes a schedule could do better."
+            meaning = (
+                f" Up to {hpa.changes - 1} changes are allowed here, so this is not a bound "
+                "on what an autoscaler could reach."
+            )
         out.append(
             f"- {sp:g}x: {policy.after} replicas {when}: {ratio:.2f}x the HPA's "
             f"replica-seconds ({result.changes} change{'s' if result.changes != 1 else ''} "
