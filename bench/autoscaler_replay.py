@@ -270,10 +270,9 @@ def best_schedule(
 
     Perfect foresight, searched on a grid: every size from the fewest replicas whose slots
     hold the mean load to the HPA's peak, switched to at the end of the warm-up or every
-    `step_s` after it. Where
-    the HPA made two changes or more, what this costs bounds from below what any
-    autoscaler making fewer changes than the HPA could reach on this fleet model (to the
-    grid's resolution)."""
+    `step_s` after it. Where the HPA made at most two changes, what this costs bounds from
+    below what any autoscaler making fewer changes than the HPA could reach on this fleet
+    model (to the grid's resolution)."""
     end = requests[-1].arrival
     times = [warmup + k * step_s for k in range(int((end - warmup) / step_s) + 1)]
     measured = [r for r in requests if r.arrival >= warmup]
@@ -683,23 +682,27 @@ def oracle_lines(
         when = (
             "from the end of the warm-up"
             if policy.at <= args.warmup
-            else (f"from {policy.at * sp / 60:.0f} min (1x time)")
+            else f"from {policy.at * sp / 60:.0f} min (1x time)"
         )
         ratio = result.replica_seconds / hpa.replica_seconds
-        if hpa.changes == 2 and ratio > 0.8:
+        if hpa.changes == 0:
+            meaning = " The HPA made no change, so no autoscaler can make fewer."
+        elif hpa.changes <= 2 and ratio > 0.8:
             meaning = (
-                " Fewer changes than the HPA means at most one here, so no autoscaler, "
-                "however it decides, reaches 0.8x at this speed-up (to the grid's resolution)."
+                f" Fewer changes than the HPA means at most {hpa.changes - 1} here, so no "
+                "autoscaler, however it decides, reaches 0.8x at this speed-up (to the grid's "
+                "resolution)."
             )
-        elif hpa.changes == 2:
-            meaning = " Reachable only by dropping to that size at the right minute."
+        elif hpa.changes <= 2:
+            meaning = " Reachable only by switching to that size at the right minute."
         else:
             meaning = (
                 f" Up to {hpa.changes - 1} changes are allowed here, so this is not a bound "
                 "on what an autoscaler could reach."
             )
         out.append(
-            f"- {sp:g}x: {policy.after} replicas {when}: {ratio:.2f}x the HPA's "
+            f"- {sp:g}x: {policy.after} replica{'s' if policy.after != 1 else ''} {when}: "
+            f"{ratio:.2f}x the HPA's "
             f"replica-seconds ({result.changes} change{'s' if result.changes != 1 else ''} "
             f"vs the HPA's {hpa.changes}).{meaning}"
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,23 @@ def test_the_oracle_finds_the_cheapest_one_change_schedule_that_serves_as_well()
     assert result.replica_seconds <= hpa.replica_seconds
     smaller = simulate(requests, SchedulePolicy(6, 60, policy.after - 1), MODEL, 6, 60)
     assert policy.after == 1 or smaller.attainment(2.0) < hpa.attainment(2.0)
+
+
+def test_the_report_states_the_oracle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--oracle` adds the cheapest one-change schedule, as a ratio to the HPA's cost."""
+    t0, at = datetime(2023, 11, 16, 18, 0, 0), 0.0
+    lines = []
+    for rate, seconds in ((1, 120), (4, 120), (1, 240)):
+        for _ in range(rate * seconds):
+            lines.append(f"{t0 + timedelta(seconds=at):%Y-%m-%d %H:%M:%S.%f},500,100\n")
+            at += 1 / rate
+    path = tmp_path / "t.csv"
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(lines))
+    main(["--trace", str(path), "--speedup", "1", "--engine-speedup", "--oracle", "--target", "4"])
+    _, oracle = capsys.readouterr().out.split("With perfect foresight (`--oracle`)")
+    line = next(x for x in oracle.splitlines() if x.startswith("- 1x: "))
+    assert re.match(
+        r"- 1x: (none reaches|\d+ replicas? from (the end of the warm-up|\d+ min \(1x time\)): "
+        r"\d+\.\d\dx the HPA's replica-seconds \([01] changes? vs the HPA's \d+\)\.)",
+        line,
+    ), line
