@@ -46,7 +46,9 @@ _STAMP = b'"hoist_sent_ns":'
 
 
 def _stamps(body: bytes) -> list[int]:
-    """The engine simulator's send times in a body (`--stamp-chunks`), in order."""
+    """The engine simulator's send times in a body (`--stamp-chunks`), in order. A stamp
+    cut by the end of this piece of the body is skipped: the next gap then spans two
+    chunks, which measures the same thing over a longer interval."""
     out = []
     at = body.find(_STAMP)
     while at >= 0:
@@ -54,6 +56,8 @@ def _stamps(body: bytes) -> list[int]:
         end = start
         while end < len(body) and body[end : end + 1].isdigit():
             end += 1
+        if end == len(body) or end == start:
+            break
         out.append(int(body[start:end]))
         at = body.find(_STAMP, end)
     return out
