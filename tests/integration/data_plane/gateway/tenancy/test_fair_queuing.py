@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.fake_vllm import FakeVllm
 from tests.support.gateway import run_gateway
+from tests.support.tenants import write_tenant_files
 from tests.support.waiting import wait_until
 
 KEYS = {"noisy": "sk-fair-noisy-000000001", "quiet": "sk-fair-quiet-000000002"}
@@ -31,15 +32,7 @@ async def test_the_quiet_tenant_is_served_next(
 ) -> None:
     """Five noisy requests, one slot: with fair queuing the quiet request is next in line
     (or second: start-time tags tie with the noisy head); first come, first served: last."""
-    tenants = tmp_path / "tenants.yaml"
-    tenants.write_text(
-        "".join(
-            f"---\napiVersion: serving.hoist.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {t}}}\n"
-            for t in KEYS
-        )
-    )
-    keys = tmp_path / "keys.txt"
-    keys.write_text("".join(f"{t}: {k}\n" for t, k in KEYS.items()))
+    tenants, keys = write_tenant_files(tmp_path, KEYS)
     async with (
         run_gateway(
             discovery="static",

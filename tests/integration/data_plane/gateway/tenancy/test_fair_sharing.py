@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.simulator import SimProcess, running_sim_process
+from tests.support.tenants import write_tenant_files
 from tests.support.waiting import wait_until
 
 KEYS = {"noisy": "sk-share-noisy-000000001", "quiet": "sk-share-quiet-000000002"}
@@ -27,19 +28,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     args = ["--served-model-name", "sim", "--max-num-seqs", "16"]
     with running_sim_process(args, log_path=log) as process:
         yield process
-
-
-def _tenants(folder: Path) -> tuple[Path, Path]:
-    tenants = folder / "tenants.yaml"
-    tenants.write_text(
-        "".join(
-            f"---\napiVersion: serving.hoist.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {t}}}\n"
-            for t in KEYS
-        )
-    )
-    keys = folder / "keys.txt"
-    keys.write_text("".join(f"{t}: {k}\n" for t, k in KEYS.items()))
-    return tenants, keys
 
 
 def _sample(gw: RunningGateway, name: str, labels: dict[str, str]) -> float:
@@ -73,7 +61,7 @@ async def _drain(client: openai.AsyncOpenAI, prompt: str, max_tokens: int) -> No
 async def test_a_quiet_tenant_is_admitted_while_a_noisy_one_saturates_the_fleet(
     sim: SimProcess, tmp_path: Path, fair: bool, overcommit: int, admitted: bool
 ) -> None:
-    tenants, keys = _tenants(tmp_path)
+    tenants, keys = write_tenant_files(tmp_path, KEYS)
     async with (
         run_gateway(
             discovery="static",
