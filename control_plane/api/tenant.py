@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from control_plane.api.adapter_sources import AdapterSourcePolicy
 from control_plane.api.common import Condition, ObjectMeta, ResourceName, Strict
 
 # A model id or a shell-style glob over model ids (`*`, `?`, `[...]`).
@@ -28,6 +29,9 @@ class TenantQuotas(Strict):
     """Prompt plus completion tokens per rolling minute, counted from the engine's usage."""
     concurrent_requests: Annotated[int, Field(ge=1)] | None = None
     """Requests of the tenant in flight at once; more get 429 at once."""
+    max_request_tokens: Annotated[int, Field(ge=1)] | None = None
+    """Most completion tokens one request may ask for, `n` x `max_tokens` (400 beyond);
+    unset: the gateway's `max_request_tokens`."""
 
 
 class SecretReference(Strict):
@@ -43,6 +47,10 @@ class TenantSpec(Strict):
     """Share of a saturated fleet relative to other tenants (weighted fair queuing)."""
     api_keys_secret: SecretReference | None = None
     """Where the tenant's API keys live; never inline keys in the resource."""
+    adapter_sources: AdapterSourcePolicy | None = None
+    """Where the tenant's LoraAdapters may come from; unset: the deployment's policy (the
+    gateway's and the operator's `adapter_source_*` settings). The sidecars' own policy
+    still bounds it (docs/security.md)."""
 
 
 class TenantPhase(StrEnum):

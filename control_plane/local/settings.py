@@ -44,6 +44,14 @@ class SupervisorSettings(BaseSettings):
     gateway_tenant_keys_file: Path | None = None
     """The gateway's key file (`HOIST_GATEWAY_TENANT_KEYS_FILE`, passed on to it as is):
     checked against the declared tenants before anything starts."""
+    adapter_source_schemes: str = "s3 https file"
+    """Kinds of adapter source the gateway and the sidecars accept (`s3 https http file`)."""
+    adapter_source_hosts: str = ""
+    """Hosts `http(s)://` sources may name, trusted whatever they resolve to (space
+    separated); empty: any host whose every address is public."""
+    adapter_source_roots: str | None = None
+    """Directories local adapter sources must lie in (space separated; `{tenant}`: the
+    tenant's name); unset: `<home>/adapter-sources` and `MODEL_REPOSITORY`."""
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     model_repository: str = Field(
         default=str(Path("~/.hoist/models").expanduser()), validation_alias="MODEL_REPOSITORY"
@@ -64,3 +72,25 @@ class SupervisorSettings(BaseSettings):
     @property
     def run_file(self) -> Path:
         return self.home / "run" / "supervisor.json"
+
+    @property
+    def adapter_sources_dir(self) -> Path:
+        """Where `prepare --demo-adapter` and users put adapters to load by path."""
+        return self.home / "adapter-sources"
+
+    def adapter_source_env(self) -> dict[str, str]:
+        """The source policy, as the gateway's and the sidecars' settings read it: both
+        check it (docs/security.md), and the install directory is never a source."""
+        roots = self.adapter_source_roots
+        if roots is None:
+            repository = Path(self.model_repository).expanduser().absolute()
+            roots = f"{self.adapter_sources_dir.absolute()} {repository}"
+        return {
+            "HOIST_GATEWAY_ADAPTER_SOURCE_SCHEMES": self.adapter_source_schemes,
+            "HOIST_GATEWAY_ADAPTER_SOURCE_HOSTS": self.adapter_source_hosts,
+            "HOIST_GATEWAY_ADAPTER_SOURCE_ROOTS": roots,
+            "HOIST_GATEWAY_ADAPTER_INSTALL_DIRS": str(self.adapters_dir.absolute()),
+            "SIDECAR_SOURCE_SCHEMES": self.adapter_source_schemes,
+            "SIDECAR_SOURCE_HOSTS": self.adapter_source_hosts,
+            "SIDECAR_SOURCE_ROOTS": roots,
+        }

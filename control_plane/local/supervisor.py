@@ -393,6 +393,7 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.settings.adapter_source_env())
         # tenancy: the gateway reads the Tenant documents from the files that declared them
         tenant_files = sorted(
             {self.declarations.files[(t.kind, t.metadata.name)] for t in self.declarations.tenants}

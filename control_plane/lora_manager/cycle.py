@@ -201,7 +201,9 @@ class AdapterCycle:
 
         async def load(pod: str) -> None:
             try:
-                report = await self._client.load(urls[pod], meta.name, spec.source, spec.sha256)
+                report = await self._client.load(
+                    urls[pod], meta.name, spec.source, spec.sha256, spec.tenant
+                )
             except SidecarRefusedError as exc:
                 self._metrics.sidecar_call("load", "refused")
                 log.warning("%s refused %s: %s", pod, meta.name, exc)

@@ -112,12 +112,14 @@ class SidecarClient:
         return out
 
     async def load(
-        self, base_url: str, name: str, source: str, sha256: str | None
+        self, base_url: str, name: str, source: str, sha256: str | None, tenant: str | None = None
     ) -> SidecarAdapter:
-        """Ask the sidecar to hold `name`; its report (Loaded, or Loading when accepted)."""
-        status, body = await self._call(
-            "PUT", f"{base_url}/adapters/{name}", {"source": source, "sha256": sha256}
-        )
+        """Ask the sidecar to hold `name` (for `tenant`: the sidecar checks the source against
+        that tenant's roots); its report (Loaded, or Loading when accepted)."""
+        payload: dict[str, str | None] = {"source": source, "sha256": sha256}
+        if tenant is not None:
+            payload["tenant"] = tenant
+        status, body = await self._call("PUT", f"{base_url}/adapters/{name}", payload)
         if status >= 400:
             raise SidecarRefusedError(*_error_of(body, status))
         try:

@@ -27,6 +27,7 @@ from control_plane.api import LoraAdapter
 from data_plane.gateway.adapters import AdapterStore, Document
 from data_plane.gateway.errors import (
     BadRequestError,
+    ConflictError,
     GatewayError,
     MethodNotAllowedError,
     ModelNotFoundError,
@@ -193,6 +194,11 @@ def adapter_document(payload: Any, name: str | None, gateway: Gateway, caller: C
         raise BadRequestError(
             f"Unknown base model `{spec_model.base_model}`.", param="spec.baseModel"
         )
+    if adapter.metadata.name in fleet.models:  # a model id names one thing only
+        raise ConflictError(
+            f"The name `{adapter.metadata.name}` is taken by a model; choose another.",
+            param="name",
+        )
     return adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -224,6 +230,7 @@ async def _save(
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
     document = adapter_document(payload, name, gateway, caller)
+    await gateway.sources.check(document["spec"]["source"], caller.tenant, param="source")
     if caller.tenant is not None:  # tenancy hook: a tenant changes only its own adapters
         name = document["metadata"]["name"]
         try:

@@ -34,7 +34,12 @@ from data_plane.gateway.errors import (
 from data_plane.gateway.fleet import ModelRoute, Replica
 from data_plane.gateway.health import Failure
 from data_plane.gateway.metrics import UNKNOWN
-from data_plane.gateway.request_fields import Endpoint, RequestFields, parse_request
+from data_plane.gateway.request_fields import (
+    Endpoint,
+    RequestFields,
+    check_token_bound,
+    parse_request,
+)
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.tenancy.service import OPERATOR, Caller
 from data_plane.gateway.tenancy.upstream import UsageStripper, usage_tokens
@@ -200,7 +205,13 @@ class ProxyEndpoint:
         try:
             caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             exchange.body = await self._read_body(receive, length)
-            exchange.fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
+            fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
+            exchange.fields = fields
+            tenant = caller.tenant
+            cap = gw.settings.max_request_tokens
+            if tenant is not None and tenant.max_request_tokens is not None:
+                cap = tenant.max_request_tokens
+            check_token_bound(fields, cap, gw.settings.assumed_max_tokens)
             route, adapter = gw.fleet.resolve(exchange.fields.model)
             if caller.tenant is not None:  # tenancy hook: 403/404/429, cache salt, usage
                 uses = [(route.name, route.tenant)]

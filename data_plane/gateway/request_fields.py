@@ -1,8 +1,9 @@
 """Read the few fields the gateway routes on from an OpenAI request body (pure).
 
 The body is parsed once (orjson) and never re-encoded: the bytes the client sent are the
-bytes the engine receives. Only `model`, `stream`, `stream_options` and the start of the
-prompt are looked at; everything else passes through unread.
+bytes the engine receives. Only `model`, `stream`, `stream_options`, the start of the
+prompt and what bounds the work asked for (`n`, the prompt count, `max_tokens`) are looked
+at; everything else passes through unread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import orjson
 
 from data_plane.gateway.errors import BadRequestError
+
+MAX_N = 128
+"""OpenAI's own limit on `n` (choices per prompt)."""
 
 
 class Endpoint(StrEnum):
@@ -28,6 +32,15 @@ class RequestFields:
     include_usage: bool
     prefix: str
     """The first characters of the prompt (system prompt first), for prefix affinity."""
+    choices: int = 1
+    """Sequences the engine generates: `n` times the prompts of a batch completion."""
+    max_tokens: int | None = None
+    """`max_completion_tokens` or `max_tokens` when given as an integer."""
+
+    def requested_tokens(self, assumed_max_tokens: int) -> int:
+        """The completion tokens the request may make the engine generate at most."""
+        per_choice = self.max_tokens if self.max_tokens is not None else assumed_max_tokens
+        return self.choices * max(per_choice, 1)
 
 
 def parse_request(body: bytes, endpoint: Endpoint, prefix_chars: int) -> RequestFields:
@@ -56,11 +69,52 @@ def parse_request(body: bytes, endpoint: Endpoint, prefix_chars: int) -> Request
         if not isinstance(options, dict):
             raise BadRequestError("`stream_options` must be an object.", param="stream_options")
         include_usage = options.get("include_usage") is True
+    prompts = 1
     if endpoint is Endpoint.CHAT:
         prefix = _chat_prefix(data.get("messages"), prefix_chars)
     else:
-        prefix = _completion_prefix(data.get("prompt"), prefix_chars)
-    return RequestFields(model=model, stream=stream, include_usage=include_usage, prefix=prefix)
+        prompt = data.get("prompt")
+        prefix = _completion_prefix(prompt, prefix_chars)
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
+            prompts = len(prompt)
+    return RequestFields(
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        prefix=prefix,
+        choices=_n(data.get("n")) * prompts,
+        max_tokens=_max_tokens(data),
+    )
+
+
+def _n(value: Any) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequestError("`n` must be an integer.", param="n", code="invalid_type")
+    if value < 1:
+        raise BadRequestError(
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {value}"
+            " instead.",
+            param="n",
+            code="integer_below_min_value",
+        )
+    if value > MAX_N:
+        raise BadRequestError(
+            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, but got"
+            f" {value} instead.",
+            param="n",
+            code="integer_above_max_value",
+        )
+    return value
+
+
+def _max_tokens(data: dict[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _chat_prefix(messages: Any, limit: int) -> str:
@@ -107,3 +161,18 @@ def _completion_prefix(prompt: Any, limit: int) -> str:
     if isinstance(prompt, list):
         raise BadRequestError("`prompt` must not be empty.", param="prompt")
     raise BadRequestError("`prompt` must be a string or an array.", param="prompt")
+
+
+def check_token_bound(fields: RequestFields, cap: int, assumed_max_tokens: int) -> None:
+    """Refuse a request that may make the engine generate more than `cap` tokens."""
+    asked = fields.requested_tokens(assumed_max_tokens)
+    if asked <= cap:
+        return
+    param = "max_tokens" if fields.choices == 1 else "n"
+    unset = "" if fields.max_tokens is not None else f" (no max_tokens counts {assumed_max_tokens})"
+    raise BadRequestError(
+        f"This request may generate {asked} tokens: n x prompts x max_tokens{unset} is over"
+        f" the limit of {cap} per request. Lower n or max_tokens.",
+        param=param,
+        code="request_tokens_above_limit",
+    )

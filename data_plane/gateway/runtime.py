@@ -24,6 +24,7 @@ from data_plane.gateway.limits import SlotPool, Wakeups
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
+from data_plane.gateway.source_check import SourceChecker
 from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
@@ -78,6 +79,9 @@ class Gateway:
             TenantMetrics(self.metrics.registry),
             salt=settings.tenant_cache_salt,
             redis_url=settings.tenant_redis_url,
+        )
+        self.sources = SourceChecker(  # what adapter sources the adapter API accepts
+            settings.adapter_source_policy(), settings.adapter_install_dirs
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
         self._wakeups: dict[str, FairWakeups] = {}

@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceScheme
+
 
 class DiscoveryKind(StrEnum):
     LOCAL = "local"
@@ -90,6 +92,15 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     """A client that takes longer to send its body gets 408."""
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """A connection that has not sent a whole request head this long after it opened (or
+    after its previous answer) is closed: no slot is held by a client that never finishes."""
+    max_request_tokens: Annotated[int, Field(ge=1)] = 262_144
+    """Most completion tokens one request may ask for: `n` (128 at most, as OpenAI) x the
+    prompts of a batch completion x `max_tokens`; more get 400. A Tenant may set its own
+    (`quotas.maxRequestTokens`)."""
+    assumed_max_tokens: Annotated[int, Field(ge=1)] = 4096
+    """What a request without `max_tokens` counts per choice against `max_request_tokens`."""
     connect_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
     first_byte_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
     """Until the upstream's headers (non-streaming: its whole answer) or first streamed chunk."""
@@ -126,6 +137,19 @@ class GatewaySettings(BaseSettings):
     tenant_redis_url: str | None = None
     """`redis://host:port/db`: quota counters shared by all replicas; unset: per process."""
     # --- end tenancy ---
+    # --- adapter sources (control_plane/api/adapter_sources.py, docs/security.md) ---
+    adapter_source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(
+        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+    )
+    """The kinds of adapter source the adapter API accepts (`s3 https http file`)."""
+    adapter_source_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts `http(s)://` sources may name, trusted whatever they resolve to; empty: any
+    host whose every address is public."""
+    adapter_source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Directories local sources must lie in (`{tenant}`: the tenant's name); empty:
+    `MODEL_REPOSITORY` when set, else no local sources."""
+    adapter_install_dirs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Where sidecars install adapters: never a source, whatever the roots say."""
 
     log_level: str = Field(
         default="INFO",
@@ -143,7 +167,15 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("upstreams", "api_keys", "tenants_files"):
+            for key in (
+                "upstreams",
+                "api_keys",
+                "tenants_files",
+                "adapter_source_schemes",
+                "adapter_source_hosts",
+                "adapter_source_roots",
+                "adapter_install_dirs",
+            ):
                 if key in data:
                     data[key] = _split(data[key])
             namespaces = data.get("kube_model_namespaces")
@@ -167,3 +199,14 @@ class GatewaySettings(BaseSettings):
         if self.max_eject_cooldown_s < self.eject_cooldown_s:
             raise ValueError("max_eject_cooldown_s must be at least eject_cooldown_s")
         return self
+
+    def adapter_source_policy(self) -> AdapterSourcePolicy:
+        """The policy for adapter sources that no Tenant of their own overrides."""
+        roots = self.adapter_source_roots
+        if not roots and self.model_repository is not None:
+            roots = [str(self.model_repository.expanduser().absolute())]
+        return AdapterSourcePolicy(
+            schemes=self.adapter_source_schemes,
+            allowed_hosts=self.adapter_source_hosts,
+            local_roots=roots,
+        )

@@ -123,6 +123,7 @@ def running_embedded(
         "HOIST_SIDECAR_BASE_PORT": str(base + 21),
         "HOIST_ENGINE_METRICS_BASE_PORT": str(base + 40),
         "HOIST_STOP_GRACE_S": "5",
+        "HOIST_ADAPTER_SOURCE_ROOTS": str(tmp_path),  # the tests' adapters live there
         **(env or {}),
     }
     log = tmp_path / "hoist-up.log"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from control_plane.api import Tenant
+from control_plane.api.adapter_sources import AdapterSourcePolicy
 
 
 class TenantsError(ValueError):
@@ -24,6 +25,9 @@ class TenantPolicy:
     tokens_per_minute: int | None = None
     concurrent_requests: int | None = None
     weight: int = 1
+    max_request_tokens: int | None = None
+    adapter_sources: AdapterSourcePolicy | None = field(default=None, compare=False)
+    """Where its adapters may come from; None: the gateway's policy."""
 
     def allows(self, model_id: str) -> bool:
         return any(fnmatchcase(model_id, pattern) for pattern in self.allowed_models)
@@ -38,6 +42,8 @@ class TenantPolicy:
             tokens_per_minute=quotas.tokens_per_minute,
             concurrent_requests=quotas.concurrent_requests,
             weight=tenant.spec.weight,
+            max_request_tokens=quotas.max_request_tokens,
+            adapter_sources=tenant.spec.adapter_sources,
         )
 
 

@@ -21,6 +21,7 @@ from data_plane.inference.sidecar_runtime.manager import AdapterManager
 from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
 from data_plane.inference.sidecar_runtime.plan import AdapterReport
 from data_plane.inference.sidecar_runtime.settings import SidecarSettings
+from data_plane.inference.sidecar_runtime.source_guard import GuardedResolver
 from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class PutAdapter(BaseModel):
 
     source: str = Field(min_length=1, max_length=2048)
     sha256: str | None = None
+    tenant: str | None = Field(default=None, min_length=1, max_length=63)
+    """The LoraAdapter's tenant, as the control plane read it: its `{tenant}` roots apply."""
 
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
@@ -67,13 +70,18 @@ EngineDep = Annotated[EngineClient, Depends(get_engine)]
 def create_app(settings: SidecarSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as http:
+        policy = settings.source_policy()
+        downloads = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(policy))
+        )
+        async with aiohttp.ClientSession() as http, downloads:
             metrics = SidecarMetrics()
             store = AdapterStore(
                 settings.adapter_dir,
                 max_bytes=settings.max_adapter_bytes,
-                http=http,
+                http=downloads,
                 timeout=settings.fetch_timeout_seconds,
+                policy=policy,
             )
             engine = EngineClient(
                 settings.engine_url, http, timeout=settings.engine_timeout_seconds
@@ -130,7 +138,7 @@ def create_app(settings: SidecarSettings) -> FastAPI:
 
     @app.put("/adapters/{name}")
     async def put_adapter(name: str, body: PutAdapter, manager: ManagerDep) -> JSONResponse:
-        status, item = await manager.put(name, body.source, body.sha256)
+        status, item = await manager.put(name, body.source, body.sha256, body.tenant)
         return JSONResponse(_report(item), status_code=status)
 
     @app.delete("/adapters/{name}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import os
 import shutil
 import tarfile
@@ -26,7 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import aiohttp
+from yarl import URL
 
+from control_plane.api.adapter_sources import (
+    AdapterSourcePolicy,
+    SourceRefusedError,
+    check_local_path,
+    check_url,
+)
+from data_plane.inference.sidecar_runtime.source_guard import (
+    AddressRefusedError,
+    install_dirs,
+    refused,
+)
 from data_plane.inference.sidecar_runtime.sources import (
     AdapterRefusedError,
     HttpSource,
@@ -38,6 +51,9 @@ from data_plane.inference.sidecar_runtime.sources import (
 
 ADAPTER_CONFIG = "adapter_config.json"
 _CHUNK = 1 << 16
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,12 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _download_failed(why: str) -> AdapterRefusedError:
+    return AdapterRefusedError(
+        "DownloadFailed", f"the adapter could not be downloaded: {why}", status=502
+    )
+
+
 def _too_large(max_bytes: int) -> AdapterRefusedError:
     return AdapterRefusedError(
         "AdapterTooLarge", f"the adapter exceeds the size cap of {max_bytes} bytes", status=413
@@ -79,13 +101,25 @@ def _too_large(max_bytes: int) -> AdapterRefusedError:
 
 
 class AdapterStore:
-    """Fetches adapters into `<dir>/.staging` and swaps them into `<dir>/adapters`."""
+    """Fetches adapters into `<dir>/.staging` and swaps them into `<dir>/adapters`.
+
+    `http` downloads only (give it a `GuardedResolver` with the same `policy`); every
+    source is checked against `policy` where it is read: local paths once resolved,
+    URLs and each redirect before they are followed."""
 
     def __init__(
-        self, directory: Path, *, max_bytes: int, http: aiohttp.ClientSession, timeout: float
+        self,
+        directory: Path,
+        *,
+        max_bytes: int,
+        http: aiohttp.ClientSession,
+        timeout: float,
+        policy: AdapterSourcePolicy,
     ) -> None:
         self.directory = directory.resolve()
         self.max_bytes = max_bytes
+        self.policy = policy
+        self.forbidden = install_dirs(PurePosixPath(self.directory))
         self._http = http
         self._timeout = timeout
         for sub in ("adapters", ".staging", ".trash"):
@@ -98,11 +132,13 @@ class AdapterStore:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
-    async def fetch(self, source: Source, *, expected_sha256: str | None) -> Staged:
+    async def fetch(
+        self, source: Source, *, expected_sha256: str | None, tenant: str | None = None
+    ) -> Staged:
         """Fetch `source` into a fresh staging directory, verified; refuse with a reason."""
         workdir = Path(tempfile.mkdtemp(prefix="fetch-", dir=self.directory / ".staging"))
         try:
-            staged = await self._fetch(source, workdir)
+            staged = await self._fetch(source, workdir, tenant)
             if expected_sha256 is not None and staged.sha256 != expected_sha256:
                 raise AdapterRefusedError(
                     "DigestMismatch",
@@ -122,7 +158,7 @@ class AdapterStore:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
             raise
 
-    async def _fetch(self, source: Source, workdir: Path) -> Staged:
+    async def _fetch(self, source: Source, workdir: Path, tenant: str | None) -> Staged:
         if isinstance(source, S3Source):
             raise AdapterRefusedError(
                 "UnsupportedScheme",
@@ -133,9 +169,9 @@ class AdapterStore:
             archive = workdir / "download"
             sha = await self._download(source.url, archive)
             return Staged(await asyncio.to_thread(self._extract, archive, workdir), sha, workdir)
-        return await asyncio.to_thread(self._fetch_local, source, workdir)
+        return await asyncio.to_thread(self._fetch_local, source, workdir, tenant)
 
-    def _fetch_local(self, source: LocalSource, workdir: Path) -> Staged:
+    def _fetch_local(self, source: LocalSource, workdir: Path, tenant: str | None) -> Staged:
         given = Path(source.path)
         if not given.exists() and not given.is_symlink():
             raise AdapterRefusedError("SourceNotFound", f"no file or directory at {source.path}")
@@ -146,6 +182,12 @@ class AdapterStore:
             raise AdapterRefusedError(
                 "PathEscape", f"{source.path} resolves to {real}, outside the adapter directory"
             )
+        try:
+            check_local_path(
+                PurePosixPath(real), self.policy, tenant=tenant, forbidden=self.forbidden
+            )
+        except SourceRefusedError as refusal:
+            raise refused(refusal) from None
         if real.is_dir():
             target = workdir / "adapter"
             self._copy_tree(real, target)
@@ -228,28 +270,48 @@ class AdapterStore:
         return target
 
     async def _download(self, url: str, dst: Path) -> str:
-        digest = hashlib.sha256()
-        size = 0
+        """GET `url` into `dst`, following redirects that the policy allows; the sha256.
+
+        A failure is reported in policy terms only: what the remote answered, or why the
+        network failed, goes to the log (for the operator), never into the refusal (which
+        a tenant reads in its adapter's status)."""
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
-            async with self._http.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise AdapterRefusedError(
-                        "DownloadFailed", f"GET {url} answered HTTP {resp.status}", status=502
-                    )
-                if resp.content_length is not None and resp.content_length > self.max_bytes:
+            async with asyncio.timeout(self._timeout):
+                for _ in range(MAX_REDIRECTS + 1):
+                    check_url(url, self.policy)
+                    async with self._http.get(url, timeout=timeout, allow_redirects=False) as resp:
+                        if resp.status in _REDIRECTS and "location" in resp.headers:
+                            url = str(resp.url.join(URL(resp.headers["location"])))
+                            continue
+                        if resp.status != 200:
+                            log.warning("GET %s answered HTTP %s", url, resp.status)
+                            raise _download_failed("the source answered with an error")
+                        return await self._save(resp, dst)
+                raise _download_failed(f"the source redirected more than {MAX_REDIRECTS} times")
+        except SourceRefusedError as refusal:
+            raise refused(refusal) from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefusedError):
+                raise refused(exc.os_error.refusal) from None
+            log.warning("GET %s failed: %s", url, exc)
+            raise _download_failed("the source could not be reached") from exc
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("GET %s failed: %r", url, exc)
+            raise _download_failed("the download did not complete") from exc
+
+    async def _save(self, resp: aiohttp.ClientResponse, dst: Path) -> str:
+        if resp.content_length is not None and resp.content_length > self.max_bytes:
+            raise _too_large(self.max_bytes)
+        digest = hashlib.sha256()
+        size = 0
+        with dst.open("wb") as out:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > self.max_bytes:
                     raise _too_large(self.max_bytes)
-                with dst.open("wb") as out:
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            raise _too_large(self.max_bytes)
-                        digest.update(chunk)
-                        out.write(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AdapterRefusedError(
-                "DownloadFailed", f"GET {url} failed: {exc or type(exc).__name__}", status=502
-            ) from exc
+                digest.update(chunk)
+                out.write(chunk)
         return digest.hexdigest()
 
     def install(self, name: str, staged: Staged) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
+from control_plane.api.adapter_sources import SourceRefusedError, check_source
 from data_plane.inference.sidecar_runtime.engine_client import (
     EngineClient,
     EngineRefusedError,
@@ -37,6 +38,7 @@ from data_plane.inference.sidecar_runtime.plan import (
     report,
 )
 from data_plane.inference.sidecar_runtime.settings import SidecarSettings
+from data_plane.inference.sidecar_runtime.source_guard import refused
 from data_plane.inference.sidecar_runtime.sources import (
     AdapterRefusedError,
     check_name,
@@ -131,8 +133,11 @@ class AdapterManager:
 
     # -- the adapter API ----------------------------------------------------------------
 
-    async def put(self, name: str, source: str, sha256: str | None) -> tuple[int, AdapterReport]:
-        """Fetch, verify and load `name`; the HTTP status and the adapter's report.
+    async def put(
+        self, name: str, source: str, sha256: str | None, tenant: str | None = None
+    ) -> tuple[int, AdapterReport]:
+        """Fetch, verify and load `name` (for `tenant`, whose `{tenant}` source roots then
+        apply); the HTTP status and the adapter's report.
 
         Raises `AdapterRefusedError` with a reason; an adapter already serving under `name`
         keeps serving when the new source is refused before it reaches the engine.
@@ -142,6 +147,12 @@ class AdapterManager:
         check_name(name)
         try:
             check_sha256(sha256)
+            try:
+                check_source(
+                    source, self._store.policy, tenant=tenant, forbidden=self._store.forbidden
+                )
+            except SourceRefusedError as refusal:
+                raise refused(refusal) from None
             parsed = parse_source(source, adapter_dir=PurePosixPath(self._store.directory))
         except AdapterRefusedError as refusal:
             self._refuse(name, source, refusal, record=False)
@@ -158,7 +169,7 @@ class AdapterManager:
                 return 200, self._must_report(name)
             started = self._clock()
             try:
-                staged = await self._store.fetch(parsed, expected_sha256=sha256)
+                staged = await self._store.fetch(parsed, expected_sha256=sha256, tenant=tenant)
             except AdapterRefusedError as refusal:
                 self._refuse(name, source, refusal, record=current is None)
                 raise

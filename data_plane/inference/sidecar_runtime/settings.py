@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from control_plane.api.adapter_sources import (
+    TENANT_PLACEHOLDER,
+    AdapterSourcePolicy,
+    SourceScheme,
+)
 
 
 class SidecarSettings(BaseSettings):
@@ -29,4 +35,35 @@ class SidecarSettings(BaseSettings):
     retry_cap_seconds: Annotated[float, Field(gt=0)] = 60
     drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30
     """On SIGTERM: how long adapter operations in progress may take to finish."""
+    source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(
+        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+    )
+    """Kinds of adapter source fetched (`s3 https http file`): the outer bound of every
+    Tenant's policy (docs/security.md)."""
+    source_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts `http(s)://` sources may name, trusted whatever they resolve to; empty: any
+    host whose every address is public."""
+    source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Directories local sources must lie in once symlinks are resolved (`{tenant}`: the
+    tenant the control plane names); empty: no local sources. Never `adapter_dir`."""
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("source_schemes", "source_hosts", "source_roots", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.replace(";", " ").replace(",", " ").split()
+        return value
+
+    def source_policy(self) -> AdapterSourcePolicy:
+        """The policy, each root as given and resolved: a source is checked as given before
+        it is fetched, and once its own symlinks are resolved when it is read."""
+        roots = list(self.source_roots)
+        roots += [
+            str(Path(root).resolve())
+            for root in self.source_roots
+            if TENANT_PLACEHOLDER not in root and str(Path(root).resolve()) not in roots
+        ]
+        return AdapterSourcePolicy(
+            schemes=self.source_schemes, allowed_hosts=self.source_hosts, local_roots=roots
+        )

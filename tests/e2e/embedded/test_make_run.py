@@ -57,8 +57,8 @@ def test_models_lists_the_served_model(stack: EmbeddedStack) -> None:
     assert MODEL in {m.id for m in client.models.list()}
 
 
-def test_the_readme_demo_adapter_changes_the_answer(stack: EmbeddedStack, tmp_path: Path) -> None:
-    source = tmp_path / "smollm2-demo"
+def test_the_readme_demo_adapter_changes_the_answer(stack: EmbeddedStack) -> None:
+    source = Path(stack.env["HOIST_HOME"]) / "adapter-sources" / "smollm2-demo"  # as the README
     made = subprocess.run(
         [sys.executable, "-m", "data_plane.inference.engine_api.prepare", MODEL, "--demo-adapter", str(source)],
         env=stack.env, capture_output=True, text=True, timeout=600,

@@ -109,9 +109,9 @@ def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
 
 
 def test_adapter_added_through_the_gateway_is_placed_used_and_removed(
-    stack: EmbeddedStack, client: openai.OpenAI, tmp_path: Path
+    stack: EmbeddedStack, client: openai.OpenAI
 ) -> None:
-    source = sim_adapter_dir(tmp_path, "chat")
+    source = sim_adapter_dir(Path(stack.env["HOIST_ADAPTER_SOURCE_ROOTS"]), "chat")
     status, created = _send(
         "POST",
         f"{stack.gateway_url}/v1/adapters",

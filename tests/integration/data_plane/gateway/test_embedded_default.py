@@ -43,6 +43,7 @@ async def gateway_url(tmp_path: Path) -> AsyncIterator[str]:
         "HOIST_ENGINE_BASE_PORT": str(base + 2),
         "HOIST_SIDECAR_BASE_PORT": str(base + 4),
         "HOIST_STOP_GRACE_S": "5",
+        "HOIST_ADAPTER_SOURCE_ROOTS": "/nonexistent",
         "LOG_LEVEL": "warning",
     }
     log = (tmp_path / "hoist-up.log").open("wb")

@@ -268,7 +268,9 @@ async def test_against_the_supervisors_admin_api(engine: FakeVllm) -> None:
     admin_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     try:
         async with (
-            run_gateway(discovery="local", admin_url=admin_url) as gw,
+            run_gateway(
+                discovery="local", admin_url=admin_url, adapter_source_roots=["/adapters"]
+            ) as gw,
             openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
         ):
             assert gw.gateway.fleet.models["llama"].policy_name == "round-robin"

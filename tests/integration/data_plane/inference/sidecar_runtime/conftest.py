@@ -111,9 +111,17 @@ async def _exited(process: subprocess.Popen[bytes], within: float) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def run_sidecar(engine_url: str, adapter_dir: Path, log: Path) -> AsyncIterator[Sidecar]:
-    """Run the sidecar process; waiting never blocks the loop (the stand-in engine runs on it)."""
+async def run_sidecar(
+    engine_url: str, adapter_dir: Path, log: Path, **source_policy: str
+) -> AsyncIterator[Sidecar]:
+    """Run the sidecar process; waiting never blocks the loop (the stand-in engine runs on it).
+
+    Local sources are allowed under the adapter directory's parent (the test's tmp_path);
+    `source_policy` sets more `SIDECAR_SOURCE_*` variables (e.g. `hosts="127.0.0.1"`)."""
     port = free_port()
+    policy = {"SIDECAR_SOURCE_ROOTS": str(adapter_dir.parent)} | {
+        f"SIDECAR_SOURCE_{key.upper()}": value for key, value in source_policy.items()
+    }
     with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             [
@@ -123,7 +131,7 @@ async def run_sidecar(engine_url: str, adapter_dir: Path, log: Path) -> AsyncIte
                 "--max-adapter-bytes", "100000",
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "SIDECAR_RETRY_BASE_SECONDS": "0.2"},
+            env={**os.environ, "SIDECAR_RETRY_BASE_SECONDS": "0.2", **policy},
             start_new_session=True,
         )  # fmt: skip
     sidecar = Sidecar(process, f"http://127.0.0.1:{port}", adapter_dir, log)

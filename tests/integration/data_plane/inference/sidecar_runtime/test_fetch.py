@@ -11,6 +11,8 @@ from pathlib import Path, PurePosixPath
 import aiohttp
 import pytest
 
+from control_plane.api.adapter_sources import AdapterSourcePolicy
+
 from data_plane.inference.sidecar_runtime.fetch import AdapterStore, tree_digest
 from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError, parse_source
 
@@ -25,8 +27,9 @@ def make_adapter(path: Path) -> Path:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[AdapterStore]:
+    policy = AdapterSourcePolicy(local_roots=[str(tmp_path)])  # tmp_path/dir is the install dir
     async with aiohttp.ClientSession() as http:
-        yield AdapterStore(tmp_path / "dir", max_bytes=30_000, http=http, timeout=10)
+        yield AdapterStore(tmp_path / "dir", max_bytes=30_000, http=http, timeout=10, policy=policy)
 
 
 async def fetch(store: AdapterStore, source: str, sha256: str | None = None) -> Path:
@@ -133,15 +136,19 @@ async def test_a_wrong_digest_leaves_nothing_behind(store: AdapterStore, tmp_pat
     assert not store.path_of("a").exists()
 
 
-async def test_a_relative_source_may_not_leave_the_adapter_dir_through_a_link(
+async def test_a_link_under_a_root_is_judged_by_where_it_leads(
     store: AdapterStore, tmp_path: Path
 ) -> None:
-    outside = make_adapter(tmp_path / "outside")
-    (store.directory / "uploads").mkdir()
-    (store.directory / "uploads" / "link").symlink_to(outside)
-    with pytest.raises(AdapterRefusedError) as caught:
-        await fetch(store, "uploads/link")
-    assert caught.value.reason == "PathEscape"
-    inside = make_adapter(store.directory / "uploads" / "real")
-    assert (await fetch(store, "uploads/real")).is_dir()
-    assert inside.is_dir()
+    """The probe of docs/security.md: a path that resolves into the install directory (here
+    another adapter's installed copy) or out of every root is refused once resolved."""
+    installed = await fetch(store, str(make_adapter(tmp_path / "a")))
+    (tmp_path / "to-installed").symlink_to(installed)
+    outside = make_adapter(tmp_path.parent / f"{tmp_path.name}-outside")
+    (tmp_path / "to-outside").symlink_to(outside)
+    for link in ("to-installed", "to-outside"):
+        with pytest.raises(AdapterRefusedError) as caught:
+            await fetch(store, str(tmp_path / link))
+        assert caught.value.reason == "SourceNotAllowed", link
+        assert caught.value.status == 422
+        assert str(installed) not in caught.value.message
+    assert list((store.directory / ".staging").iterdir()) == []
