@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -115,10 +115,16 @@ def parse_gateway_demand(text: str) -> dict[str, tuple[float, float]]:
     return out
 
 
-async def fetch_text(session: aiohttp.ClientSession, url: str, timeout_s: float) -> str | None:
+async def fetch_text(
+    session: aiohttp.ClientSession,
+    url: str,
+    timeout_s: float,
+    headers: Mapping[str, str] | None = None,
+) -> str | None:
     """GET `url`; `None` on any failure (a missing signal, never an exception)."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+        async with session.get(url, timeout=timeout, headers=headers) as resp:
             if resp.status != 200:
                 log.debug("scrape %s: HTTP %s", url, resp.status)
                 return None
@@ -185,8 +191,11 @@ class GatewayDemandReader:
         *,
         timeout_s: float = 2.0,
         reuse_for_s: float = 1.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """`headers`: e.g. the credential the gateways ask for on `/metrics`."""
         self._session = session
+        self._headers = headers
         self._urls = urls
         self._timeout_s = timeout_s
         self._reuse_for_s = reuse_for_s
@@ -196,7 +205,9 @@ class GatewayDemandReader:
         urls = await self._urls()
         if not urls:
             return None
-        texts = await asyncio.gather(*(fetch_text(self._session, u, self._timeout_s) for u in urls))
+        texts = await asyncio.gather(
+            *(fetch_text(self._session, u, self._timeout_s, self._headers) for u in urls)
+        )
         total: dict[str, tuple[float, float]] = {}
         for url, text in zip(urls, texts, strict=True):
             if text is None:

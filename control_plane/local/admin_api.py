@@ -4,11 +4,14 @@ the adapter store (`/v1/adapters`), which the gateway's adapter API writes throu
 Routes (contract: docs/embedded-contracts.md):
     GET /healthz, GET /metrics, GET /v1/state,
     GET /v1/adapters, GET|PUT|DELETE /v1/adapters/{name}
+
+Every route but `/healthz` needs the supervisor's token (`admin_token.py`): 401 without.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -17,9 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from control_plane.api import LoraAdapter
 from control_plane.api.embedded import EmbeddedState
 from control_plane.documents import dump
+from control_plane.local.admin_token import presented
 from control_plane.local.store import AdapterStore, StoreError
 
 _MAX_BODY = 1 << 20
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AdminBackend(Protocol):
@@ -47,8 +52,16 @@ def _error(status: int, message: str, field: str = "") -> web.Response:
     return web.json_response(body, status=status)
 
 
-def build_app(backend: AdminBackend) -> web.Application:
-    app = web.Application(client_max_size=_MAX_BODY)
+def build_app(backend: AdminBackend, token: str) -> web.Application:
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/healthz" and not presented(
+            request.headers.get("Authorization", ""), token
+        ):
+            return _error(401, "the admin API needs the token in <home>/run/admin-token")
+        return await handler(request)
+
+    app = web.Application(client_max_size=_MAX_BODY, middlewares=[require_token])
     routes = web.RouteTableDef()
 
     @routes.get("/healthz")

@@ -74,6 +74,10 @@ class SupervisorSettings(BaseSettings):
         return self.home / "run" / "supervisor.json"
 
     @property
+    def admin_token_file(self) -> Path:
+        return self.home / "run" / "admin-token"
+
+    @property
     def adapter_sources_dir(self) -> Path:
         """Where `prepare --demo-adapter` and users put adapters to load by path."""
         return self.home / "adapter-sources"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from control_plane.api.embedded import EmbeddedState
+from control_plane.local import admin_token
 from control_plane.local.preflight import read_run_file
 
 _PHASE_STYLE = {"Ready": "green", "Failed": "red", "Restarting": "yellow", "Degraded": "yellow"}
@@ -21,8 +22,13 @@ def fetch_state(run_file: Path, timeout_s: float = 5) -> EmbeddedState:
     if info is None:
         raise LookupError(f"no `hoist up` is running (no live supervisor in {run_file})")
     url = f"{info['adminUrl']}/v1/state"
+    token_file = info.get("adminTokenFile")
+    token = admin_token.read(Path(token_file)) if isinstance(token_file, str) else None
+    if token is None:
+        raise LookupError(f"cannot read the admin API's token ({token_file}): run as its user")
+    request = urllib.request.Request(url, headers=admin_token.bearer(token))  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - loopback
             return EmbeddedState.model_validate_json(response.read())
     except (urllib.error.URLError, TimeoutError) as exc:
         raise LookupError(

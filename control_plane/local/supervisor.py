@@ -36,6 +36,7 @@ from control_plane.autoscaler.local import LocalAutoscaler, LocalModel, LocalRep
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.documents import Declarations, dump
+from control_plane.local import admin_token
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
 from control_plane.local.plan import ProcessSpec, ReplicaPlan
@@ -79,6 +80,7 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._main: asyncio.Task[object] | None = None
         self._signals = 0
+        self._admin_token = ""
 
     # -- the AdminBackend the admin API serves -------------------------------------------
 
@@ -252,10 +254,11 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
 
     async def _run_started(self) -> int:
+        self._admin_token = admin_token.issue(self.settings.admin_token_file)
         self._write_run_file()
         for adapter in self.declarations.adapters:
             self._store.put(dump(adapter))  # declared adapters join those added through the API
-        runner = web.AppRunner(build_app(self), access_log=None)
+        runner = web.AppRunner(build_app(self, self._admin_token), access_log=None)
         await runner.setup()
         async with aiohttp.ClientSession() as session:
             self._reconciler = LocalAdapterReconciler(session, metrics=self._metrics)
@@ -275,6 +278,7 @@ class Supervisor:
                 await asyncio.shield(self._stop_all())
                 await runner.cleanup()
                 self.settings.run_file.unlink(missing_ok=True)
+                self.settings.admin_token_file.unlink(missing_ok=True)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -333,7 +337,9 @@ class Supervisor:
 
             decider = Decider(
                 EngineScraper(session, timeout_s=2.0),
-                GatewayDemandReader(session, gateways, timeout_s=2.0),
+                GatewayDemandReader(
+                    session, gateways, timeout_s=2.0, headers=admin_token.bearer(self._admin_token)
+                ),
                 AutoscalerMetrics(self.registry),
             )
             autoscaler = LocalAutoscaler(self, decider)
@@ -394,6 +400,11 @@ class Supervisor:
             }
         )
         env.update(self.settings.adapter_source_env())
+        # the admin API's token: the gateway calls the admin API with it, and accepts it
+        # on its own /metrics (the autoscaler above reads the demand there)
+        token_file = str(self.settings.admin_token_file)
+        env["HOIST_GATEWAY_ADMIN_TOKEN_FILE"] = token_file
+        env["HOIST_GATEWAY_METRICS_TOKEN_FILE"] = token_file
         # tenancy: the gateway reads the Tenant documents from the files that declared them
         tenant_files = sorted(
             {self.declarations.files[(t.kind, t.metadata.name)] for t in self.declarations.tenants}
@@ -412,6 +423,7 @@ class Supervisor:
             "adminUrl": f"http://127.0.0.1:{self.settings.admin_port}",
             "gatewayUrl": f"http://{self.settings.host}:{self.settings.gateway_port}",
             "started": time.time(),
+            "adminTokenFile": str(self.settings.admin_token_file),
         }
         path.write_text(json.dumps(info))
 

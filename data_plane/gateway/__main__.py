@@ -26,7 +26,7 @@ from data_plane.gateway.discovery.local import LocalDiscovery
 from data_plane.gateway.discovery.state import StateError
 from data_plane.gateway.discovery.static import StaticDiscovery
 from data_plane.gateway.runtime import Gateway
-from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
+from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
 
 # Flags that map one-to-one onto settings fields (the rest come from the environment).
 _FLAGS: dict[str, dict[str, Any]] = {
@@ -91,12 +91,20 @@ def discovery_factory(settings: GatewaySettings) -> Any:
             )
 
         return kube
-    return lambda session: LocalDiscovery(session, settings.admin_url)
+    headers = admin_headers(settings)
+    return lambda session: LocalDiscovery(session, settings.admin_url, headers=headers)
+
+
+def admin_headers(settings: GatewaySettings) -> dict[str, str]:
+    """The credential the supervisor's admin API asks for (its token file), if any."""
+    token = read_token(settings.admin_token_file)
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def store_factory(settings: GatewaySettings) -> Any:
     if settings.discovery is DiscoveryKind.LOCAL:
-        return lambda session: LocalAdapterStore(session, settings.admin_url)
+        headers = admin_headers(settings)
+        return lambda session: LocalAdapterStore(session, settings.admin_url, headers=headers)
     if settings.discovery is DiscoveryKind.KUBERNETES:
         from data_plane.gateway.discovery.kubernetes import KubernetesAdapterStore, kube_client
 

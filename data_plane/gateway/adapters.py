@@ -41,9 +41,15 @@ class LocalAdapterStore:
     """The embedded default: `GET/PUT/DELETE {admin}/v1/adapters[/{name}]`."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, admin_url: str, timeout_s: float = 30
+        self,
+        session: aiohttp.ClientSession,
+        admin_url: str,
+        timeout_s: float = 30,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._session = session
+        self._auth = headers or {}
         self._base = admin_url.rstrip("/") + "/v1/adapters"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
@@ -51,7 +57,9 @@ class LocalAdapterStore:
         self, method: str, path: str = "", body: Document | None = None
     ) -> tuple[int, Any]:
         data = orjson.dumps(body) if body is not None else None
-        headers = {"content-type": "application/json"} if data is not None else None
+        headers = dict(self._auth)
+        if data is not None:
+            headers["content-type"] = "application/json"
         try:
             async with self._session.request(
                 method, self._base + path, data=data, headers=headers, timeout=self._timeout

@@ -39,6 +39,8 @@ from data_plane.gateway.errors import (
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
+from data_plane.gateway.tenancy.errors import PermissionDeniedError
+from data_plane.gateway.tenancy.keys import presented
 from data_plane.gateway.tenancy.service import Caller
 
 AdapterStoreFactory = Callable[[aiohttp.ClientSession], AdapterStore | None]
@@ -99,7 +101,14 @@ async def readyz(gateway: GatewayDep) -> Response:
 
 
 @control.get("/metrics")
-async def metrics(gateway: GatewayDep) -> Response:
+async def metrics(request: Request, gateway: GatewayDep) -> Response:
+    """Operators only while keys are on: the series name every model and tenant."""
+    header = request.headers.get("authorization", "")
+    token = gateway.metrics_token
+    if gateway.tenancy.enabled and not (token and presented(header, token)):
+        caller = gateway.tenancy.authenticate(header.encode("latin-1"))
+        if caller.tenant is not None:
+            raise PermissionDeniedError("The metrics are for operators: use an operator key.")
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -23,7 +23,7 @@ from data_plane.gateway.health import Failure, HealthPolicy
 from data_plane.gateway.limits import SlotPool, Wakeups
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
-from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
+from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
 from data_plane.gateway.source_check import SourceChecker
 from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
@@ -80,6 +80,8 @@ class Gateway:
             salt=settings.tenant_cache_salt,
             redis_url=settings.tenant_redis_url,
         )
+        self.metrics_token = read_token(settings.metrics_token_file)
+        """Accepted on `/metrics` besides operator keys (None: operator keys only)."""
         self.sources = SourceChecker(  # what adapter sources the adapter API accepts
             settings.adapter_source_policy(), settings.adapter_install_dirs
         )

@@ -49,6 +49,11 @@ class GatewaySettings(BaseSettings):
     discovery: DiscoveryKind = DiscoveryKind.LOCAL
     admin_url: str = "http://127.0.0.1:8079"
     """Local discovery: the supervisor's admin API."""
+    admin_token_file: Path | None = None
+    """Local discovery: the admin API's token (`hoist up` writes it and sets this)."""
+    metrics_token_file: Path | None = None
+    """A token, besides the operator keys, that `/metrics` accepts while keys are on (the
+    embedded default's autoscaler, a Prometheus scrape credential)."""
     upstreams: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Static discovery: `MODEL=URL[,URL...]` entries (space or `;` separated in the env)."""
     upstreams_file: Path | None = None
@@ -210,3 +215,11 @@ class GatewaySettings(BaseSettings):
             allowed_hosts=self.adapter_source_hosts,
             local_roots=roots,
         )
+
+
+def read_token(path: Path | None) -> str | None:
+    """The token a settings field names (a file of one line), or None when unset.
+    A file that is set but unreadable is a start-up error (OSError)."""
+    if path is None:
+        return None
+    return path.read_text(encoding="utf-8").strip() or None

@@ -64,8 +64,10 @@ def sim_adapter_dir(root: Path, name: str, *, rank: int = 8) -> Path:
     return folder
 
 
-def get_json(url: str, timeout_s: float = 5) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+def get_json(url: str, timeout_s: float = 5, *, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.load(response)
 
 
@@ -87,8 +89,17 @@ class EmbeddedStack:
     log: Path
     env: dict[str, str]
 
+    @property
+    def admin_token_file(self) -> Path:
+        return self.home / "run" / "admin-token"
+
+    @property
+    def admin_token(self) -> str:
+        """The admin API's credential, as `hoist up` wrote it for this user."""
+        return self.admin_token_file.read_text().strip()
+
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = get_json(f"{self.admin_url}/v1/state")
+        state: dict[str, Any] = get_json(f"{self.admin_url}/v1/state", token=self.admin_token)
         return state
 
     def adapter_phase(self, name: str) -> str | None:
@@ -146,6 +157,8 @@ def running_embedded(
 
         def ready() -> bool:
             assert process.poll() is None, f"hoist up exited:\n{log.read_text()[-3000:]}"
+            if not stack.admin_token_file.exists():
+                return False  # the supervisor writes it before it serves
             try:
                 state = stack.state()
             except (urllib.error.URLError, ConnectionError):

@@ -47,17 +47,24 @@ class Prometheus:
     @classmethod
     @contextmanager
     def start(
-        cls, workdir: Path, *, targets: Sequence[str] = (), ready_timeout_s: float = 30
+        cls,
+        workdir: Path,
+        *,
+        targets: Sequence[str] = (),
+        ready_timeout_s: float = 30,
+        credentials_file: Path | None = None,
     ) -> Iterator[Prometheus]:
+        """`credentials_file`: a bearer token sent on every scrape (docs/security.md)."""
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
-        scrape: list[dict[str, Any]] = [
-            {
-                "job_name": "hoist",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": list(targets)}],
-            }
-        ]
+        job: dict[str, Any] = {
+            "job_name": "hoist",
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": list(targets)}],
+        }
+        if credentials_file is not None:
+            job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials_file)}
+        scrape = [job]
         config.write_text(
             yaml.safe_dump(
                 {

@@ -73,3 +73,9 @@ def bearer_token(header: bytes) -> bytes | None:
         return None
     token = token.strip()
     return token or None
+
+
+def presented(header: str, token: str) -> bool:
+    """Whether an `Authorization` header value carries `token` (in constant time)."""
+    given = bearer_token(header.encode("latin-1", "replace"))
+    return given is not None and hmac.compare_digest(given, token.encode())

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,26 +91,18 @@ def test_every_query_parses_in_prometheus(tmp_path: Path) -> None:
 # --- Part 2: the embedded default under load -----------------------------------------------
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError):
-        return False
-
-
 @dataclass
 class Embedded:
     admin_url: str
     gateway_url: str
     state: dict[str, Any]
+    token_file: Path
+    """`hoist up`'s admin token: the admin API and the gateway's /metrics accept it."""
 
     def scrape_targets(self) -> list[str]:
-        urls = [self.gateway_url]
+        urls = [self.gateway_url, self.admin_url]  # the supervisor's own metrics too
         for model in self.state["models"]:
             urls.extend(r["sidecarUrl"] for r in model["replicas"])
-        if _answers(f"{self.admin_url}/metrics"):
-            urls.append(self.admin_url)  # the supervisor's own metrics
         return [u.removeprefix("http://").rstrip("/") for u in urls]
 
 
@@ -130,13 +120,17 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
     with running_embedded(tmp_path, documents) as stack:
         # An adapter that never loads is reported by the test, which checks the rest too.
         with contextlib.suppress(AssertionError):
-            _wait(lambda: _adapter_ready(stack.admin_url), f"adapter {ADAPTER} to be loaded", 30)
+            _wait(
+                lambda: _adapter_ready(stack.admin_url, stack.admin_token_file),
+                f"adapter {ADAPTER} to be loaded",
+                30,
+            )
         state = stack.state()
-        yield Embedded(stack.admin_url, state["gateway"]["url"], state)
+        yield Embedded(stack.admin_url, state["gateway"]["url"], state, stack.admin_token_file)
 
 
-def _adapter_ready(admin_url: str) -> bool:
-    state = get_json(f"{admin_url}/v1/state")
+def _adapter_ready(admin_url: str, token_file: Path) -> bool:
+    state = get_json(f"{admin_url}/v1/state", token=token_file.read_text().strip())
     phases = {a["metadata"]["name"]: a.get("status", {}).get("phase") for a in state["adapters"]}
     return phases.get(ADAPTER) == "Ready"
 
@@ -184,9 +178,11 @@ ADAPTER_METRICS = {"adapter_loads_total", "adapter_load_seconds"}
 def observed(embedded: Embedded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     targets = embedded.scrape_targets()
     workdir = tmp_path_factory.mktemp("prometheus")
-    with Prometheus.start(workdir, targets=targets) as prometheus:
+    with Prometheus.start(
+        workdir, targets=targets, credentials_file=embedded.token_file
+    ) as prometheus:
         _wait(lambda: all(prometheus.targets_up().values()), f"every target up: {targets}", 30)
-        adapter_ready = _adapter_ready(embedded.admin_url)
+        adapter_ready = _adapter_ready(embedded.admin_url, embedded.token_file)
         models = (MODEL, ADAPTER) if adapter_ready else (MODEL,)
         sent = _drive_load(embedded.gateway_url, models)
 
