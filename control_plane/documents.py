@@ -239,9 +239,19 @@ def _adapter_problems(
     models = {(m.metadata.namespace, m.metadata.name) for m in found.models}
     for adapter in found.adapters:
         meta = adapter.metadata
+        where = origin[(adapter.kind, meta.namespace, meta.name)]
+        if (meta.namespace, meta.name) in models:  # a model id names one thing only
+            problems.append(
+                Problem(
+                    where.file,
+                    where.document,
+                    where.what,
+                    "metadata.name",
+                    f'a Model is named "{meta.name}" too; an adapter needs a name of its own',
+                )
+            )
         if (meta.namespace, adapter.spec.base_model) in models:
             continue
-        where = origin[(adapter.kind, meta.namespace, meta.name)]
         problems.append(
             Problem(
                 where.file,

@@ -67,9 +67,14 @@ class AdapterStore:
             field = ".".join(str(p) for p in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             raise StoreError(f"{field}: {message}", field) from exc
-        if adapter.spec.base_model not in self._models():
+        models = self._models()
+        if adapter.spec.base_model not in models:
             raise StoreError(
                 f'spec.baseModel: no Model named "{adapter.spec.base_model}"', "spec.baseModel"
+            )
+        if adapter.metadata.name in models:  # a model id names one thing only
+            raise StoreError(
+                f'metadata.name: a Model is named "{adapter.metadata.name}"', "metadata.name"
             )
         old = self._items.get(adapter.metadata.name)
         if old is not None and old.spec == adapter.spec:

@@ -25,6 +25,7 @@ from data_plane.gateway.discovery import Discovery
 from data_plane.gateway.discovery.local import LocalDiscovery
 from data_plane.gateway.discovery.state import StateError
 from data_plane.gateway.discovery.static import StaticDiscovery
+from data_plane.gateway.http_protocol import head_timeout_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
 
@@ -141,7 +142,7 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=head_timeout_protocol(settings.header_timeout_s),
         ws="none",
         lifespan="on",
         log_level=settings.log_level.lower(),

@@ -60,6 +60,11 @@ def test_models_adapters_and_foreign_documents() -> None:
             id="unknown-base-model",
         ),
         pytest.param(
+            MODEL + "---\n" + ADAPTER.replace("name: sql", "name: base"),
+            'f.yaml: document 2 (LoraAdapter "base"): metadata.name: a Model is named "base" too; an adapter needs a name of its own',
+            id="adapter-named-like-a-model",
+        ),
+        pytest.param(
             MODEL + "---\n" + MODEL,
             'f.yaml: document 2 (Model "base"): metadata.name: declared twice (first in f.yaml: document 1)',
             id="duplicate",

@@ -254,22 +254,41 @@ class _Backend:
         self.removed.append(adapter.metadata.name)
 
 
-async def test_against_the_supervisors_admin_api(engine: FakeVllm) -> None:
+async def test_against_the_supervisors_admin_api(engine: FakeVllm, tmp_path: Path) -> None:
     from aiohttp import web
 
+    from control_plane.local import admin_token
     from control_plane.local.admin_api import build_app
 
+    token_file = tmp_path / "run" / "admin-token"
+    token = admin_token.issue(token_file)
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token_file.parent.stat().st_mode & 0o777 == 0o700
     backend = _Backend(engine.url)
-    runner = web.AppRunner(build_app(backend), access_log=None)
+    runner = web.AppRunner(build_app(backend, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     assert site._server is not None
     admin_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     try:
+        async with aiohttp.ClientSession(base_url=admin_url) as http:
+            async with http.get("/healthz") as resp:
+                assert resp.status == 200
+            # the probe: a write to another tenant's model, with no or a wrong credential
+            doc = {"spec": {"baseModel": "llama", "source": "/x", "tenant": "team-b"}}
+            for headers in ({}, admin_token.bearer("not-the-token"), {"Authorization": token}):
+                async with http.get("/v1/state", headers=headers) as resp:
+                    assert resp.status == 401
+                async with http.put("/v1/adapters/evil", json=doc, headers=headers) as resp:
+                    assert resp.status == 401
+            assert list(backend.store) == []
         async with (
             run_gateway(
-                discovery="local", admin_url=admin_url, adapter_source_roots=["/adapters"]
+                discovery="local",
+                admin_url=admin_url,
+                admin_token_file=token_file,
+                adapter_source_roots=["/adapters"],
             ) as gw,
             openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
         ):

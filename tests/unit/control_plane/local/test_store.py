@@ -50,6 +50,12 @@ def test_survives_a_restart_with_its_status(tmp_path: Path, store: AdapterStore)
             id="unknown-base",
         ),
         pytest.param(doc(source="ftp://x/y"), None, "spec.source", id="bad-scheme"),
+        pytest.param(
+            {"metadata": {"name": "base"}, "spec": {"baseModel": "base", "source": "/a"}},
+            None,
+            "metadata.name",
+            id="named-like-a-model",
+        ),
         pytest.param(doc(), "other-name", "metadata.name", id="name-mismatch"),
         pytest.param({"metadata": "x", "spec": {}}, None, "metadata", id="metadata-not-a-mapping"),
         pytest.param(

@@ -1,0 +1,129 @@
+"""What one request may cost: `n`, the tokens it may generate, a head that never ends, and
+engine work left behind by a client that went away (docs/security.md, probes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import openai
+import pytest
+
+from data_plane.inference.simulator.engine import SimEngine
+from tests.support.fake_vllm import FakeVllm
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.simulator import sim_fleet
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[FakeVllm]:
+    e = FakeVllm("tiny")
+    await e.start()
+    yield e
+    await e.stop()
+
+
+@pytest.fixture
+async def gw(engine: FakeVllm) -> AsyncIterator[RunningGateway]:
+    async with run_gateway(
+        discovery="static", upstreams=[f"tiny={engine.url}"], max_request_tokens=10_000
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("extra", "param", "code"),
+    [
+        pytest.param({"n": 129}, "n", "integer_above_max_value", id="n-above-128"),
+        pytest.param({"n": 100_000}, "n", "integer_above_max_value", id="n-100000"),
+        pytest.param({"n": 0}, "n", "integer_below_min_value", id="n-zero"),
+        pytest.param({"n": "2"}, "n", "invalid_type", id="n-string"),
+        pytest.param({"n": 8, "max_tokens": 2000}, "n", "request_tokens_above_limit", id="n-x-max"),
+        pytest.param({"max_tokens": 10_001}, "max_tokens", "request_tokens_above_limit", id="max"),
+        pytest.param({"n": 3}, "n", "request_tokens_above_limit", id="n-x-assumed-4096"),
+    ],
+)
+async def test_requests_over_the_bounds_are_400_before_any_engine_work(
+    gw: RunningGateway, engine: FakeVllm, extra: dict[str, object], param: str, code: str
+) -> None:
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.completions.create(model="tiny", prompt="x", extra_body=extra)
+    assert refused.value.code == code
+    assert refused.value.param == param
+    assert engine.requests == 0
+
+
+async def test_a_batch_completion_counts_every_prompt(gw: RunningGateway, engine: FakeVllm) -> None:
+    async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError, match="10000 per request"):
+            await client.completions.create(model="tiny", prompt=["a"] * 11, max_tokens=1000, n=1)
+        reply = await client.completions.create(model="tiny", prompt="x", max_tokens=1000, n=10)
+    assert reply.choices
+    assert engine.requests == 1
+
+
+def _running(engine: SimEngine) -> int:
+    return int(engine.core.num_running + len(engine.core.waiting))
+
+
+async def test_engine_work_stops_when_the_client_leaves_for_every_n() -> None:
+    async with (
+        sim_fleet(profile="tiny", time_scale=0.01) as fleet,
+        run_gateway(discovery="static", upstreams=[f"sim={fleet.urls[0]}"]) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        engine = fleet.engines[0]
+        body = {"model": "sim", "prompt": "x", "n": 16, "max_tokens": 500, "ignore_eos": True}
+        request = asyncio.create_task(http.post(gw.url + "/v1/completions", json=body))
+        await wait_until(lambda: _running(engine) == 16, timeout_s=20)
+        request.cancel()  # the client goes away
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+        await wait_until(lambda: _running(engine) == 0, timeout_s=20)
+
+
+async def test_a_request_head_that_never_ends_is_closed(engine: FakeVllm) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {"HOIST_GATEWAY_HEADER_TIMEOUT_S": "0.5", "LOG_LEVEL": "warning"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "data_plane.gateway", "--port", str(port),
+        "--discovery", "static", "--upstream", f"tiny={engine.url}",
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(20):
+            while True:
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        for partial in (b"", b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(partial)
+            await writer.drain()
+            async with asyncio.timeout(30):  # the gateway closes long before this
+                assert await reader.read() == b""
+            writer.close()
+        # A whole head is served as usual, on a connection that stays open past the deadline.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        writer.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
