@@ -7,44 +7,62 @@ the tenancy hooks (a tenant sees and changes only its own adapters) and call the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from control_plane.api import LoraAdapter
+from data_plane.gateway.adapter_bodies import (
+    AdapterBody,
+    AdapterDeleted,
+    AdapterDocumentBody,
+    AdapterList,
+    FlatAdapterBody,
+    NamedAdapterBody,
+    as_document,
+    body_error,
+)
 from data_plane.gateway.adapters import AdapterStore, Document
 from data_plane.gateway.dependencies import Auth, GatewayDep, StoreDep
 from data_plane.gateway.errors import BadRequestError, NotFoundError
+from data_plane.gateway.openapi.responses import Responses, answer, error_responses
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.tenancy.service import Caller
 
-adapters = APIRouter(prefix="/v1/adapters")
+
+class AdapterRoute(APIRoute):
+    """A route whose malformed body is OpenAI's 400 naming the field as the document does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise body_error(exc.errors()) from None
+
+        return route
 
 
-def adapter_document(payload: Any, name: str | None, gateway: Gateway, caller: Caller) -> Document:
+adapters = APIRouter(prefix="/v1/adapters", route_class=AdapterRoute, tags=["adapters"])
+
+
+def adapter_document(
+    body: AdapterDocumentBody | FlatAdapterBody, name: str | None, gateway: Gateway, caller: Caller
+) -> Document:
     """A valid LoraAdapter document from a document or the flat form `{name, baseModel, ...}`."""
-    if not isinstance(payload, dict):
-        raise BadRequestError("The body must be a JSON object.")
-    if "spec" in payload:
-        doc = dict(payload)
-        meta = dict(doc.get("metadata") or {})
-        if name is not None:
-            meta.setdefault("name", name)
-        doc["metadata"] = meta
-    else:
-        spec = dict(payload)
-        doc = {"metadata": {"name": spec.pop("name", name)}, "spec": spec}
-        if "base_model" in spec and "baseModel" not in spec:
-            spec["baseModel"] = spec.pop("base_model")
+    doc = as_document(body, name)
     if name is not None and doc["metadata"].get("name") != name:
         raise BadRequestError("The name in the body differs from the path's.", param="name")
-    doc.pop("status", None)
     if caller.name is not None:  # tenancy hook: a tenant's adapters are its own
-        doc["spec"] = {**(doc.get("spec") or {}), "tenant": caller.name}
+        doc["spec"] = {**doc["spec"], "tenant": caller.name}
     doc.setdefault("apiVersion", "serving.hoist.dev/v1alpha1")
     doc.setdefault("kind", "LoraAdapter")
     try:
@@ -91,13 +109,13 @@ async def _owned(store: AdapterStore, name: str, gateway: Gateway, caller: Calle
 
 
 async def _save(
-    request: Request, name: str | None, gateway: Gateway, store: AdapterStore, caller: Caller
+    body: AdapterDocumentBody | FlatAdapterBody,
+    name: str | None,
+    gateway: Gateway,
+    store: AdapterStore,
+    caller: Caller,
 ) -> Response:
-    try:
-        payload = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
-    document = adapter_document(payload, name, gateway, caller)
+    document = adapter_document(body, name, gateway, caller)
     if caller.tenant is not None:  # tenancy hook: a tenant changes only its own adapters
         name = document["metadata"]["name"]
         try:
@@ -111,32 +129,65 @@ async def _save(
     return JSONResponse(stored, status_code=201 if created else 200)
 
 
-@adapters.post("")
+_NAME = {"name": "$response.body#/metadata/name"}
+_LINKS = {
+    "links": {
+        f"{op.title().replace('_', '')}": {"operationId": op, "parameters": _NAME}
+        for op in ("get_adapter", "put_adapter", "delete_adapter")
+    }
+}
+_SAVED: Responses = {
+    200: {"model": LoraAdapter, "description": "Updated: the adapter, with its status."} | _LINKS,
+    201: {"model": LoraAdapter, "description": "Created: the adapter, with its status."} | _LINKS,
+}
+_ONE = answer(LoraAdapter, "The adapter, with its status.")
+_LIST = answer(AdapterList, "The adapters the caller may see.")
+_DELETED = answer(AdapterDeleted, "The adapter is gone.")
+# 404 also when the adapter API has no store (static discovery); 502: the store is unreachable.
+_WRITE_ERRORS = error_responses(400, 401, 404, 502)
+_READ_ERRORS = error_responses(401, 404, 502)
+
+
+@adapters.post(
+    "", operation_id="create_adapter", response_model=None, responses=_SAVED | _WRITE_ERRORS
+)
 async def create_adapter(
-    request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
+    body: Annotated[NamedAdapterBody, Body()], gateway: GatewayDep, store: StoreDep, caller: Auth
 ) -> Response:
-    return await _save(request, None, gateway, store, caller)
+    """Create or update an adapter (a LoraAdapter document or the flat form)."""
+    return await _save(body, None, gateway, store, caller)
 
 
-@adapters.put("/{name}")
+@adapters.put(
+    "/{name}", operation_id="put_adapter", response_model=None, responses=_SAVED | _WRITE_ERRORS
+)
 async def put_adapter(
-    name: str, request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
+    name: str,
+    body: Annotated[AdapterBody, Body()],
+    gateway: GatewayDep,
+    store: StoreDep,
+    caller: Auth,
 ) -> Response:
-    return await _save(request, name, gateway, store, caller)
+    """Create or update the adapter `name`; a name in the body must be the same."""
+    return await _save(body, name, gateway, store, caller)
 
 
-@adapters.get("")
+@adapters.get("", operation_id="list_adapters", response_model=None, responses=_LIST | _READ_ERRORS)
 async def list_adapters(gateway: GatewayDep, store: StoreDep, caller: Auth) -> dict[str, Any]:
     items = [d for d in await store.list() if _mine(d, gateway, caller)]
     return {"object": "list", "data": items}
 
 
-@adapters.get("/{name}")
+@adapters.get(
+    "/{name}", operation_id="get_adapter", response_model=None, responses=_ONE | _READ_ERRORS
+)
 async def get_adapter(name: str, gateway: GatewayDep, store: StoreDep, caller: Auth) -> Document:
     return await _owned(store, name, gateway, caller)
 
 
-@adapters.delete("/{name}")
+@adapters.delete(
+    "/{name}", operation_id="delete_adapter", response_model=None, responses=_DELETED | _READ_ERRORS
+)
 async def delete_adapter(
     name: str, gateway: GatewayDep, store: StoreDep, caller: Auth
 ) -> dict[str, Any]:

@@ -33,6 +33,9 @@ from data_plane.gateway.errors import (
     error_body,
     type_for_status,
 )
+from data_plane.gateway.openapi.document import install_openapi
+from data_plane.gateway.openapi.openai_bodies import ModelCard, ModelList, Status
+from data_plane.gateway.openapi.responses import answer, error_responses
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
@@ -53,14 +56,22 @@ def error_response(exc: GatewayError) -> Response:
 # --- health, metrics, models -------------------------------------------------------------
 
 control = APIRouter()
+_PROMETHEUS = {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}
 
 
-@control.get("/healthz")
+@control.get(
+    "/healthz", operation_id="healthz", response_model=None, responses=answer(Status, "Alive.")
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@control.get("/readyz")
+@control.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=None,
+    responses=answer(Status, "Ready: some replica can serve.") | error_responses(503),
+)
 async def readyz(gateway: GatewayDep) -> Response:
     if gateway.fleet.routable(asyncio.get_running_loop().time()):
         return JSONResponse({"status": "ready"})
@@ -68,7 +79,12 @@ async def readyz(gateway: GatewayDep) -> Response:
     return error_response(NoReadyReplicaError("No replica is ready to serve.", retry_after_s=retry))
 
 
-@control.get("/metrics")
+@control.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus' text format.", "content": _PROMETHEUS}},
+)
 async def metrics(gateway: GatewayDep) -> Response:
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -104,12 +120,22 @@ def _card(model_id: str, parent: str | None, root: str) -> dict[str, Any]:
     }
 
 
-@control.get("/v1/models")
+@control.get(
+    "/v1/models",
+    operation_id="list_models",
+    response_model=None,
+    responses=answer(ModelList, "The models the caller may use.") | error_responses(401),
+)
 async def list_models(gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
     return {"object": "list", "data": model_cards(gateway, caller)}
 
 
-@control.get("/v1/models/{model_id:path}")
+@control.get(
+    "/v1/models/{model_id:path}",
+    operation_id="get_model",
+    response_model=None,
+    responses=answer(ModelCard, "The model.") | error_responses(401, 404),
+)
 async def get_model(model_id: str, gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
     for card in model_cards(gateway, caller):
         if card["id"] == model_id:
@@ -196,6 +222,7 @@ def build_app(
     app.state.adapter_store = None
     app.include_router(control)
     app.include_router(adapters)
+    install_openapi(app)
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
