@@ -22,10 +22,13 @@ from control_plane.api import LoraAdapter, LoraAdapterSpec, ObjectMeta
 from control_plane.api.common import ResourceName
 from data_plane.gateway.errors import BadRequestError
 
+MAX_INT64 = 2**63 - 1
+
 
 class AdapterMetadata(ObjectMeta):
     name: ResourceName | None = None  # type: ignore[assignment]
     """The adapter's name, a model id; optional where the path names it."""
+    generation: Annotated[int, Field(ge=0, le=MAX_INT64)] | None = None
 
 
 class AdapterDocumentBody(BaseModel):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -85,7 +86,12 @@ def adapter_document(
         raise BadRequestError(
             f"Unknown base model `{spec_model.base_model}`.", param="spec.baseModel"
         )
-    return adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:  # unknown metadata fields are kept as sent: a number past 64 bits cannot be stored
+        orjson.dumps(document)
+    except TypeError:
+        raise BadRequestError("A number in `metadata` is out of range.", param="metadata") from None
+    return document
 
 
 def _owner(doc: Document) -> str | None:
