@@ -153,3 +153,18 @@ async def test_random_json_never_fails_the_server(gw: RunningGateway) -> None:
                 assert_openai_error(resp.status, payload)
     assert sum(statuses.values()) == FUZZ_REQUESTS
     assert statuses.get(400, 0) > FUZZ_REQUESTS // 2, statuses
+
+
+async def test_the_key_is_checked_before_the_body(admin: FakeAdmin) -> None:
+    """Without a valid key, a malformed body is a 401: the body is not looked at."""
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, api_keys=["s3cret"]) as gw,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        bad = {"metadata": "x", "spec": {}}
+        async with http.post("/v1/adapters", json=bad) as resp:
+            assert resp.status == 401
+            assert orjson.loads(await resp.read())["error"]["type"] == "authentication_error"
+        headers = {"authorization": "Bearer s3cret"}
+        async with http.post("/v1/adapters", json=bad, headers=headers) as resp:
+            assert_openai_error(resp.status, await resp.read())
