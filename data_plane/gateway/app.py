@@ -11,23 +11,20 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
-import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from control_plane.api import LoraAdapter
-from data_plane.gateway.adapters import AdapterStore, Document
+from data_plane.gateway.adapter_routes import adapters
+from data_plane.gateway.adapters import AdapterStore
+from data_plane.gateway.dependencies import Auth, GatewayDep
 from data_plane.gateway.errors import (
     BadRequestError,
-    ConflictError,
     GatewayError,
     MethodNotAllowedError,
     ModelNotFoundError,
@@ -36,6 +33,9 @@ from data_plane.gateway.errors import (
     error_body,
     type_for_status,
 )
+from data_plane.gateway.openapi.document import install_openapi
+from data_plane.gateway.openapi.openai_bodies import ModelCard, ModelList, Status
+from data_plane.gateway.openapi.responses import Responses, answer, error_responses
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
@@ -55,44 +55,29 @@ def error_response(exc: GatewayError) -> Response:
     )
 
 
-# --- dependencies ------------------------------------------------------------------------
-
-
-def get_gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-
-
-def authorized(request: Request, gateway: GatewayDep) -> Caller:
-    """The caller (tenancy hook): operator keys, tenant keys, or 401."""
-    header = request.headers.get("authorization", "").encode("latin-1")
-    return gateway.tenancy.authenticate(header)
-
-
-def get_store(request: Request) -> AdapterStore:
-    store: AdapterStore | None = request.app.state.adapter_store
-    if store is None:
-        raise NotFoundError("The adapter API is not available with static discovery.")
-    return store
-
-
-Auth = Annotated[Caller, Depends(authorized)]
-StoreDep = Annotated[AdapterStore, Depends(get_store)]
-
 # --- health, metrics, models -------------------------------------------------------------
 
 control = APIRouter()
+_PROMETHEUS = {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}
+_METRICS_RESPONSES: Responses = {
+    200: {"description": "Prometheus' text format.", "content": _PROMETHEUS},
+    **error_responses(401, 403),
+}
 
 
-@control.get("/healthz")
+@control.get(
+    "/healthz", operation_id="healthz", response_model=None, responses=answer(Status, "Alive.")
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@control.get("/readyz")
+@control.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=None,
+    responses=answer(Status, "Ready: some replica can serve.") | error_responses(503),
+)
 async def readyz(gateway: GatewayDep) -> Response:
     if gateway.fleet.routable(asyncio.get_running_loop().time()):
         return JSONResponse({"status": "ready"})
@@ -100,7 +85,12 @@ async def readyz(gateway: GatewayDep) -> Response:
     return error_response(NoReadyReplicaError("No replica is ready to serve.", retry_after_s=retry))
 
 
-@control.get("/metrics")
+@control.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses=_METRICS_RESPONSES,
+)
 async def metrics(request: Request, gateway: GatewayDep) -> Response:
     """Operators only while keys are on: the series name every model and tenant."""
     header = request.headers.get("authorization", "")
@@ -143,149 +133,27 @@ def _card(model_id: str, parent: str | None, root: str) -> dict[str, Any]:
     }
 
 
-@control.get("/v1/models")
+@control.get(
+    "/v1/models",
+    operation_id="list_models",
+    response_model=None,
+    responses=answer(ModelList, "The models the caller may use.") | error_responses(401),
+)
 async def list_models(gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
     return {"object": "list", "data": model_cards(gateway, caller)}
 
 
-@control.get("/v1/models/{model_id:path}")
+@control.get(
+    "/v1/models/{model_id:path}",
+    operation_id="get_model",
+    response_model=None,
+    responses=answer(ModelCard, "The model.") | error_responses(401, 404),
+)
 async def get_model(model_id: str, gateway: GatewayDep, caller: Auth) -> dict[str, Any]:
     for card in model_cards(gateway, caller):
         if card["id"] == model_id:
             return card
     raise ModelNotFoundError(model_id)
-
-
-# --- adapters ----------------------------------------------------------------------------
-
-adapters = APIRouter(prefix="/v1/adapters")
-
-
-def adapter_document(payload: Any, name: str | None, gateway: Gateway, caller: Caller) -> Document:
-    """A valid LoraAdapter document from a document or the flat form `{name, baseModel, ...}`."""
-    if not isinstance(payload, dict):
-        raise BadRequestError("The body must be a JSON object.")
-    if "spec" in payload:
-        doc = dict(payload)
-        meta = dict(doc.get("metadata") or {})
-        if name is not None:
-            meta.setdefault("name", name)
-        doc["metadata"] = meta
-    else:
-        spec = dict(payload)
-        doc = {"metadata": {"name": spec.pop("name", name)}, "spec": spec}
-        if "base_model" in spec and "baseModel" not in spec:
-            spec["baseModel"] = spec.pop("base_model")
-    if name is not None and doc["metadata"].get("name") != name:
-        raise BadRequestError("The name in the body differs from the path's.", param="name")
-    doc.pop("status", None)
-    if caller.name is not None:  # tenancy hook: a tenant's adapters are its own
-        doc["spec"] = {**(doc.get("spec") or {}), "tenant": caller.name}
-    doc.setdefault("apiVersion", "serving.hoist.dev/v1alpha1")
-    doc.setdefault("kind", "LoraAdapter")
-    try:
-        adapter = LoraAdapter.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise BadRequestError(f"{loc}: {first['msg']}", param=loc or None) from None
-    spec_model = adapter.spec
-    repo = gateway.settings.model_repository
-    source = spec_model.source
-    if repo is not None and "://" not in source and not PurePosixPath(source).is_absolute():
-        spec_model.source = str(repo / source)
-    fleet = gateway.fleet
-    base = fleet.models.get(spec_model.base_model)
-    hidden = base is not None and not gateway.tenancy.may_see(
-        caller, (spec_model.base_model, base.tenant)
-    )
-    if (fleet.discovered and base is None) or hidden:
-        raise BadRequestError(
-            f"Unknown base model `{spec_model.base_model}`.", param="spec.baseModel"
-        )
-    if adapter.metadata.name in fleet.models:  # a model id names one thing only
-        raise ConflictError(
-            f"The name `{adapter.metadata.name}` is taken by a model; choose another.",
-            param="name",
-        )
-    return adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _owner(doc: Document) -> str | None:
-    spec = doc.get("spec")
-    tenant = spec.get("tenant") if isinstance(spec, dict) else None
-    return tenant if isinstance(tenant, str) else None
-
-
-def _mine(doc: Document, gateway: Gateway, caller: Caller) -> bool:
-    """An operator sees every adapter; a tenant its own and the shared ones it may use."""
-    name = str((doc.get("metadata") or {}).get("name"))
-    return gateway.tenancy.may_see(caller, (name, _owner(doc)))
-
-
-async def _owned(store: AdapterStore, name: str, gateway: Gateway, caller: Caller) -> Document:
-    """The adapter if the caller may see it; 404 (never 403) otherwise (tenancy hook)."""
-    doc = await store.get(name)
-    if not _mine(doc, gateway, caller):
-        raise NotFoundError(f"The adapter `{name}` does not exist.")
-    return doc
-
-
-async def _save(
-    request: Request, name: str | None, gateway: Gateway, store: AdapterStore, caller: Caller
-) -> Response:
-    try:
-        payload = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
-    document = adapter_document(payload, name, gateway, caller)
-    await gateway.sources.check(document["spec"]["source"], caller.tenant, param="source")
-    if caller.tenant is not None:  # tenancy hook: a tenant changes only its own adapters
-        name = document["metadata"]["name"]
-        try:
-            existing = await store.get(name)
-        except NotFoundError:
-            existing = None
-        if existing is not None and _owner(existing) != caller.name:
-            raise NotFoundError(f"The adapter `{name}` does not exist.")
-    stored, created = await store.put(document)
-    await gateway.refresh()
-    return JSONResponse(stored, status_code=201 if created else 200)
-
-
-@adapters.post("")
-async def create_adapter(
-    request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
-) -> Response:
-    return await _save(request, None, gateway, store, caller)
-
-
-@adapters.put("/{name}")
-async def put_adapter(
-    name: str, request: Request, gateway: GatewayDep, store: StoreDep, caller: Auth
-) -> Response:
-    return await _save(request, name, gateway, store, caller)
-
-
-@adapters.get("")
-async def list_adapters(gateway: GatewayDep, store: StoreDep, caller: Auth) -> dict[str, Any]:
-    items = [d for d in await store.list() if _mine(d, gateway, caller)]
-    return {"object": "list", "data": items}
-
-
-@adapters.get("/{name}")
-async def get_adapter(name: str, gateway: GatewayDep, store: StoreDep, caller: Auth) -> Document:
-    return await _owned(store, name, gateway, caller)
-
-
-@adapters.delete("/{name}")
-async def delete_adapter(
-    name: str, gateway: GatewayDep, store: StoreDep, caller: Auth
-) -> dict[str, Any]:
-    await _owned(store, name, gateway, caller)
-    await store.delete(name)
-    await gateway.refresh()
-    return {"id": name, "object": "adapter", "deleted": True}
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -367,6 +235,7 @@ def build_app(
     app.state.adapter_store = None
     app.include_router(control)
     app.include_router(adapters)
+    install_openapi(app)
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -349,3 +349,18 @@ async def test_a_known_model_exports_zero_demand_before_its_first_request(
     assert 'gateway_in_flight_requests{model="llama"} 0.0' in text
     for reason in ("gateway", "replica_cap", "cold_start"):
         assert f'gateway_queued_requests{{model="llama",reason="{reason}"}} 0.0' in text
+
+
+async def test_a_relative_source_too_long_once_resolved_is_a_400(
+    admin: FakeAdmin, tmp_path: Path
+) -> None:
+    """Found by schemathesis: a 2048-character relative source, resolved against the model
+    repository, grew past the field's limit and crashed the route (500)."""
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, model_repository=str(tmp_path)) as gw,
+        aiohttp.ClientSession(base_url=gw.url) as http,
+    ):
+        flat = {"name": "chat", "baseModel": "llama", "source": "a" * 2048}
+        async with http.post("/v1/adapters", json=flat) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"]["param"] == "source"

@@ -101,6 +101,7 @@ async def gw(admin: FakeAdmin, tmp_path: Path) -> AsyncIterator[RunningGateway]:
         tenants_files=[tenants],
         tenant_keys_file=keys,
         api_keys=[OPERATOR_KEY],
+        adapter_source_roots=["/x", "/y"],
     ) as running:
         yield running
 
@@ -331,5 +332,9 @@ async def test_no_key_in_logs_metrics_or_errors(
 
 
 async def _metrics(gw: RunningGateway) -> bytes:
-    async with aiohttp.ClientSession() as http, http.get(gw.url + "/metrics") as resp:
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}  # metrics are for operators
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gw.url + "/metrics", headers=operator) as resp,
+    ):
         return await resp.read()
