@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from control_plane.api import Tenant
+from control_plane.api import QuotaStoreOutage, Tenant
 
 
 class TenantsError(ValueError):
@@ -24,6 +24,8 @@ class TenantPolicy:
     tokens_per_minute: int | None = None
     concurrent_requests: int | None = None
     weight: int = 1
+    fail_closed: bool = False
+    """Refuse (503) rather than count locally while the shared quota store is down."""
 
     def allows(self, model_id: str) -> bool:
         return any(fnmatchcase(model_id, pattern) for pattern in self.allowed_models)
@@ -38,6 +40,7 @@ class TenantPolicy:
             tokens_per_minute=quotas.tokens_per_minute,
             concurrent_requests=quotas.concurrent_requests,
             weight=tenant.spec.weight,
+            fail_closed=quotas.on_store_outage is QuotaStoreOutage.FAIL_CLOSED,
         )
 
 
