@@ -27,6 +27,7 @@ from control_plane.api.model import (
     RoutingPolicy,
 )
 from control_plane.api.tenant import (
+    QuotaStoreOutage,
     SecretReference,
     Tenant,
     TenantPhase,
@@ -54,6 +55,7 @@ __all__ = [
     "ObjectMeta",
     "Placement",
     "PlacementPolicy",
+    "QuotaStoreOutage",
     "Resources",
     "RoutingPolicy",
     "SecretReference",

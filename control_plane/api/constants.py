@@ -29,6 +29,7 @@ CONDITION_READY: Final = "Ready"
 CONDITION_SPEC_VALID: Final = "SpecValid"
 CONDITION_PROGRESSING: Final = "Progressing"
 CONDITION_SCALING: Final = "Scaling"
+CONDITION_ENGINE_STABLE: Final = "EngineStable"
 
 # Default ports of the embedded default and the container images.
 GATEWAY_PORT: Final = 8080

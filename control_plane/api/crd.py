@@ -216,6 +216,7 @@ def model_crd() -> dict[str, Any]:
             _col("Desired", ".status.desiredReplicas", "integer"),
             _col("Ready", ".status.readyReplicas", "integer"),
             _col("Phase", ".status.phase"),
+            _col("Restarts", ".status.engineRestarts", "integer", priority=1),
             _col("Reason", ".status.scalingReason", priority=1),
             _col("Source", ".spec.source", priority=1),
             _col("Age", ".metadata.creationTimestamp", "date"),

@@ -38,6 +38,8 @@ class ReplicaState(Strict):
     adapters: list[str] = Field(default_factory=list)
     """Adapters the sidecar reports loaded."""
     restarts: int = 0
+    last_restart_reason: str | None = None
+    """Why the engine or sidecar was last restarted: crashed, unresponsive, start_timeout."""
     engine_pid: int | None = None
     sidecar_pid: int | None = None
     message: str = ""

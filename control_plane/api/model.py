@@ -148,6 +148,10 @@ class ModelStatus(Strict):
     desired_replicas: int | None = None
     """What the autoscaler (or the spec) asks for now."""
     scaling_reason: str | None = None
+    engine_restarts: int | None = None
+    """Restarts of the engine containers of the Model's current pods, as the kubelet counts
+    them: a crash, or a failed liveness probe (an engine that stopped answering past the
+    sidecar's bound). The `EngineStable` condition says which pod restarted last, and why."""
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 

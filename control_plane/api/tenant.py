@@ -20,6 +20,20 @@ from control_plane.api.common import Condition, ObjectMeta, ResourceName, Strict
 ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
+class QuotaStoreOutage(StrEnum):
+    """What the gateway does with a tenant's requests while the shared quota store (Redis)
+    cannot be reached or is too slow (its circuit breaker is open)."""
+
+    FAIL_OPEN = "FailOpen"
+    """Serve them, counting the quotas in each gateway replica alone (so a tenant may get
+    up to N replicas x its quota for the outage). The default: a quota store is a
+    fairness tool, not a security boundary, and its outage should not become an outage
+    of the whole API."""
+    FAIL_CLOSED = "FailClosed"
+    """Refuse them with 503 (`quota_store_unavailable`, Retry-After) until the store
+    answers: for tenants whose quota is a hard cost or contract limit."""
+
+
 class TenantQuotas(Strict):
     """Limits per tenant, over all of the gateway's replicas; unset: unlimited."""
 
@@ -32,6 +46,9 @@ class TenantQuotas(Strict):
     max_request_tokens: Annotated[int, Field(ge=1)] | None = None
     """Most completion tokens one request may ask for, `n` x `max_tokens` (400 beyond);
     unset: the gateway's `max_request_tokens`."""
+    on_store_outage: QuotaStoreOutage = QuotaStoreOutage.FAIL_OPEN
+    """While the shared quota store (Redis) is unavailable: FailOpen (count per gateway
+    replica) or FailClosed (refuse with 503). Only matters with a store configured."""
 
 
 class SecretReference(Strict):

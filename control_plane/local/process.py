@@ -21,7 +21,9 @@ from pathlib import Path
 
 import aiohttp
 
+from control_plane.api.liveness import RestartReason
 from control_plane.local.plan import ProcessSpec
+from control_plane.local.watchdog import LivenessWatch, until_restart_needed
 
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_BYTES = 4000
@@ -71,12 +73,16 @@ class ManagedProcess:
         max_restarts: int,
         backoff: Backoff | None = None,
         on_change: Callable[[ManagedProcess], None] | None = None,
+        liveness: LivenessWatch | None = None,
+        on_restart: Callable[[ManagedProcess, RestartReason], None] | None = None,
     ) -> None:
         self.spec = spec
         self.phase = Phase.PENDING
         self.restarts = 0
         self.since = time.time()
         self.last_error = ""
+        self.last_restart_reason: RestartReason | None = None
+        """Why the supervisor last restarted it (a crash, or its liveness watch)."""
         self._session = session
         self._log_path = log_dir / (spec.name.replace("/", ".") + ".log")
         self._env = {**env, **spec.env}
@@ -84,6 +90,8 @@ class ManagedProcess:
         self._max_restarts = max_restarts
         self._backoff = backoff or Backoff()
         self._on_change = on_change
+        self._liveness = liveness
+        self._on_restart = on_restart
         self._proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
@@ -166,22 +174,46 @@ class ManagedProcess:
                 )
             await asyncio.sleep(0.2)
 
+    async def _until_down(self) -> tuple[RestartReason, str]:
+        """Wait until the process exits, or (watched) its liveness verdict is a restart:
+        then kill its group. Why it went down, and how to say so."""
+        proc = self._proc
+        assert proc is not None
+        if self._liveness is None:
+            return RestartReason.CRASHED, f"exited with code {await proc.wait()}"
+        url = self.spec.url + self.spec.health_path
+        exited = asyncio.ensure_future(proc.wait())
+        hung = asyncio.ensure_future(until_restart_needed(self._session, url, self._liveness))
+        try:
+            await asyncio.wait({exited, hung}, return_when=asyncio.FIRST_COMPLETED)
+            if exited.done():
+                return RestartReason.CRASHED, f"exited with code {exited.result()}"
+            verdict = hung.result()
+        finally:
+            for waiter in (exited, hung):
+                waiter.cancel()
+            await asyncio.gather(exited, hung, return_exceptions=True)
+        _killpg(proc.pid, signal.SIGKILL)  # a frozen process ignores SIGTERM; not SIGKILL
+        await proc.wait()
+        return verdict.reason or RestartReason.UNRESPONSIVE, f"{verdict.message}; killed"
+
     async def _watch_and_restart(self) -> None:
-        """After a crash, restart with backoff; give up after `max_restarts` in a row."""
+        """After a crash or a hang, restart with backoff; give up after `max_restarts` in a
+        row."""
         failures = 0
         while True:
-            assert self._proc is not None
-            code = await self._proc.wait()
+            reason, what = await self._until_down()
             if self._stopping:
                 return
             failures += 1
             self.restarts += 1
+            self.last_restart_reason = reason
+            if self._on_restart is not None:
+                self._on_restart(self, reason)
             if failures > self._max_restarts:
-                self._set(
-                    Phase.FAILED, f"exited with code {code}; gave up after {failures - 1} restarts"
-                )
+                self._set(Phase.FAILED, f"{what}; gave up after {failures - 1} restarts")
                 return
-            self._set(Phase.RESTARTING, f"exited with code {code}")
+            self._set(Phase.RESTARTING, what)
             await asyncio.sleep(self._backoff.delay(failures))
             await self._spawn(truncate_log=False)
             try:

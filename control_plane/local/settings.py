@@ -34,7 +34,16 @@ class SupervisorSettings(BaseSettings):
     stop_grace_s: float = Field(default=15, gt=0)
     """SIGTERM, then this long, then SIGKILL for a process group."""
     max_restarts: int = Field(default=5, ge=0)
-    """Consecutive crashes after which a process is left `Failed`."""
+    """Consecutive crashes (or hangs) after which a process is left `Failed`."""
+    engine_unresponsive_after_s: float = Field(default=10.0, gt=0)
+    """An engine that answered /health and then stops answering for this long (e.g. a
+    frozen process) is killed and restarted; a start is bounded by `engine_ready_timeout_s`."""
+    liveness_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between the liveness probes of a ready engine."""
+    liveness_probe_timeout_s: float = Field(default=2.0, gt=0)
+    """A liveness probe not answered within this counts as missed."""
+    liveness_min_failures: int = Field(default=3, ge=1)
+    """Missed probes in a row needed, besides the time bound, before a restart."""
     reconcile_interval_s: float = Field(default=2.0, gt=0)
     max_autoscaled_replicas: int = Field(default=4, ge=1, le=64)
     """Most replicas of one autoscaled model this machine runs (within its maxReplicas)."""

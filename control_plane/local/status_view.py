@@ -55,7 +55,8 @@ def render_state(state: EmbeddedState, console: Console | None = None) -> None:
                 model.engine,
                 replica.name,
                 _phase(replica.phase) + (f" ({replica.message})" if replica.message else ""),
-                str(replica.restarts),
+                str(replica.restarts)
+                + (f" ({replica.last_restart_reason})" if replica.last_restart_reason else ""),
                 ", ".join(replica.adapters) or "-",
                 replica.engine_url,
             )

@@ -31,6 +31,7 @@ from control_plane.api.embedded import (
     ReplicaPhase,
     ReplicaState,
 )
+from control_plane.api.liveness import LivenessPolicy, RestartReason
 from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.local import LocalAutoscaler, LocalModel, LocalReplica
 from control_plane.autoscaler.metrics import AutoscalerMetrics
@@ -39,11 +40,13 @@ from control_plane.documents import Declarations, dump
 from control_plane.local import admin_token
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
-from control_plane.local.plan import ProcessSpec, ReplicaPlan
+from control_plane.local.metrics import SupervisorMetrics
+from control_plane.local.plan import ProcessSpec, ReplicaPlan, Role
 from control_plane.local.preflight import check_ports, plan_for, read_run_file
 from control_plane.local.process import ManagedProcess, Phase, StartError
 from control_plane.local.settings import SupervisorSettings
 from control_plane.local.store import AdapterStore
+from control_plane.local.watchdog import LivenessWatch
 from control_plane.operator.metrics import OperatorMetrics
 
 EXIT_OK = 0
@@ -66,6 +69,7 @@ class Supervisor:
         self._reconciler: LocalAdapterReconciler | None = None  # needs the HTTP session
         self.registry = CollectorRegistry()
         self._metrics = OperatorMetrics(self.registry)
+        self._supervisor_metrics = SupervisorMetrics(self.registry)
         self._store = AdapterStore(
             settings.store_dir, lambda: {m.metadata.name for m in declarations.models}
         )
@@ -130,6 +134,7 @@ class Supervisor:
         phases = [p.phase if p else Phase.PENDING for p in (engine, sidecar)]
         phase = _combined_phase(phases)
         messages = [p.last_error for p in (engine, sidecar) if p and p.last_error]
+        reasons = [p.last_restart_reason for p in (engine, sidecar) if p and p.last_restart_reason]
         return ReplicaState(
             name=replica.name,
             engine_url=replica.engine.url,
@@ -143,6 +148,7 @@ class Supervisor:
             ready=phase is Phase.READY,
             adapters=self._loaded.get(replica.name, []),
             restarts=sum(p.restarts for p in (engine, sidecar) if p),
+            last_restart_reason=reasons[0].value if reasons else None,
             engine_pid=engine.pid if engine else None,
             sidecar_pid=sidecar.pid if sidecar else None,
             message=messages[0].splitlines()[0] if messages else "",
@@ -292,8 +298,18 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)
 
+    def _liveness_watch(self) -> LivenessWatch:
+        s = self.settings
+        policy = LivenessPolicy(
+            unresponsive_after_s=s.engine_unresponsive_after_s,
+            min_failures=s.liveness_min_failures,
+            start_timeout_s=s.engine_ready_timeout_s,
+        )
+        return LivenessWatch(policy, s.liveness_interval_s, s.liveness_probe_timeout_s)
+
     async def _start_all(self, session: aiohttp.ClientSession) -> None:
         env = self._child_env()
+        watch = self._liveness_watch()
         for spec in self.plan.processes:
             self._processes[spec.name] = ManagedProcess(
                 spec,
@@ -303,6 +319,8 @@ class Supervisor:
                 stop_grace_s=self.settings.stop_grace_s,
                 max_restarts=self.settings.max_restarts,
                 on_change=self._on_process_change,
+                liveness=watch if spec.role is Role.ENGINE else None,
+                on_restart=self._on_restart,
             )
         self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
@@ -388,6 +406,9 @@ class Supervisor:
             self.console.print(
                 f"[yellow]{process.spec.name}:[/] {process.last_error} ({process.phase})"
             )
+
+    def _on_restart(self, process: ManagedProcess, reason: RestartReason) -> None:
+        self._supervisor_metrics.restarted(process.spec.role, reason)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)

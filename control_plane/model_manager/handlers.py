@@ -25,12 +25,23 @@ from control_plane.api.constants import (
     VERSION,
 )
 from control_plane.kube import KubeError, apps_path, core_path, hoist_path
-from control_plane.model_manager.resources import deployment_for, service_for
+from control_plane.model_manager.resources import deployment_for, selector_of, service_for
 from control_plane.model_manager.status import invalid_model_status, model_status
 from control_plane.operator.bodies import already_reported, dump_status, error_text, parse, plain
 from control_plane.operator.context import OperatorContext
 
 KIND = "Model"
+
+
+async def _observe(
+    ctx: OperatorContext, model: Model
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The Model's Deployment and its pods (their engine restarts go into its status)."""
+    ns, name = model.metadata.namespace, model.metadata.name
+    deployment = await ctx.kube.get(apps_path(ns, "deployments", name))
+    selector = ",".join(f"{k}={v}" for k, v in selector_of(model).items())
+    pods = await ctx.kube.list(core_path(ns, "pods"), label_selector=selector)
+    return deployment, pods
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -53,21 +64,21 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
                 )
             )
             raise kopf.PermanentError(message) from exc
-        ns, name = model.metadata.namespace, model.metadata.name
+        ns = model.metadata.namespace
         uid = str(body.meta.get("uid", ""))
         try:
             await ctx.kube.apply(
                 apps_path(ns, "deployments"), deployment_for(model, ctx.pods, owner_uid=uid)
             )
             await ctx.kube.apply(core_path(ns, "services"), service_for(model, owner_uid=uid))
-            deployment = await ctx.kube.get(apps_path(ns, "deployments", name))
+            deployment, pods = await _observe(ctx, model)
         except KubeError as exc:
             ctx.metrics.reconciles.labels(KIND, "error").inc()
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.model_resync_seconds) from exc
         finally:
             ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
         ctx.metrics.reconciles.labels(KIND, "ok").inc()
-        status = model_status(model, deployment, now=now)
+        status = model_status(model, deployment, now=now, pods=pods)
         if status != model.status:
             patch.status.update(dump_status(status))
 

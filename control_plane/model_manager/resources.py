@@ -45,6 +45,12 @@ ENGINE_METRICS_PORT = 8001
 IMAGE_UID = 10001
 """`USER` of Hoist's images, owner of their writable folders."""
 ANNOTATION_SPEC_HASH = "serving.hoist.dev/spec-hash"
+PRESTOP_SECONDS = 10
+"""The engine's preStop sleep: the gateways (they watch pods and drop a terminating one at
+once) and the Service's endpoints stop sending it work before it gets SIGTERM."""
+EXIT_MARGIN_SECONDS = 5
+"""Of the grace period, kept for engine_api to kill vLLM's group and exit after its own
+stop grace: the kubelet's SIGKILL never lands on a drain still in progress."""
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -156,13 +162,19 @@ _CONTAINER_SECURITY: Json = {
 }
 
 
-def _probe(path: str, port: str, *, period: int, failures: int) -> Json:
+def _probe(path: str, port: str | int, *, period: int, failures: int, timeout: int = 5) -> Json:
     return {
         "httpGet": {"path": path, "port": port},
         "periodSeconds": period,
         "failureThreshold": failures,
-        "timeoutSeconds": 5,
+        "timeoutSeconds": timeout,
     }
+
+
+def engine_stop_grace_seconds(cfg: PodConfig) -> int:
+    """How long vLLM may finish its in-flight requests after SIGTERM: the grace period less
+    the preStop sleep and the exit margin (ENGINE_STOP_GRACE_SECONDS)."""
+    return max(1, cfg.drain_seconds - PRESTOP_SECONDS - EXIT_MARGIN_SECONDS)
 
 
 def _engine_container(model: Model, cfg: PodConfig) -> Json:
@@ -183,16 +195,22 @@ def _engine_container(model: Model, cfg: PodConfig) -> Json:
             {"name": "HF_HOME", "value": f"{HOIST_HOME}/hf"},
             {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
             {"name": "LOG_LEVEL", "value": cfg.log_level},
+            {"name": "ENGINE_STOP_GRACE_SECONDS", "value": str(engine_stop_grace_seconds(cfg))},
         ],
         "ports": ports,
         "resources": _engine_resources(model),
+        # The load (download + weights) is guarded by the startupProbe; liveness starts after.
         "startupProbe": _probe(
             "/health", "http", period=10, failures=max(1, cfg.engine_startup_seconds // 10)
         ),
-        "readinessProbe": _probe("/health", "http", period=5, failures=2),
-        "livenessProbe": _probe("/health", "http", period=15, failures=4),
-        # Let endpoints drop the pod before the engine stops taking requests.
-        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "readinessProbe": _probe("/health", "http", period=5, failures=2, timeout=3),
+        # Through the sidecar (a number: a named port resolves in the probed container):
+        # it fails only for an engine that answered and then hung past the sidecar's bound.
+        # 3 x 10 s of failures: a sidecar that crashed and is restarted (back-off 10 s) in
+        # that time never costs the engine its life.
+        "livenessProbe": _probe("/livez/engine", SIDECAR_PORT, period=10, failures=3, timeout=3),
+        # Let the gateways and the endpoints drop the pod before the engine gets SIGTERM.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "volumeMounts": [
             {"name": "models", "mountPath": MODEL_DIR},
             {"name": "home", "mountPath": HOIST_HOME},

@@ -12,6 +12,7 @@ from control_plane.api.constants import (
     CONDITION_READY,
     CONDITION_SPEC_VALID,
 )
+from control_plane.model_manager.engine_restarts import engine_restarts, engine_stable_condition
 from control_plane.model_manager.resources import desired_replicas
 
 Json = dict[str, Any]
@@ -37,8 +38,11 @@ def _cond(
     )
 
 
-def model_status(model: Model, deployment: Json | None, *, now: datetime) -> ModelStatus:
-    """Phase, replica counts and conditions mirroring the Deployment."""
+def model_status(
+    model: Model, deployment: Json | None, *, now: datetime, pods: list[Json] | None = None
+) -> ModelStatus:
+    """Phase, replica counts and conditions mirroring the Deployment; with `pods` (the
+    Model's inference pods as listed), engine restarts too (else the previous ones)."""
     gen = model.metadata.generation
     previous = model.status or ModelStatus()
     desired = desired_replicas(model)
@@ -97,12 +101,19 @@ def model_status(model: Model, deployment: Json | None, *, now: datetime) -> Mod
         ),
         now=now,
     )
+    restarts = previous.engine_restarts
+    if pods is not None:
+        seen = engine_restarts(pods)
+        restarts = sum(r.count for r in seen)
+        stable = engine_stable_condition(seen, now=now, generation=gen)
+        conditions = set_condition(conditions, stable, now=now)
     return ModelStatus(
         phase=phase,
         replicas=replicas,
         ready_replicas=ready,
         desired_replicas=desired,
         scaling_reason=previous.scaling_reason,
+        engine_restarts=restarts,
         conditions=conditions,
         observed_generation=gen,
     )

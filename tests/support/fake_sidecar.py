@@ -7,6 +7,7 @@ answering (an unreachable pod).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,10 @@ class FakeSidecar:
     """PUTs with one of these sources answer 422 SourceNotFound."""
     loading: bool = False
     """When true, PUT answers 202 and the adapter stays `Loading`."""
+    hold: asyncio.Event | None = None
+    """When set to an Event, each PUT waits for it before answering (a slow load)."""
+    put_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a PUT arrives (before it waits for `hold`)."""
     adapters: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     """(method, adapter name) of every PUT and DELETE."""
@@ -50,6 +55,9 @@ class FakeSidecar:
         name = request.match_info["name"]
         body = await request.json()
         self.calls.append(("PUT", name))
+        self.put_arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         source = body["source"]
         if source in self.refuse_sources:
             return web.json_response(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -38,6 +39,15 @@ def _ping(port: int) -> bool:
 
 @contextlib.contextmanager
 def running_redis(directory: Path, *, persist: bool = False, port: int = 0) -> Iterator[str]:
+    with redis_process(directory, persist=persist, port=port) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def redis_process(
+    directory: Path, *, persist: bool = False, port: int = 0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `running_redis`, with the server's process too (to stop or kill it in a test)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (scripts/install-system-deps.sh)")
@@ -52,8 +62,10 @@ def running_redis(directory: Path, *, persist: bool = False, port: int = 0) -> I
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start: see {log.name}")
             time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGCONT)  # a test may have left it stopped
         process.terminate()
         try:
             process.wait(10)

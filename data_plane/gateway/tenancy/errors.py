@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data_plane.gateway.errors import GatewayError, OverCapacityError
+from data_plane.gateway.errors import GatewayError, NoReadyReplicaError, OverCapacityError
 
 
 class PermissionDeniedError(GatewayError):
@@ -13,3 +13,9 @@ class PermissionDeniedError(GatewayError):
 
 class QuotaExceededError(OverCapacityError):
     code = "tenant_quota_exceeded"
+
+
+class QuotaStoreUnavailableError(NoReadyReplicaError):
+    """503: the shared quota store is down and the tenant's quotas fail closed."""
+
+    code = "quota_store_unavailable"

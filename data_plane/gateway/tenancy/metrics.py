@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _QUEUE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -41,6 +41,35 @@ class TenantMetrics:
             buckets=_QUEUE_BUCKETS,
             registry=registry,
         )
+
+        self._store_up = Gauge(
+            "gateway_quota_store_up",
+            "1 while the shared quota store (Redis) is used; 0 while its breaker is open.",
+            registry=registry,
+        )
+        self._store_up.set(1)
+        self._store_errors = Counter(
+            "gateway_quota_store_errors_total",
+            "Calls to the shared quota store that failed, by kind (error, timeout).",
+            ["kind"],
+            registry=registry,
+        )
+        self._store_bypassed = Counter(
+            "gateway_quota_store_bypassed_total",
+            "Requests decided without the shared quota store while it was unavailable,"
+            " by outcome (fail_open: counted in this replica; fail_closed: refused 503).",
+            ["tenant", "outcome"],
+            registry=registry,
+        )
+
+    def store_up(self, up: bool) -> None:
+        self._store_up.set(1 if up else 0)
+
+    def store_error(self, kind: str) -> None:
+        self._store_errors.labels(kind).inc()
+
+    def store_bypassed(self, tenant: str, outcome: str) -> None:
+        self._store_bypassed.labels(tenant, outcome).inc()
 
     def queued(self, tenant: str, seconds: float) -> None:
         self._queue.labels(tenant).observe(seconds)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from control_plane.api import Tenant
+from control_plane.api import QuotaStoreOutage, Tenant
 from control_plane.api.adapter_sources import AdapterSourcePolicy
 
 
@@ -28,6 +28,8 @@ class TenantPolicy:
     max_request_tokens: int | None = None
     adapter_sources: AdapterSourcePolicy | None = field(default=None, compare=False)
     """Where its adapters may come from; None: the gateway's policy."""
+    fail_closed: bool = False
+    """Refuse (503) rather than count locally while the shared quota store is down."""
 
     def allows(self, model_id: str) -> bool:
         return any(fnmatchcase(model_id, pattern) for pattern in self.allowed_models)
@@ -44,6 +46,7 @@ class TenantPolicy:
             weight=tenant.spec.weight,
             max_request_tokens=quotas.max_request_tokens,
             adapter_sources=tenant.spec.adapter_sources,
+            fail_closed=quotas.on_store_outage is QuotaStoreOutage.FAIL_CLOSED,
         )
 
 

@@ -78,7 +78,9 @@ class Tenancy:
         self._operator = KeyRing(tuple((digest(k), "") for k in operator_keys))
         self.enabled = bool(tenants or len(keys) or len(self._operator))
         self.quotas = QuotaBook()
-        self.shared = SharedQuotaBook(redis_url, self.quotas) if redis_url else None
+        self.shared = (
+            SharedQuotaBook(redis_url, self.quotas, metrics=metrics) if redis_url else None
+        )
         unknown = sorted({t for _, t in keys.entries} - tenants.keys())
         if unknown:
             log.warning("keys of undeclared tenants are refused: %s", ", ".join(unknown))

@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from pydantic import ValidationError
 
+from control_plane.api.liveness import LivenessPolicy
 from control_plane.api.model import EngineKind, Model
 from data_plane.inference.engine_api.args import EngineArgsError, build_launch
 from data_plane.inference.engine_api.download import fetch_model
@@ -186,7 +187,12 @@ async def run(model: Model, host: str, port: int, settings: EngineSettings) -> i
             metrics=metrics,
             start_timeout=settings.start_timeout_seconds,
             health_interval=settings.health_interval_seconds,
-            unhealthy_after=settings.unhealthy_after_failures,
+            liveness=LivenessPolicy(
+                unresponsive_after_s=settings.unresponsive_after_seconds,
+                min_failures=settings.unhealthy_after_failures,
+                start_timeout_s=settings.start_timeout_seconds,
+            ),
+            health_timeout=settings.health_timeout_seconds,
             stop_grace=settings.stop_grace_seconds,
         )
         return await supervisor.run(stop)

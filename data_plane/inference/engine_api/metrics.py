@@ -26,6 +26,13 @@ class EngineMetrics:
             "Times the supervisor restarted the engine",
             registry=r,
         )
+        self.watchdog_restarts = Counter(
+            "engine_watchdog_restarts_total",
+            "Engine restarts by reason: crashed (it exited) or unresponsive (alive, but it"
+            " stopped answering /health past the bound and was killed)",
+            ["reason"],
+            registry=r,
+        )
         self.download_bytes = Counter(
             "model_download_bytes_total", "Bytes of model weights downloaded", registry=r
         )

@@ -34,8 +34,15 @@ class EngineSettings(BaseSettings):
     start_timeout_seconds: Annotated[float, Field(gt=0)] = 900
     """How long a start may take to answer /health before it counts as failed."""
     health_interval_seconds: Annotated[float, Field(gt=0)] = 1
-    unhealthy_after_failures: Annotated[int, Field(ge=1)] = 5
-    """Consecutive failed health checks of a ready engine before it is restarted."""
+    """Seconds between /health probes (while starting and once ready)."""
+    health_timeout_seconds: Annotated[float, Field(gt=0)] = 2
+    """A /health probe not answered within this counts as failed."""
+    unresponsive_after_seconds: Annotated[float, Field(gt=0)] = 15
+    """A ready engine that has not answered /health for this long (alive but frozen:
+    a wedged GPU context, a deadlock) is killed and restarted. Starts are bounded by
+    `start_timeout_seconds` instead, so a slow model load is never cut short."""
+    unhealthy_after_failures: Annotated[int, Field(ge=1)] = 3
+    """...and only after this many failed probes in a row."""
     stop_grace_seconds: Annotated[float, Field(ge=0)] = 20
     """On stop: how long vLLM may take after SIGTERM before its group is killed."""
     restart_base_seconds: Annotated[float, Field(gt=0)] = 2

@@ -19,6 +19,14 @@ from collections.abc import Mapping, Sequence
 
 import aiohttp
 
+from control_plane.api.liveness import (
+    History,
+    LivenessPolicy,
+    Probe,
+    RestartReason,
+    judge,
+    observe,
+)
 from data_plane.inference.engine_api.metrics import EngineMetrics
 from data_plane.inference.engine_api.restart_policy import GiveUp, RestartPolicy, decide
 
@@ -46,7 +54,8 @@ class EngineSupervisor:
         metrics: EngineMetrics,
         start_timeout: float,
         health_interval: float,
-        unhealthy_after: int,
+        liveness: LivenessPolicy,
+        health_timeout: float,
         stop_grace: float,
     ) -> None:
         self._cmd = [python, "-m", VLLM_SERVER_MODULE, *argv]
@@ -56,7 +65,8 @@ class EngineSupervisor:
         self._metrics = metrics
         self._start_timeout = start_timeout
         self._interval = health_interval
-        self._unhealthy_after = unhealthy_after
+        self._liveness = liveness
+        self._health_timeout = health_timeout
         self._stop_grace = stop_grace
         self.process: asyncio.subprocess.Process | None = None
 
@@ -65,7 +75,7 @@ class EngineSupervisor:
         failed_starts = 0
         restarts = 0
         async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=max(self._interval * 5, 5))
+            timeout=aiohttp.ClientTimeout(total=self._health_timeout)
         ) as http:
             while not stop.is_set():
                 started = time.monotonic()
@@ -79,8 +89,11 @@ class EngineSupervisor:
                     self._metrics.engine_ready.set(1)
                     log.info("engine ready in %.1f s (pid %d)", load_time, proc.pid)
                     failed_starts = 0
-                    await self._watch(proc, http, stop)
+                    hung = await self._watch(proc, http, stop)
                     self._metrics.engine_ready.set(0)
+                    reason = RestartReason.UNRESPONSIVE if hung else RestartReason.CRASHED
+                    if not stop.is_set():
+                        self._metrics.watchdog_restarts.labels(reason.value).inc()
                 if stop.is_set():
                     await self._stop(proc)
                     return 0
@@ -123,12 +136,18 @@ class EngineSupervisor:
         )
         return self.process
 
-    async def _healthy(self, http: aiohttp.ClientSession) -> bool:
+    async def _probe(self, http: aiohttp.ClientSession) -> Probe:
         try:
             async with http.get(self._health_url) as resp:
-                return resp.status == 200
+                return Probe.OK if resp.status == 200 else Probe.FAILED
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            return Probe.REFUSED if refused else Probe.FAILED
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return Probe.FAILED
+
+    async def _healthy(self, http: aiohttp.ClientSession) -> bool:
+        return await self._probe(http) is Probe.OK
 
     async def _wait_ready(
         self,
@@ -148,16 +167,23 @@ class EngineSupervisor:
 
     async def _watch(
         self, proc: asyncio.subprocess.Process, http: aiohttp.ClientSession, stop: asyncio.Event
-    ) -> None:
-        failures = 0
+    ) -> bool:
+        """Watch a ready engine until it exits, `stop` is set, or it hangs (True)."""
+        history = History.healthy_at(time.monotonic())
         while not stop.is_set() and proc.returncode is None:
             await _sleep_or(stop, proc, self._interval)
             if stop.is_set() or proc.returncode is not None:
-                return
-            failures = 0 if await self._healthy(http) else failures + 1
-            if failures >= self._unhealthy_after:
-                log.error("engine failed %d health checks in a row; restarting it", failures)
-                return
+                return False
+            probe = await self._probe(http)
+            now = time.monotonic()
+            history = observe(history, probe, now)
+            verdict = judge(self._liveness, history, now)
+            if verdict.restart:
+                log.error("engine %s; restarting it", verdict.message)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # frozen: SIGTERM would wait
+                return True
+        return False
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """Stop the engine's whole process group: SIGTERM, then SIGKILL after the grace."""

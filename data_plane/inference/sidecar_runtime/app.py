@@ -15,8 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.api.liveness import LivenessPolicy
 from data_plane.inference.sidecar_runtime.engine_client import EngineClient
 from data_plane.inference.sidecar_runtime.fetch import AdapterStore
+from data_plane.inference.sidecar_runtime.liveness import EngineLiveness
 from data_plane.inference.sidecar_runtime.manager import AdapterManager
 from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
 from data_plane.inference.sidecar_runtime.plan import AdapterReport
@@ -57,6 +59,11 @@ def get_metrics(request: Request) -> SidecarMetrics:
     return metrics
 
 
+def get_liveness(request: Request) -> EngineLiveness:
+    liveness: EngineLiveness = request.app.state.liveness
+    return liveness
+
+
 def get_engine(request: Request) -> EngineClient:
     engine: EngineClient = request.app.state.engine
     return engine
@@ -65,6 +72,7 @@ def get_engine(request: Request) -> EngineClient:
 ManagerDep = Annotated[AdapterManager, Depends(get_manager)]
 MetricsDep = Annotated[SidecarMetrics, Depends(get_metrics)]
 EngineDep = Annotated[EngineClient, Depends(get_engine)]
+LivenessDep = Annotated[EngineLiveness, Depends(get_liveness)]
 
 
 def create_app(settings: SidecarSettings) -> FastAPI:
@@ -91,15 +99,29 @@ def create_app(settings: SidecarSettings) -> FastAPI:
             app.state.manager = manager
             app.state.metrics = metrics
             app.state.engine = engine
+            liveness = EngineLiveness(
+                f"{settings.engine_url.rstrip('/')}/health",
+                http,
+                metrics,
+                policy=LivenessPolicy(
+                    unresponsive_after_s=settings.engine_unresponsive_after_seconds,
+                    start_timeout_s=settings.engine_start_timeout_seconds,
+                ),
+                interval_s=settings.engine_probe_interval_seconds,
+                probe_timeout_s=settings.engine_probe_timeout_seconds,
+            )
+            app.state.liveness = liveness
             poller = asyncio.create_task(manager.run(), name="sidecar-poll")
+            prober = asyncio.create_task(liveness.run(), name="sidecar-engine-liveness")
             try:
                 yield
             finally:
                 log.info("draining")
                 await manager.drain()
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                for task in (poller, prober):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(title="Hoist inference sidecar", lifespan=lifespan)
 
@@ -124,6 +146,14 @@ def create_app(settings: SidecarSettings) -> FastAPI:
         if not manager.engine_healthy:
             return _error(503, "EngineNotReady", "the engine does not answer /health yet")
         return JSONResponse({"status": "ready"})
+
+    @app.get("/livez/engine")
+    async def livez_engine(liveness: LivenessDep) -> JSONResponse:
+        """The engine container's liveness probe: fails only for an engine that answered
+        and then went silent past the bound, never for one still starting."""
+        verdict = liveness.verdict()
+        body = {"state": verdict.state.value, "message": verdict.message}
+        return JSONResponse(body, status_code=503 if verdict.restart else 200)
 
     @app.get("/adapters")
     async def list_adapters(manager: ManagerDep) -> dict[str, Any]:

@@ -43,6 +43,16 @@ class SidecarMetrics:
         self.engine_restarts = Counter(
             "engine_restarts_total", "Engine restarts the sidecar observed", registry=r
         )
+        self.engine_live = Gauge(
+            "engine_live",
+            "1 while /livez/engine passes (starting, healthy, or within the hang bound)",
+            registry=r,
+        )
+        self.engine_hangs = Counter(
+            "engine_hangs_total",
+            "Times the engine went unresponsive past the bound (/livez/engine failed)",
+            registry=r,
+        )
         self.gpu = GpuCollector()
         r.register(self.gpu)
 

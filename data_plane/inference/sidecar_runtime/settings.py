@@ -33,6 +33,17 @@ class SidecarSettings(BaseSettings):
     """How often the engine's health and adapter list are observed."""
     retry_base_seconds: Annotated[float, Field(gt=0)] = 1
     retry_cap_seconds: Annotated[float, Field(gt=0)] = 60
+    engine_probe_interval_seconds: Annotated[float, Field(gt=0)] = 1
+    """How often the engine's /health is probed for `/livez/engine`."""
+    engine_probe_timeout_seconds: Annotated[float, Field(gt=0)] = 2
+    """A liveness probe of the engine not answered within this counts as failed."""
+    engine_unresponsive_after_seconds: Annotated[float, Field(gt=0)] = 20
+    """`/livez/engine` fails once the engine, healthy before, has not answered this long
+    (and missed 3 probes in a row). Longer than engine_api's own bound (15 s), which
+    restarts a frozen vLLM inside the container first; the kubelet is the backstop."""
+    engine_start_timeout_seconds: Annotated[float, Field(gt=0)] = 1800
+    """`/livez/engine` passes while the engine has not answered since it (re)started,
+    up to this long (the pod's startupProbe bounds the load itself)."""
     drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30
     """On SIGTERM: how long adapter operations in progress may take to finish."""
     source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(

@@ -39,6 +39,7 @@ if mode == "crash":
 with open(os.environ["FAKE_ARGV_FILE"], "a") as f:
     f.write(" ".join(sys.argv[1:]) + "\\n")
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+time.sleep(float(os.environ.get("FAKE_LOAD_S", "0")))  # a slow model load: port closed
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200 if self.path == "/health" else 404)
@@ -168,6 +169,31 @@ def test_a_killed_engine_is_restarted(fake_vllm: Path) -> None:
         wait_healthy(port, process)
         wait_metric(metrics_port, "engine_process_restarts_total 1.0")
         process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+
+
+def test_a_frozen_engine_is_killed_and_restarted_but_a_slow_load_is_not(
+    fake_vllm: Path,
+) -> None:
+    # The load takes several times the hang bound: still starting, so not restarted.
+    env = {
+        "FAKE_LOAD_S": "3",
+        "ENGINE_UNRESPONSIVE_AFTER_SECONDS": "0.8",
+        "ENGINE_HEALTH_TIMEOUT_SECONDS": "0.3",
+    }
+    with engine_api(fake_vllm, env=env) as (process, port, metrics_port):
+        wait_healthy(port, process)
+        wait_metric(metrics_port, "engine_ready 1.0")  # the supervisor saw it healthy
+        assert len((fake_vllm / "argv").read_text().splitlines()) == 1
+        (server,) = [p for p in engine_tree(process) if "api_server" in " ".join(p.cmdline())]
+        server.suspend()  # SIGSTOP: alive, listening, answering nothing
+        wait_metric(metrics_port, 'engine_watchdog_restarts_total{reason="unresponsive"} 1.0')
+        assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+        wait_healthy(port, process)
+        assert len((fake_vllm / "argv").read_text().splitlines()) == 2
+        metrics = wait_metric(metrics_port, "engine_process_restarts_total 1.0")
+        assert 'engine_watchdog_restarts_total{reason="crashed"}' not in metrics
+        process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
 
 

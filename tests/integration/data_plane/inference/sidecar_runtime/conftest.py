@@ -25,6 +25,8 @@ class StandInEngine:
     """vLLM's `/health`, `/v1/models` and runtime LoRA routes, with switches for tests."""
 
     healthy: bool = True
+    frozen: bool = False
+    """`/health` accepts and does not answer while set (a hung engine)."""
     adapters: dict[str, str] = field(default_factory=dict)
     load_delay: float = 0.0
     loads: list[str] = field(default_factory=list)
@@ -39,6 +41,8 @@ class StandInEngine:
         return app
 
     async def _health(self, _: web.Request) -> web.Response:
+        while self.frozen:  # noqa: ASYNC110 - a flag the test flips
+            await asyncio.sleep(0.05)
         return web.Response(status=200 if self.healthy else 503)
 
     async def _models(self, _: web.Request) -> web.Response:
@@ -83,6 +87,7 @@ async def engine() -> AsyncIterator[StandInEngine]:
     try:
         yield stand_in
     finally:
+        stand_in.frozen = False
         await runner.cleanup()
 
 
@@ -112,7 +117,11 @@ async def _exited(process: subprocess.Popen[bytes], within: float) -> bool:
 
 @contextlib.asynccontextmanager
 async def run_sidecar(
-    engine_url: str, adapter_dir: Path, log: Path, **source_policy: str
+    engine_url: str,
+    adapter_dir: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    **source_policy: str,
 ) -> AsyncIterator[Sidecar]:
     """Run the sidecar process; waiting never blocks the loop (the stand-in engine runs on it).
 
@@ -131,7 +140,7 @@ async def run_sidecar(
                 "--max-adapter-bytes", "100000",
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "SIDECAR_RETRY_BASE_SECONDS": "0.2", **policy},
+            env={**os.environ, "SIDECAR_RETRY_BASE_SECONDS": "0.2", **policy, **(env or {})},
             start_new_session=True,
         )  # fmt: skip
     sidecar = Sidecar(process, f"http://127.0.0.1:{port}", adapter_dir, log)
