@@ -53,7 +53,10 @@ def _hoist_status(stack: EmbeddedStack) -> str:
 
 
 def _metrics(stack: EmbeddedStack) -> str:
-    with urllib.request.urlopen(f"{stack.admin_url}/metrics", timeout=5) as response:
+    request = urllib.request.Request(
+        f"{stack.admin_url}/metrics", headers={"Authorization": f"Bearer {stack.admin_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         text: str = response.read().decode()
         return text
 
