@@ -13,27 +13,31 @@
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
 from control_plane.api import LoraAdapter, LoraAdapterStatus
+from control_plane.api.adapter_sources import AdapterSourcePolicy
 from control_plane.api.constants import (
     ANNOTATION_LOADED_ADAPTERS,
     GROUP,
     LABEL_ROLE,
     LORA_ADAPTER_PLURAL,
     MODEL_PLURAL,
+    TENANT_PLURAL,
     VERSION,
 )
 from control_plane.kube import KubeError, core_path, hoist_path
+from control_plane.lora_manager.admission import Refused, admission_refusal
 from control_plane.lora_manager.cycle import RemovalIncompleteError
 from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
 from control_plane.lora_manager.plan import loaded_after
 from control_plane.lora_manager.pods import pod_ref
 from control_plane.lora_manager.status import invalid_status
-from control_plane.model_manager.resources import ROLE_INFERENCE
+from control_plane.model_manager.resources import ADAPTER_DIR, ROLE_INFERENCE
 from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
 from control_plane.operator.context import OperatorContext
 
@@ -124,6 +128,56 @@ async def annotate_swept(
     await _write_annotations(ctx, namespace, pods, wanted, logger)
 
 
+async def _admission(ctx: OperatorContext, adapter: LoraAdapter) -> Refused | None:
+    """The tenant boundary (`admission.py`): its Tenant's source policy, else the
+    operator's; a Model of the same name. An API error here is retried like any other."""
+    namespace = adapter.metadata.namespace
+    policy = ctx.settings.adapter_source_policy()
+    try:
+        if adapter.spec.tenant is not None:
+            found = await ctx.kube.get(hoist_path(namespace, TENANT_PLURAL, adapter.spec.tenant))
+            own = ((found or {}).get("spec") or {}).get("adapterSources")
+            if isinstance(own, dict):
+                try:
+                    policy = AdapterSourcePolicy.model_validate(own)
+                except ValidationError:
+                    return Refused("SourceNotAllowed", "the Tenant's adapterSources is invalid")
+        twin = await ctx.kube.get(hoist_path(namespace, MODEL_PLURAL, adapter.metadata.name))
+    except KubeError as exc:
+        raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
+    return await admission_refusal(
+        adapter,
+        policy,
+        model_named_alike=twin is not None,
+        forbidden=[PurePosixPath(ADAPTER_DIR)],
+    )
+
+
+def _refuse(
+    ctx: OperatorContext,
+    adapter: LoraAdapter,
+    refused: Refused,
+    *,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: kopf.Logger,
+) -> None:
+    """`SpecValid=False` with the reason, once per generation; permanent for this spec."""
+    ctx.metrics.reconciles.labels(KIND, "invalid").inc()
+    if already_reported(body):
+        return
+    logger.error("LoraAdapter refused (%s): %s", refused.reason, refused.message)
+    status = invalid_status(
+        adapter.status,
+        refused.message,
+        body.meta.get("generation"),
+        now=ctx.cycle.now(),
+        reason=refused.reason,
+    )
+    patch.status.update(dump_status(status))
+    raise kopf.PermanentError(refused.message)
+
+
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     resource = (GROUP, VERSION, LORA_ADAPTER_PLURAL)
 
@@ -147,6 +201,10 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             )
             raise kopf.PermanentError(message) from exc
         namespace = adapter.metadata.namespace
+        refused = await _admission(ctx, adapter)
+        if refused is not None:
+            _refuse(ctx, adapter, refused, body=body, patch=patch, logger=logger)
+            return
         try:
             async with ctx.cycle.lock(adapter):
                 pods = await list_pods(ctx, namespace)

@@ -201,20 +201,26 @@ def next_status(
 
 
 def invalid_status(
-    previous: LoraAdapterStatus | None, message: str, generation: int | None, *, now: datetime
+    previous: LoraAdapterStatus | None,
+    message: str,
+    generation: int | None,
+    *,
+    now: datetime,
+    reason: str = "InvalidSpec",
 ) -> LoraAdapterStatus:
-    """The spec cannot be acted on (the API server's schema would normally refuse it)."""
+    """The spec cannot be acted on: the API server's schema would normally refuse it
+    (`InvalidSpec`), or the tenant boundary does (`SourceNotAllowed`, `NameTaken`)."""
     conditions = list(previous.conditions) if previous else []
     bad = Condition(
         type=CONDITION_SPEC_VALID,
         status=ConditionStatus.FALSE,
-        reason="InvalidSpec",
+        reason=reason,
         message=message,
         observed_generation=generation,
     )
     conditions = set_condition(conditions, bad, now=now)
     conditions = set_condition(
-        conditions, _ready(ConditionStatus.FALSE, "InvalidSpec", message, generation), now=now
+        conditions, _ready(ConditionStatus.FALSE, reason, message, generation), now=now
     )
     return LoraAdapterStatus(
         phase=LoraAdapterPhase.FAILED,

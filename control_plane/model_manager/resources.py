@@ -68,6 +68,8 @@ class PodConfig:
     model_volume_size: str = "64Gi"
     service_account: str | None = None
     log_level: str = "INFO"
+    sidecar_env: tuple[tuple[str, str], ...] = ()
+    """More environment of the sidecar container (the adapter source policy)."""
 
 
 def labels_of(model: Model) -> dict[str, str]:
@@ -240,7 +242,10 @@ def _sidecar_container(cfg: PodConfig) -> Json:
             "--adapter-dir",
             ADAPTER_DIR,
         ],
-        "env": [{"name": "LOG_LEVEL", "value": cfg.log_level}],
+        "env": [
+            {"name": "LOG_LEVEL", "value": cfg.log_level},
+            *({"name": name, "value": value} for name, value in cfg.sidecar_env),
+        ],
         "ports": [{"name": "sidecar", "containerPort": SIDECAR_PORT, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi"},

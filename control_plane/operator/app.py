@@ -49,6 +49,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         adapter_volume_size=settings.adapter_volume_size,
         service_account=settings.inference_service_account,
         log_level=settings.log_level,
+        sidecar_env=settings.sidecar_source_env(),
     )
 
 

@@ -7,6 +7,8 @@ import random
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceScheme
+
 
 def _random_priority() -> int:
     return random.randint(1, 32767)  # noqa: S311 - peering priority, not a secret
@@ -36,6 +38,19 @@ class OperatorSettings(BaseSettings):
     """ServiceAccount of the inference pods (e.g. `hoist-inference`); unset: the
     namespace's default. Their API token is never mounted either way."""
     """Size limit of the emptyDir shared by the sidecar (writes adapters) and the engine."""
+
+    # The tenant boundary: where adapters may come from (docs/security.md).
+    adapter_source_schemes: list[SourceScheme] = Field(
+        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+    )
+    """Kinds of adapter source allowed (JSON list of `s3`, `https`, `http`, `file`); also
+    handed to every sidecar, which checks again when it fetches."""
+    adapter_source_hosts: list[str] = Field(default_factory=list)
+    """Hosts `http(s)://` sources may name, trusted whatever they resolve to (JSON list);
+    empty: any host whose every address is public."""
+    adapter_source_roots: list[str] = Field(default_factory=list)
+    """Directories in the sidecar's filesystem local sources must lie in (JSON list;
+    `{tenant}`: the tenant's name); empty: no local sources."""
 
     # Reconciliation.
     adapter_resync_seconds: float = Field(default=30.0, gt=0)
@@ -76,3 +91,19 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     """`/metrics` and `/healthz`; 0 picks a free port."""
     log_level: str = "INFO"
+
+    def adapter_source_policy(self) -> AdapterSourcePolicy:
+        """The policy for adapters whose Tenant sets none (or that have no tenant)."""
+        return AdapterSourcePolicy(
+            schemes=self.adapter_source_schemes,
+            allowed_hosts=self.adapter_source_hosts,
+            local_roots=self.adapter_source_roots,
+        )
+
+    def sidecar_source_env(self) -> tuple[tuple[str, str], ...]:
+        """The same policy, as the sidecars' `SIDECAR_SOURCE_*` settings read it."""
+        return (
+            ("SIDECAR_SOURCE_SCHEMES", " ".join(self.adapter_source_schemes)),
+            ("SIDECAR_SOURCE_HOSTS", " ".join(self.adapter_source_hosts)),
+            ("SIDECAR_SOURCE_ROOTS", " ".join(self.adapter_source_roots)),
+        )

@@ -1,49 +1,23 @@
-"""The adapter API's check of a `source` against the policy, names resolved (I/O shell).
+"""The adapter API's check of a `source` (422 naming the field), for the caller's tenant.
 
-The pure rules are `control_plane.api.adapter_sources`; this adds what needs the network:
-a host name is resolved (bounded in time) and every address it resolves to must be public
-unless the operator lists the host. The sidecar checks again when it fetches, against the
-address it connects to, so a name that resolves differently later gains nothing.
+The rules and the resolution are `control_plane.api.source_check`'s, shared with the LoRA
+manager; the sidecar checks again when it fetches, against the address it connects to.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 
-from control_plane.api.adapter_sources import (
-    AdapterSourcePolicy,
-    RemoteUrl,
-    SourceRefusedError,
-    check_addresses,
-    check_source,
-    host_allowed,
-    is_ip_literal,
-)
+from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceRefusedError
+from control_plane.api.source_check import Resolver, check_resolved, snake_case, system_resolver
 from data_plane.gateway.errors import GatewayError
 from data_plane.gateway.tenancy.policy import TenantPolicy
-
-Resolver = Callable[[str], Awaitable[list[str]]]
-"""A host name -> the addresses it resolves to (empty when it does not resolve)."""
-
-RESOLVE_TIMEOUT_S = 3.0
 
 
 class SourceNotAllowedError(GatewayError):
     status = 422
     type = "invalid_request_error"
     code = "source_not_allowed"
-
-
-async def system_resolver(host: str) -> list[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 class SourceChecker:
@@ -64,26 +38,17 @@ class SourceChecker:
 
     async def check(self, source: str, tenant: TenantPolicy | None, *, param: str) -> None:
         """422 naming `param` when the policy refuses `source` for `tenant`."""
-        policy = self.policy_for(tenant)
-        name = tenant.name if tenant is not None else None
         try:
-            checked = check_source(source, policy, tenant=name, forbidden=self.forbidden)
-            host = checked.host if isinstance(checked, RemoteUrl) else ""
-            if host and not is_ip_literal(host) and not host_allowed(host, policy.allowed_hosts):
-                try:
-                    async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-                        addresses = await self.resolver(host)
-                except TimeoutError:
-                    addresses = []
-                check_addresses(host, addresses, policy)
+            await check_resolved(
+                source,
+                self.policy_for(tenant),
+                tenant=tenant.name if tenant is not None else None,
+                forbidden=self.forbidden,
+                resolver=self.resolver,
+            )
         except SourceRefusedError as refused:
             raise SourceNotAllowedError(
                 f"The adapter source is not allowed: {refused.message}.",
                 param=param,
-                code=_code(refused.reason),
+                code=snake_case(refused.reason),
             ) from None
-
-
-def _code(reason: str) -> str:
-    """`PathNotAllowed` -> `path_not_allowed` (OpenAI's codes are snake_case)."""
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in reason).lstrip("_")
