@@ -1,4 +1,4 @@
-"""Test tiers follow the folders: tests/unit, tests/integration, tests/e2e.
+"""Test tiers follow the folders: tests/unit, tests/integration, tests/e2e, tests/faults.
 
 Each test is marked with its tier from its path, so `pytest -m unit` (or integration, e2e)
 selects a tier without every module repeating the marker.
@@ -18,7 +18,7 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-_TIERS = ("unit", "integration", "e2e")
+_TIERS = ("unit", "integration", "e2e", "faults")
 _ROOT = Path(__file__).parent
 
 

@@ -1,8 +1,8 @@
 """Read the few fields the gateway routes on from an OpenAI request body (pure).
 
 The body is parsed once (orjson) and never re-encoded: the bytes the client sent are the
-bytes the engine receives. Only `model`, `stream`, `stream_options` and the start of the
-prompt are looked at; everything else passes through unread.
+bytes the engine receives. Only `model`, `stream`, `stream_options`, `max_tokens` and the
+start of the prompt are looked at; everything else passes through unread.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class RequestFields:
     include_usage: bool
     prefix: str
     """The first characters of the prompt (system prompt first), for prefix affinity."""
+    max_tokens: int | None = None
+    """`max_completion_tokens` or `max_tokens` when an integer (it bounds the wait)."""
 
 
 def parse_request(body: bytes, endpoint: Endpoint, prefix_chars: int) -> RequestFields:
@@ -60,7 +62,16 @@ def parse_request(body: bytes, endpoint: Endpoint, prefix_chars: int) -> Request
         prefix = _chat_prefix(data.get("messages"), prefix_chars)
     else:
         prefix = _completion_prefix(data.get("prompt"), prefix_chars)
-    return RequestFields(model=model, stream=stream, include_usage=include_usage, prefix=prefix)
+    max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+        max_tokens = None
+    return RequestFields(
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        prefix=prefix,
+        max_tokens=max_tokens,
+    )
 
 
 def _chat_prefix(messages: Any, limit: int) -> str:

@@ -1,0 +1,77 @@
+"""Graceful drain: what the gateway does between SIGTERM and its exit.
+
+1. At once: `/readyz` answers 503 (`draining`), so a load balancer or Kubernetes takes the
+   gateway out of its endpoints; the gateway still accepts and serves, and every answer
+   carries `Connection: close`, so keep-alive clients move to a fresh connection (to a
+   gateway that is not draining, on Kubernetes or beside it with `reuse_port`).
+2. After `drain_delay_s`: it stops accepting and closes idle connections (uvicorn's
+   shutdown), then lets requests and streams in flight finish for up to `drain_grace_s`;
+   whatever is still running then is cancelled, and the process exits.
+
+A second SIGTERM or SIGINT skips the delay; uvicorn's own rule (a second SIGINT) forces
+the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+from data_plane.gateway.runtime import Gateway
+
+log = logging.getLogger("hoist.gateway.drain")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_at: asyncio.TimerHandle | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig not in (signal.SIGTERM, signal.SIGINT) or self.should_exit or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        if self.gateway.draining:  # a second signal: stop waiting for the load balancer
+            self.should_exit = True
+            return
+        self.gateway.draining = True
+        delay = self.gateway.settings.drain_delay_s
+        log.warning(
+            "draining: /readyz fails now; accepting for %g s more, then up to %g s for the "
+            "requests in flight",
+            delay,
+            self.gateway.settings.drain_grace_s,
+        )
+        self._loop.call_soon_threadsafe(self._schedule_stop, delay)
+
+    def _schedule_stop(self, delay: float) -> None:
+        assert self._loop is not None
+        self._stop_at = self._loop.call_later(delay, self._stop)
+
+    def _stop(self) -> None:
+        log.warning("draining: no longer accepting; waiting for the requests in flight")
+        self.should_exit = True
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, listening TCP socket; with `reuse_port`, others may listen on the port too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    return sock
