@@ -3,12 +3,13 @@
 Two background loops, both off the hot path:
 
 - `probe_loop`: every `health_probe_interval_s`, `GET health_probe_path` (with
-  `health_probe_timeout_s`) on each ready replica that has not answered a request since
-  the last round (a replica serving traffic is evidently alive: probes cost nothing at a
-  busy fleet's scale), and on every hung one. `health_probe_failures` failures in a row
-  mark a replica hung (health.py): out of rotation, and every request in flight there is
-  aborted (those before their first byte are retried elsewhere, started streams end with
-  an SSE error event). A hung replica comes back as soon as a probe succeeds.
+  `health_probe_timeout_s`) on each ready replica that has neither answered a request nor
+  sent a streamed byte since the last round (a replica serving traffic is evidently alive:
+  probes cost nothing at a busy fleet's scale), and on every hung one.
+  `health_probe_failures` failures in a row mark a replica hung (health.py): out of
+  rotation, and every request in flight there is aborted (those before their first byte
+  are retried elsewhere, started streams end with an SSE error event). A hung replica
+  comes back as soon as a probe succeeds.
 - `sweep_loop`: every `stall_sweep_interval_s`, one pass over the streams in flight: one
   silent for longer than its replica's stall bound (liveness.py) is aborted; then, per
   model, latency outliers (outliers.py) are ejected for the cool-down.
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
     from data_plane.gateway.runtime import Gateway
 
 log = logging.getLogger("hoist.gateway.watchdog")
+
+
+def _alive_since(replica: Replica, since: float) -> bool:
+    """It answered a request, or sent bytes of a stream, after `since`: no probe needed."""
+    if replica.last_ok >= since:
+        return True
+    for attempt in replica.attempts:
+        last = attempt.silent_since()
+        if last is not None and last >= since:
+            return True
+    return False
 
 
 class Watchdog:
@@ -66,7 +78,9 @@ class Watchdog:
         now = asyncio.get_running_loop().time()
         since = now - self.gw.settings.health_probe_interval_s
         targets = [
-            r for r in self.gw.fleet.replicas() if r.ready and (r.health.hung or r.last_ok < since)
+            r
+            for r in self.gw.fleet.replicas()
+            if r.ready and (r.health.hung or not _alive_since(r, since))
         ]
         if not targets:
             return
