@@ -123,6 +123,8 @@ def running_embedded(
         "HOIST_SIDECAR_BASE_PORT": str(base + 21),
         "HOIST_ENGINE_METRICS_BASE_PORT": str(base + 40),
         "HOIST_STOP_GRACE_S": "5",
+        # No load balancer in front: the gateway need not keep serving after SIGTERM.
+        "HOIST_GATEWAY_DRAIN_DELAY_S": "0",
         **(env or {}),
     }
     log = tmp_path / "hoist-up.log"
