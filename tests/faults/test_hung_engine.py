@@ -19,13 +19,18 @@ from tests.support.waiting import wait_until
 
 PROBE = ProbePolicy(interval_s=0.5, timeout_s=0.5, failures_to_eject=2)
 HANG_S = 12.0
+RETRY_S = 1.0
+"""Longest a retried request takes elsewhere (32 tokens at 80 tokens/s, and some)."""
+SLACK_S = 3.0
+"""For a loaded 2-core machine."""
 
 
 async def test_a_hung_replica_is_ejected_and_nobody_waits_for_it(
     sim_processes: list[SimProcess],
 ) -> None:
     bound = hang_detection_bound_s(PROBE)
-    assert bound * 2 < HANG_S  # the hang is long enough to tell waiting from not waiting
+    # The hang is long enough to tell waiting for it from not waiting.
+    assert bound + RETRY_S + SLACK_S < HANG_S - 2.0
     upstreams = [f"sim={','.join(s.urls[0] for s in sim_processes)}"]
     async with run_gateway(
         discovery="static",
@@ -63,5 +68,7 @@ async def test_a_hung_replica_is_ejected_and_nobody_waits_for_it(
     assert sum(o.result == ERROR_EVENT for o in streams) <= 20  # at most those in flight
     # Detection within the derived bound (with slack for a loaded machine), and no request
     # waited for the hung engine to come back.
-    assert detected_after < bound + 3.0
-    assert max(o.latency for o in results) < HANG_S - 2.0
+    assert detected_after < bound + SLACK_S
+    longest = max(o.latency for o in results)
+    assert longest < HANG_S - 2.0
+    assert longest < bound + RETRY_S + SLACK_S  # caught on the hung engine, then one retry
