@@ -5,8 +5,10 @@
    carries `Connection: close`, so keep-alive clients move to a fresh connection (to a
    gateway that is not draining, on Kubernetes or beside it with `reuse_port`).
 2. After `drain_delay_s`: it stops accepting and closes idle connections (uvicorn's
-   shutdown), then lets requests and streams in flight finish for up to `drain_grace_s`;
-   whatever is still running then is cancelled, and the process exits.
+   shutdown), then lets requests and streams in flight finish for up to `drain_grace_s`.
+   Half a second before that ends, streams still running end with an SSE error event (as
+   when their engine fails); whatever is still running then is cancelled, and the process
+   exits.
 
 A second SIGTERM or SIGINT skips the delay; uvicorn's own rule (a second SIGINT) forces
 the exit.
@@ -25,6 +27,10 @@ import uvicorn
 from data_plane.gateway.runtime import Gateway
 
 log = logging.getLogger("hoist.gateway.drain")
+
+_END_STREAMS_EARLY_S = 0.5
+"""Before the grace period ends, streams in flight end with an error event (uvicorn then
+cancels what is left, which would cut a stream without one)."""
 
 
 class DrainingServer(uvicorn.Server):
@@ -62,6 +68,20 @@ class DrainingServer(uvicorn.Server):
     def _stop(self) -> None:
         log.warning("draining: no longer accepting; waiting for the requests in flight")
         self.should_exit = True
+        assert self._loop is not None
+        grace = self.gateway.settings.drain_grace_s
+        self._loop.call_later(max(0.0, grace - _END_STREAMS_EARLY_S), self._end_streams)
+
+    def _end_streams(self) -> None:
+        """Streams still running at the end of the grace period get their error event."""
+        ended = 0
+        for replica in self.gateway.fleet.replicas():
+            for attempt in list(replica.attempts):
+                if attempt.silent_since() is not None:
+                    attempt.abort("The gateway is shutting down; the stream was cut.")
+                    ended += 1
+        if ended:
+            log.warning("draining: grace period over, %d streams ended", ended)
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:

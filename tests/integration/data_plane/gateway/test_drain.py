@@ -72,3 +72,36 @@ async def test_sigterm_fails_readyz_then_finishes_streams_and_exits(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+async def test_a_stream_longer_than_the_grace_period_ends_with_an_error_event(
+    engine: FakeVllm, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "gateway.log"
+    env = os.environ | {
+        "HOIST_GATEWAY_DRAIN_DELAY_S": "0",
+        "HOIST_GATEWAY_DRAIN_GRACE_S": "1",
+        "LOG_LEVEL": "info",
+    }
+    argv = [sys.executable, "-m", "data_plane.gateway", "--port", str(port),
+            "--discovery", "static", "--upstream", f"tiny={engine.url}"]  # fmt: skip
+    proc = start(argv, env, log)
+    try:
+        await wait_until(lambda: "Application startup complete" in log.read_text(), 30)
+        body = orjson.dumps({"model": "tiny", "prompt": "x", "max_tokens": 60, "stream": True})
+        async with aiohttp.ClientSession() as http:
+            stream = await http.post(url + "/v1/completions", data=body)  # 3 s of tokens
+            await stream.content.readany()
+            proc.send_signal(signal.SIGTERM)
+            rest = await stream.read()
+            stream.close()
+        last = rest.rstrip().rsplit(b"\n\n", 1)[-1]
+        assert last.startswith(b"data: {")
+        assert orjson.loads(last[6:])["error"]["message"].startswith("The gateway is shutting")
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
