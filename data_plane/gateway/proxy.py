@@ -433,7 +433,7 @@ class ProxyEndpoint:
                 return _Failed(Failure.CONNECT, body=str(exc).encode())
             except UpstreamClientError as exc:
                 return _Failed(Failure.STATUS, 502, str(exc).encode())
-            headers = _response_headers(response, exchange.request_id, exchange.draining)
+            headers = _response_headers(response, exchange.request_id, gw.draining)
             if status in _RETRYABLE_STATUS:
                 return _Failed(Failure.STATUS, status, payload, tuple(headers))
             if not stream or status != 200:
