@@ -26,7 +26,7 @@ from data_plane.gateway.discovery import Discovery
 from data_plane.gateway.discovery.local import LocalDiscovery
 from data_plane.gateway.discovery.state import StateError
 from data_plane.gateway.discovery.static import StaticDiscovery
-from data_plane.gateway.drain import DrainingServer, listening_socket
+from data_plane.gateway.drain import DrainingServer, bound_socket
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
 
@@ -136,7 +136,7 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
     except (StateError, ValueError) as exc:
         sys.exit(f"gateway: {exc}")
     if sock is None and settings.reuse_port:
-        sock = listening_socket(settings.host, settings.port, reuse_port=True)
+        sock = bound_socket(settings.host, settings.port, reuse_port=True)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -160,7 +160,8 @@ def _serve_workers(settings: GatewaySettings) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
-    sock = listening_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
+    sock = bound_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
+    sock.listen(4096)  # before the fork: the workers accept from one queue
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()

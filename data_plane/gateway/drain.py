@@ -84,14 +84,15 @@ class DrainingServer(uvicorn.Server):
             log.warning("draining: grace period over, %d streams ended", ended)
 
 
-def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A bound, listening TCP socket; with `reuse_port`, others may listen on the port too."""
+def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket, not listening yet: the server listens once the app has started,
+    so that, beside a draining gateway on the same port (`reuse_port`), the kernel gives
+    this one no connection before it can serve."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(4096)
     sock.set_inheritable(True)
     return sock

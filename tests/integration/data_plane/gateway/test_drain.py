@@ -30,6 +30,18 @@ async def engine() -> AsyncIterator[FakeVllm]:
     await e.stop()
 
 
+async def serving(url: str) -> None:
+    async with asyncio.timeout(30), aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+
+
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -46,7 +58,7 @@ async def test_sigterm_fails_readyz_then_finishes_streams_and_exits(
             "--discovery", "static", "--upstream", f"tiny={engine.url}"]  # fmt: skip
     proc = start(argv, env, log)
     try:
-        await wait_until(lambda: "Application startup complete" in log.read_text(), 30)
+        await serving(url)
         body = orjson.dumps({"model": "tiny", "prompt": "x", "max_tokens": 40, "stream": True})
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/readyz") as resp:
@@ -89,7 +101,7 @@ async def test_a_stream_longer_than_the_grace_period_ends_with_an_error_event(
             "--discovery", "static", "--upstream", f"tiny={engine.url}"]  # fmt: skip
     proc = start(argv, env, log)
     try:
-        await wait_until(lambda: "Application startup complete" in log.read_text(), 30)
+        await serving(url)
         body = orjson.dumps({"model": "tiny", "prompt": "x", "max_tokens": 60, "stream": True})
         async with aiohttp.ClientSession() as http:
             stream = await http.post(url + "/v1/completions", data=body)  # 3 s of tokens
