@@ -57,6 +57,9 @@ async def test_a_hung_replica_is_ejected_and_nobody_waits_for_it(
             await wait_until(lambda: not hung_replica.health.hung, timeout_s=10)
             await wait_until(lambda: hung_replica.last_ok > served_before, timeout_s=10)
         results = load.results
+        # The engines' own timing reached the gateway (derived timeouts, stall bounds).
+        assert all(r.timing.itl_s is not None for r in fleet.replicas())
+        assert all(r.timing.ttft_s is not None for r in fleet.replicas())
 
     during = [o for o in results if o.started < continued_at and o.ended > stopped_at]
     plain = [o for o in results if not o.stream]
