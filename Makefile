@@ -68,6 +68,10 @@ test-unit: venv ## Pure logic only
 test-integration: venv system-deps ## Real processes and HTTP on 127.0.0.1
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: venv ## Faults under load on a simulated fleet (hung/killed engines, gateway restarts)
+	$(PY) -m pytest -m faults $(PYTEST_ARGS)
+
 .PHONY: test-e2e
 test-e2e: venv ## The real vLLM engine on CPU
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)

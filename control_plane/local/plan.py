@@ -117,6 +117,8 @@ def plan(models: list[Model], settings: PlanSettings) -> Plan:
         port=settings.gateway_port,
         health_path="/healthz",
         ready_timeout_s=settings.ready_timeout_s,
+        # No load balancer in front of it: on stop it need not keep serving to be drained.
+        env={"HOIST_GATEWAY_DRAIN_DELAY_S": "0"},
     )  # fmt: skip
     return Plan(replicas=tuple(replicas), gateway=gateway)
 

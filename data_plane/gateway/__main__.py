@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from data_plane.gateway.discovery import Discovery
 from data_plane.gateway.discovery.local import LocalDiscovery
 from data_plane.gateway.discovery.state import StateError
 from data_plane.gateway.discovery.static import StaticDiscovery
+from data_plane.gateway.drain import DrainingServer, bound_socket
 from data_plane.gateway.http_protocol import head_timeout_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
@@ -34,6 +36,11 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "host": {"help": "address to listen on (default 127.0.0.1)"},
     "port": {"type": int, "help": "port to listen on (default 8080)"},
     "workers": {"type": int, "help": "server processes sharing the port (default 1)"},
+    "reuse-port": {
+        "action": argparse.BooleanOptionalAction,
+        "default": None,
+        "help": "listen with SO_REUSEPORT (a rolling restart on one host)",
+    },
     "discovery": {"choices": [k.value for k in DiscoveryKind], "help": "where replicas come from"},
     "admin-url": {"help": "local discovery: the supervisor's admin API"},
     "upstream": {
@@ -137,6 +144,8 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
         app = build(settings, freeze_after_start=True)
     except (StateError, ValueError) as exc:
         sys.exit(f"gateway: {exc}")
+    if sock is None and settings.reuse_port:
+        sock = bound_socket(settings.host, settings.port, reuse_port=True)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -149,9 +158,10 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=math.ceil(settings.drain_grace_s),
     )
-    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    gateway: Gateway = app.app.state.gateway
+    DrainingServer(config, gateway).run(sockets=[sock] if sock is not None else None)
 
 
 def _serve_workers(settings: GatewaySettings) -> None:
@@ -159,12 +169,8 @@ def _serve_workers(settings: GatewaySettings) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.listen(4096)
-    sock.set_inheritable(True)
+    sock = bound_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
+    sock.listen(4096)  # before the fork: the workers accept from one queue
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()

@@ -79,9 +79,14 @@ async def healthz() -> dict[str, str]:
     responses=answer(Status, "Ready: some replica can serve.") | error_responses(503),
 )
 async def readyz(gateway: GatewayDep) -> Response:
+    retry = gateway.settings.retry_after_s
+    if gateway.draining:  # SIGTERM: leave the load balancer's endpoints first (drain.py)
+        draining = NoReadyReplicaError(
+            "The gateway is shutting down.", code="draining", retry_after_s=retry
+        )
+        return error_response(draining)
     if gateway.fleet.routable(asyncio.get_running_loop().time()):
         return JSONResponse({"status": "ready"})
-    retry = gateway.settings.retry_after_s
     return error_response(NoReadyReplicaError("No replica is ready to serve.", retry_after_s=retry))
 
 

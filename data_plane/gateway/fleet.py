@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from data_plane.gateway.errors import ModelNotFoundError, NoReadyReplicaError
 from data_plane.gateway.health import HealthPolicy, PassiveHealth
+from data_plane.gateway.liveness import EngineCounters, EngineTiming
+from data_plane.gateway.outliers import LatencyAverage
 from data_plane.gateway.routing import Policy, make_policy
 
 
@@ -50,19 +53,36 @@ class FleetSnapshot:
     """Declared adapters (loaded or not); adapters only seen on replicas count too."""
 
 
+class InFlightAttempt(Protocol):
+    """One request being served by a replica, as the watchdog sees it (proxy.py)."""
+
+    def silent_since(self) -> float | None:
+        """When its stream last got bytes; None while it waits for its first byte."""
+
+    def abort(self, message: str) -> None:
+        """Give up on this replica: retried elsewhere before the first byte, else the
+        stream ends with an error event."""
+
+
 class Replica:
     """One engine and its live state. Implements the routing `ReplicaLoad` protocol."""
 
     __slots__ = (
         "adapters",
+        "attempts",
+        "counters",
         "health",
         "in_flight",
+        "last_ok",
+        "latency",
         "max_loras",
         "model",
         "name",
         "ready",
         "retired",
+        "running",
         "running_adapters",
+        "timing",
         "url",
         "waiting",
     )
@@ -80,6 +100,16 @@ class Replica:
         self.health = PassiveHealth(health)
         self.retired = False
         """Gone from discovery (requests still in flight there finish normally)."""
+        self.running = 0
+        self.counters: EngineCounters | None = None
+        """The engine's latency counters at the last scrape."""
+        self.timing = EngineTiming()
+        """The engine's recent latencies (from the last two scrapes)."""
+        self.latency = LatencyAverage()
+        """Time to first byte of the streams it served, as the gateway saw it."""
+        self.last_ok = float("-inf")
+        """When it last answered a request well (a recent answer needs no probe)."""
+        self.attempts: set[InFlightAttempt] = set()
 
 
 @dataclass(slots=True)

@@ -3,13 +3,19 @@
 Per request: read the body (bounded), read the routing fields, pick a replica, send the
 client's bytes upstream on the pooled session and pass the answer's bytes back. Failures
 before the first byte reached the client are retried on another replica; after it, a
-streamed answer ends with an SSE error event. A client that goes away cancels the
-upstream request (its connection is closed, so the engine aborts the generation).
+streamed answer ends with an SSE error event (no `data: [DONE]`). A client that goes away
+cancels the upstream request (its connection is closed, so the engine aborts the generation).
+
+Each attempt registers with its replica (`Replica.attempts`) for the watchdog: its wait for
+the first byte is bounded by a timeout derived from the engine's timing and queue
+(liveness.py), which the watchdog brings forward when the replica hangs; once streaming,
+the watchdog's sweeper reads when its last bytes came and aborts it when it stalls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -33,6 +39,7 @@ from data_plane.gateway.errors import (
 )
 from data_plane.gateway.fleet import ModelRoute, Replica
 from data_plane.gateway.health import Failure
+from data_plane.gateway.liveness import first_byte_timeout
 from data_plane.gateway.metrics import UNKNOWN
 from data_plane.gateway.request_fields import (
     Endpoint,
@@ -69,6 +76,7 @@ _HOP_BY_HOP = (
 _REQUEST_DROP = frozenset((*_HOP_BY_HOP, b"host", b"expect"))
 _RESPONSE_DROP = frozenset((*_HOP_BY_HOP, b"date", b"server"))
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _WATCH_AFTER_S = 0.02
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
@@ -94,6 +102,8 @@ class _Exchange:
     caller: Caller = OPERATOR
     tokens: int = 0
     stripper: UsageStripper | None = None
+    draining: bool = False
+    """The gateway drains: answers close their connection (the client reconnects elsewhere)."""
 
     async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
         headers.append((b"content-length", str(len(payload)).encode()))
@@ -105,6 +115,8 @@ class _Exchange:
     async def fail(self, exc: GatewayError) -> None:
         if not self.started:
             headers = [_JSON, (b"x-request-id", self.request_id), *exc.headers()]
+            if self.draining:
+                headers.append(_CLOSE)
             await self.respond(exc.status, headers, exc.body())
 
 
@@ -148,6 +160,30 @@ class _Watcher:
                     self._exchange.disconnected = True
                     self._task.cancel()
                 return
+
+
+class _InFlight:
+    """One attempt on one replica, as the watchdog sees it (fleet.InFlightAttempt)."""
+
+    __slots__ = ("response", "sent", "timeout")
+
+    def __init__(self, timeout: asyncio.Timeout, sent: float) -> None:
+        self.timeout = timeout
+        self.sent = sent
+        self.response: UpstreamResponse | None = None
+        """Set once the stream is relayed (its first byte reached the client)."""
+
+    def silent_since(self) -> float | None:
+        response = self.response
+        return None if response is None else response.last_data
+
+    def abort(self, message: str) -> None:
+        response = self.response
+        if response is not None:
+            response.abort(UpstreamIdleError(message))
+            return
+        with contextlib.suppress(RuntimeError):  # the wait is over: nothing to bring forward
+            self.timeout.reschedule(asyncio.get_running_loop().time())
 
 
 @dataclass(slots=True)
@@ -202,6 +238,7 @@ class ProxyEndpoint:
             request_id = self._ids.next()
         forward += (b"x-request-id: ", request_id, b"\r\n\r\n")
         exchange = _Exchange(send, request_id, loop.time(), b"".join(forward))
+        exchange.draining = gw.draining
         try:
             caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             exchange.body = await self._read_body(receive, length)
@@ -379,9 +416,20 @@ class ProxyEndpoint:
         address, line = self._target(replica.url)
         body = exchange.body
         head = b"%bcontent-length: %d\r\n%b" % (line, len(body), exchange.forward)
+        limit = first_byte_timeout(
+            gw.watchdog.timeouts,
+            replica.timing,
+            waiting=replica.waiting,
+            running=replica.running,
+            stream=stream,
+            max_tokens=exchange.fields.max_tokens,
+        )
+        attempt: _InFlight | None = None
         try:
             try:
-                async with asyncio.timeout(gw.settings.first_byte_timeout_s):
+                async with asyncio.timeout(limit) as timeout:
+                    attempt = _InFlight(timeout, asyncio.get_running_loop().time())
+                    replica.attempts.add(attempt)
                     response = await gw.upstream.post(address, head, body)
                     status = response.status
                     if stream and status == 200:
@@ -396,7 +444,7 @@ class ProxyEndpoint:
                 return _Failed(Failure.CONNECT, body=str(exc).encode())
             except UpstreamClientError as exc:
                 return _Failed(Failure.STATUS, 502, str(exc).encode())
-            headers = _response_headers(response, exchange.request_id)
+            headers = _response_headers(response, exchange.request_id, gw.draining)
             if status in _RETRYABLE_STATUS:
                 return _Failed(Failure.STATUS, status, payload, tuple(headers))
             if not stream or status != 200:
@@ -412,9 +460,13 @@ class ProxyEndpoint:
                 return f"{status // 100}xx"
             if not payload:
                 return _Failed(Failure.STATUS, 502, b"the upstream ended its stream before a chunk")
-            complete = await self._relay(exchange, response, headers, payload, replica, series)
+            complete = await self._relay(
+                exchange, response, headers, payload, replica, series, attempt
+            )
             return "2xx" if complete else "stream_error"
         finally:
+            if attempt is not None:
+                replica.attempts.discard(attempt)
             if response is not None:
                 if complete:
                     response.release()
@@ -429,6 +481,7 @@ class ProxyEndpoint:
         first: bytes,
         replica: Replica,
         series: Series,
+        attempt: _InFlight | None,
     ) -> bool:
         """Pass a stream through from its first chunk; True when it ended well."""
         gw = self.gw
@@ -436,6 +489,10 @@ class ProxyEndpoint:
         loop = asyncio.get_running_loop()
         first_at = loop.time()
         gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
+        response.track_data()  # the watchdog's sweeper judges the silences from here on
+        if attempt is not None:
+            replica.latency.observe(first_at - attempt.sent)
+            attempt.response = response
         exchange.started = True
         stripper = exchange.stripper  # tenancy hook: hide the usage event we asked for
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -443,7 +500,6 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": out, "more_body": True})
         events = first.count(b"data: ")
         prev = last = first
-        response.watch_idle(gw.settings.idle_timeout_s)
         try:
             while chunk := await response.readany():
                 events += chunk.count(b"data: ")
@@ -454,13 +510,10 @@ class ProxyEndpoint:
                         continue
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except UpstreamClientError as exc:
-            kind = Failure.TIMEOUT if isinstance(exc, UpstreamIdleError) else Failure.STATUS
+            stalled = isinstance(exc, UpstreamIdleError)
+            kind = Failure.STALL if stalled else Failure.STATUS
             gw.failed(replica, kind)
-            message = (
-                "The model stopped answering mid-stream."
-                if kind is Failure.TIMEOUT
-                else "The upstream stream broke mid-way."
-            )
+            message = str(exc) if stalled else "The upstream stream broke mid-way."
             exchange.done = True
             event = sse_error_event(message, code=f"upstream_{kind.value}")
             await send({"type": "http.response.body", "body": event, "more_body": False})
@@ -476,9 +529,11 @@ class ProxyEndpoint:
         return True
 
 
-def _response_headers(response: UpstreamResponse, request_id: bytes) -> Headers:
+def _response_headers(response: UpstreamResponse, request_id: bytes, close: bool) -> Headers:
     out = [(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_DROP]
     out.append((b"x-request-id", request_id))
+    if close:
+        out.append(_CLOSE)
     return out
 
 

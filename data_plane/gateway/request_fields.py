@@ -35,7 +35,8 @@ class RequestFields:
     choices: int = 1
     """Sequences the engine generates: `n` times the prompts of a batch completion."""
     max_tokens: int | None = None
-    """`max_completion_tokens` or `max_tokens` when given as an integer."""
+    """`max_completion_tokens` or `max_tokens` when a non-negative integer (it bounds the
+    work asked for and the wait for an answer)."""
 
     def requested_tokens(self, assumed_max_tokens: int) -> int:
         """The completion tokens the request may make the engine generate at most."""
@@ -112,7 +113,7 @@ def _n(value: Any) -> int:
 def _max_tokens(data: dict[str, Any]) -> int | None:
     for key in ("max_completion_tokens", "max_tokens"):
         value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
     return None
 

@@ -1,8 +1,9 @@
 """The gateway's live parts, built at start-up and passed to the routes (no globals).
 
 `Gateway` owns the pooled upstream session, the fleet, the limits and the metrics, and
-runs two background loops: discovery (what runs where) and load polling (each engine's
-waiting queue and active adapters, from its `/metrics`).
+runs background loops: discovery (what runs where), load polling (each engine's queue,
+active adapters and latency counters, from its `/metrics`) and the watchdog (active health
+probes, the stall sweeper and latency outliers, watchdog.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
 from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
 from data_plane.gateway.health import Failure, HealthPolicy
 from data_plane.gateway.limits import SlotPool, Wakeups
+from data_plane.gateway.liveness import recent_timing
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
@@ -30,6 +32,7 @@ from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 from data_plane.gateway.tenancy.shares import WAIT, Shares, ShareSettings
 from data_plane.gateway.upstream_client import UpstreamClient
+from data_plane.gateway.watchdog import Watchdog
 
 log = logging.getLogger("hoist.gateway")
 
@@ -101,6 +104,9 @@ class Gateway:
         self.discovery: Discovery | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._refreshed = asyncio.Event()
+        self.watchdog = Watchdog(self)
+        self.draining = False
+        """SIGTERM came: /readyz fails and answers close their connections (drain.py)."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -131,6 +137,11 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._discovery_loop(), name="gateway-discovery"))
         if self.settings.load_poll_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._load_loop(), name="gateway-load-poll"))
+        if self.settings.health_probe_interval_s > 0:
+            probes = self.watchdog.probe_loop()
+            self._tasks.append(asyncio.create_task(probes, name="gateway-health-probes"))
+        sweeper = self.watchdog.sweep_loop()
+        self._tasks.append(asyncio.create_task(sweeper, name="gateway-stall-sweeper"))
 
     async def _start_kube_tenants(self) -> None:
         from data_plane.gateway.discovery.kubernetes import kube_client
@@ -177,7 +188,7 @@ class Gateway:
             if replica.retired:
                 self.metrics.forget_replica(replica.model, replica.name)
         self._fleet_changed.notify_all()
-        self._update_replica_gauges()
+        self.update_replica_gauges()
         self._refreshed.set()
         return True
 
@@ -191,7 +202,7 @@ class Gateway:
             replicas = [r for r in self.fleet.replicas() if r.ready]
             if replicas:
                 await asyncio.gather(*(self._poll_load(r) for r in replicas))
-            self._update_replica_gauges()
+            self.update_replica_gauges()
             await asyncio.sleep(self.settings.load_poll_interval_s)
 
     async def _poll_load(self, replica: Replica) -> None:
@@ -205,9 +216,12 @@ class Gateway:
             return  # passive health judges real requests; a missed scrape only leaves stale load
         load = parse_engine_metrics(text)
         replica.waiting = load.waiting
+        replica.running = load.running
         replica.running_adapters = load.running_adapters
+        replica.timing = recent_timing(replica.counters, load.counters, replica.timing)
+        replica.counters = load.counters
 
-    def _update_replica_gauges(self) -> None:
+    def update_replica_gauges(self) -> None:
         now = asyncio.get_running_loop().time()
         gauge = self.metrics.replicas
         for route in self.fleet.models.values():
@@ -364,6 +378,7 @@ class Gateway:
 
     def succeeded(self, replica: Replica) -> None:
         replica.health.record_success()
+        replica.last_ok = asyncio.get_running_loop().time()
 
     def failed(self, replica: Replica, kind: Failure) -> None:
         self.metrics.child(self.metrics.upstream_failures, replica.model, kind.value).inc()
@@ -373,4 +388,4 @@ class Gateway:
             log.warning(
                 "replica %s of %s ejected after a %s failure", replica.name, replica.model, kind
             )
-            self._update_replica_gauges()
+            self.update_replica_gauges()

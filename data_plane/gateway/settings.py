@@ -108,9 +108,49 @@ class GatewaySettings(BaseSettings):
     """What a request without `max_tokens` counts per choice against `max_request_tokens`."""
     connect_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
     first_byte_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
-    """Until the upstream's headers (non-streaming: its whole answer) or first streamed chunk."""
+    """Longest wait for an attempt's first byte (non-streaming: its whole answer), the
+    ceiling of the timeout derived from the engine's timing and queue (liveness.py); used
+    as it is while the engine's timing is unknown."""
+    first_byte_floor_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
+    """The derived first-byte timeout is never shorter than this (unless
+    `first_byte_timeout_s` is)."""
+    timeout_slack: Annotated[float, Field(ge=1, le=1000)] = 4.0
+    """The derived first-byte timeout is this times the expected wait (recent TTFT, the
+    queue ahead drained at the engine's throughput, non-streaming: `max_tokens` tokens)."""
     idle_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
-    """Longest silence between two chunks of an upstream answer."""
+    """Longest silence between two chunks of a stream (the stall bound's ceiling)."""
+    stall_floor_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
+    """A stream is stalled after `stall_factor` x the engine's recent inter-token latency
+    without a chunk, but never sooner than this (unless `idle_timeout_s` is)."""
+    stall_factor: Annotated[float, Field(ge=1, le=100000)] = 50.0
+    stall_sweep_interval_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    """How often one sweeper checks every in-flight stream for a stall."""
+    health_probe_interval_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    """Pause between rounds of active health probes (`GET health_probe_path` on each
+    replica that did not answer a request since the last round); 0: no probes."""
+    health_probe_timeout_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    health_probe_failures: Annotated[int, Field(ge=1, le=100)] = 2
+    """Failed probes in a row that mark a replica hung: out of rotation, its unanswered
+    requests retried elsewhere and its streams ended, until a probe succeeds again."""
+    health_probe_path: str = "/health"
+    """vLLM's liveness endpoint."""
+    outlier_factor: Annotated[float, Field(gt=1, le=1000)] = 3.0
+    """Latency outlier: a replica whose time to first byte averages this times its peers'
+    median (and `outlier_min_gap_s` more) is ejected for the cool-down."""
+    outlier_min_gap_s: Annotated[float, Field(ge=0, le=3600)] = 0.5
+    outlier_min_samples: Annotated[int, Field(ge=1)] = 20
+    outlier_max_ejected_fraction: Annotated[float, Field(ge=0, le=1)] = 0.34
+    """At most this fraction of a model's replicas out at once for latency (0: never)."""
+    drain_delay_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """On SIGTERM: how long `/readyz` fails while the gateway still accepts and serves (so
+    a load balancer stops sending), answers closing their connections; then it stops
+    accepting."""
+    drain_grace_s: Annotated[float, Field(ge=0, le=86400)] = 30.0
+    """After `drain_delay_s`: how long requests and streams in flight may take to finish
+    before they are cut. Kubernetes' terminationGracePeriodSeconds must exceed the sum."""
+    reuse_port: bool = False
+    """Listen with SO_REUSEPORT, so that a new gateway can start on the port of one that
+    drains (a rolling restart on one host)."""
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Other replicas tried when one fails before the first byte reached the client."""
     prefix_chars: Annotated[int, Field(ge=1, le=65536)] = 256

@@ -8,9 +8,10 @@ decoded), and finished connections go back to a per-upstream pool. Compared with
 on the same path it does about a third of the Python work per request (bench/gateway_overhead.py,
 docs/benchmarks.md).
 
-Timeouts belong to the caller (`asyncio.timeout` around each await), except the connect
-timeout. Closing a response before its end closes its connection: the engine sees the
-disconnect and aborts the generation.
+Timeouts belong to the caller (`asyncio.timeout` around each await, and a sweeper that
+reads `last_data` and calls `abort` on a stalled stream), except the connect timeout.
+Closing a response before its end closes its connection: the engine sees the disconnect
+and aborts the generation.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class UpstreamDisconnectedError(UpstreamClientError):
 
 
 class UpstreamIdleError(UpstreamClientError):
-    """The upstream sent nothing for longer than the idle limit, mid-answer."""
+    """The upstream sent nothing for longer than its stall bound, mid-answer (or it hung)."""
 
 
 class UpstreamProtocolError(UpstreamClientError):
@@ -77,9 +78,8 @@ class _Connection(asyncio.Protocol):
         self._whole = False
         """The reader takes the whole body at once (`body`): never pause reading."""
         self.got_bytes = False
-        self._idle_limit = 0.0
-        self._last_data = 0.0
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._tracking = False
+        self.last_data = 0.0
         self._clock = asyncio.get_running_loop().time
 
     # --- one exchange ---------------------------------------------------------------------
@@ -88,7 +88,7 @@ class _Connection(asyncio.Protocol):
         self.headers = []
         self.status = 0
         self._head_done = self._complete = self.got_bytes = self._delimited = False
-        self._keep_alive = self._whole = False
+        self._keep_alive = self._whole = self._tracking = False
         self._chunks = []
         self._buffered = 0
         self._error = None
@@ -97,29 +97,15 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         self.transport.write(data)
 
-    def watch_idle(self, seconds: float) -> None:
-        """Fail the answer once the upstream stays silent for `seconds` (one timer, re-armed
-        lazily, rather than a timeout rescheduled for every chunk)."""
-        loop = asyncio.get_running_loop()
-        self._idle_limit = seconds
-        self._last_data = self._clock()
-        self._watchdog = loop.call_at(self._last_data + seconds, self._check_idle)
+    def track_data(self) -> None:
+        """From now on, note when the upstream last sent bytes (`last_data`): one clock read
+        per read from the socket, no timer; a sweeper elsewhere judges the silences."""
+        self._tracking = True
+        self.last_data = self._clock()
 
-    def _check_idle(self) -> None:
-        self._watchdog = None
-        if self._complete or self.lost:
-            return
-        loop = asyncio.get_running_loop()
-        due = self._last_data + self._idle_limit
-        if due > loop.time():
-            self._watchdog = loop.call_at(due, self._check_idle)
-        else:
-            self._fail(UpstreamIdleError(f"no data from the upstream for {self._idle_limit:g} s"))
-
-    def stop_watching(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+    def abort(self, error: UpstreamClientError) -> None:
+        """Fail the exchange with `error` (its reader raises it) and close the connection."""
+        self._fail(error)
 
     async def head(self) -> None:
         while not self._head_done:
@@ -177,8 +163,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
-        if self._watchdog is not None:
-            self._last_data = self._clock()
+        if self._tracking:
+            self.last_data = self._clock()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -249,22 +235,29 @@ class UpstreamResponse:
         """The next body bytes as they arrive; b"" at the end."""
         return await self._conn.next_chunk()
 
-    def watch_idle(self, seconds: float) -> None:
-        """From now on, reading fails with UpstreamIdleError after `seconds` of silence."""
-        self._conn.watch_idle(seconds)
+    def track_data(self) -> None:
+        """From now on, `last_data` says when the upstream last sent bytes."""
+        self._conn.track_data()
+
+    @property
+    def last_data(self) -> float:
+        """The loop time of the upstream's latest bytes (after `track_data`)."""
+        return self._conn.last_data
+
+    def abort(self, error: UpstreamClientError) -> None:
+        """Make the reader fail with `error` now (a stalled or hung upstream); then close."""
+        self._conn.abort(error)
 
     def release(self) -> None:
         """Done with a fully read answer: its connection goes back to the pool."""
         if not self._done:
             self._done = True
-            self._conn.stop_watching()
             self._conn._client.put_back(self._conn)
 
     def close(self) -> None:
         """Done, read or not: the connection is closed (an engine aborts the request)."""
         if not self._done:
             self._done = True
-            self._conn.stop_watching()
             self._conn.lost = True
             self._conn.transport.close()
 

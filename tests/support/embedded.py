@@ -135,6 +135,8 @@ def running_embedded(
         "HOIST_ENGINE_METRICS_BASE_PORT": str(base + 40),
         "HOIST_STOP_GRACE_S": "5",
         "HOIST_ADAPTER_SOURCE_ROOTS": str(tmp_path),  # the tests' adapters live there
+        # No load balancer in front: the gateway need not keep serving after SIGTERM.
+        "HOIST_GATEWAY_DRAIN_DELAY_S": "0",
         **(env or {}),
     }
     log = tmp_path / "hoist-up.log"

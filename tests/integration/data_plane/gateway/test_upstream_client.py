@@ -17,6 +17,7 @@ from data_plane.gateway.upstream_client import (
     UpstreamProtocolError,
 )
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 HEAD = b"POST /v1/completions HTTP/1.1\r\nhost: upstream\r\ncontent-length: 2\r\n\r\n"
@@ -237,13 +238,13 @@ async def test_a_closed_client_closes_its_connections_and_refuses_more() -> None
             await client.post(address, HEAD, b"{}")
 
 
-async def test_a_stream_that_goes_silent_fails_after_the_idle_limit(
+async def test_a_tracked_stream_notes_its_last_data_and_can_be_aborted(
     client: UpstreamClient,
 ) -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        for _ in range(3):  # data keeps the watchdog quiet...
+        for _ in range(3):
             writer.write(b"1\r\nx\r\n")
             await writer.drain()
             await asyncio.sleep(0.05)
@@ -251,14 +252,21 @@ async def test_a_stream_that_goes_silent_fails_after_the_idle_limit(
 
     async with serving(stall) as (_, address):
         response = await client.post(address, HEAD, b"{}")
-        response.watch_idle(2.0)  # 40x the gaps between the chunks below
+        response.track_data()
+        tracked_at = response.last_data
         received = b""
         while len(received) < 3:
             received += await response.readany()
         assert received == b"xxx"
+        assert response.last_data > tracked_at  # the chunks moved the stamp
+        reading = asyncio.create_task(response.readany())
+        await asyncio.sleep(0.05)
+        assert not reading.done()  # silent, and nothing times out by itself
+        response.abort(UpstreamIdleError("no data for a while"))
         with pytest.raises(UpstreamIdleError, match="no data"):
-            await response.readany()
+            await reading
         response.close()
+        await wait_until(lambda: client.open_connections == 0)
 
 
 async def test_a_large_answer_read_whole_is_not_held_back(client: UpstreamClient) -> None:

@@ -53,3 +53,27 @@ def test_failures_while_ejected_do_not_extend_it() -> None:
     h.record_failure(Failure.CONNECT, 0)
     assert not h.record_failure(Failure.CONNECT, 3)
     assert h.available(5)
+
+
+def test_failed_probes_in_a_row_mark_it_hung_until_a_probe_succeeds() -> None:
+    h = PassiveHealth(POLICY)
+    assert h.record_probe(False, failures_to_eject=2) is None
+    assert h.record_probe(True, failures_to_eject=2) is None  # a success resets the run
+    assert h.record_probe(False, 2) is None
+    assert h.record_probe(False, 2) is True
+    assert h.hung
+    assert h.ejected
+    assert not h.available(1e9)  # no cool-down: out until it answers
+    assert h.record_probe(False, 2) is None
+    assert not h.record_failure(Failure.CONNECT, 0)  # already out
+    assert h.record_probe(True, 2) is False  # it answers again
+    assert h.available(0)
+    assert h.record_failure(Failure.STATUS, 0)  # on probation: one failure ejects it
+
+
+def test_a_latency_ejection_uses_the_cool_down() -> None:
+    h = PassiveHealth(POLICY)
+    assert h.eject(now=0)
+    assert not h.eject(now=1)  # already out
+    assert not h.available(4.9)
+    assert h.available(5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from data_plane.gateway.__main__ import parse_settings
-from data_plane.gateway.settings import DiscoveryKind
+from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
 
 
 def test_seed_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +53,22 @@ def test_more_model_namespaces_come_as_a_list(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HOIST_GATEWAY_DISCOVERY", "static")
     settings = parse_settings([])
     assert settings.kube_model_namespaces == ["tenant-a", "tenant-b", "tenant-c"]
+
+
+def test_fault_tolerance_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOIST_GATEWAY_DRAIN_DELAY_S", "0")
+    monkeypatch.setenv("HOIST_GATEWAY_DRAIN_GRACE_S", "45")
+    monkeypatch.setenv("HOIST_GATEWAY_REUSE_PORT", "true")
+    monkeypatch.setenv("HOIST_GATEWAY_HEALTH_PROBE_INTERVAL_S", "0")
+    s = GatewaySettings()
+    assert (s.drain_delay_s, s.drain_grace_s, s.reuse_port) == (0, 45, True)
+    assert s.health_probe_interval_s == 0
+    assert (s.health_probe_timeout_s, s.health_probe_failures) == (1.0, 2)
+    assert (s.stall_floor_s, s.stall_factor, s.first_byte_floor_s) == (5.0, 50.0, 5.0)
+
+
+def test_reuse_port_is_a_flag() -> None:
+    assert parse_settings(["--reuse-port"]).reuse_port
+    assert not parse_settings(["--no-reuse-port"]).reuse_port
