@@ -49,6 +49,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         adapter_volume_size=settings.adapter_volume_size,
         service_account=settings.inference_service_account,
         log_level=settings.log_level,
+        native_sidecar=settings.native_sidecar,
     )
 
 
