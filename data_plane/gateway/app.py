@@ -193,7 +193,12 @@ def adapter_document(payload: Any, name: str | None, gateway: Gateway, caller: C
         raise BadRequestError(
             f"Unknown base model `{spec_model.base_model}`.", param="spec.baseModel"
         )
-    return adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out = adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # The store places the adapter (on Kubernetes: the namespace in its URL); a namespace
+    # from the type's default ("default") would make the API server refuse the create.
+    if "namespace" not in (payload.get("metadata") or {}):
+        out["metadata"].pop("namespace", None)
+    return out
 
 
 def _owner(doc: Document) -> str | None:
