@@ -20,71 +20,22 @@ import copy
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-import attrs
 import jsonpatch
 import kmock
 import yaml
-from kmock._internal import apps, enums, rendering
+from kmock._internal import apps, rendering
 from kmock._internal.k8s import KubernetesError
 
-from tests.support.kube_emulator import errors, openapi, schema, tables, watch, writes
-from tests.support.kube_emulator.cel_rules import ABSENT, check_rules, compile_errors
+from tests.support.kube_emulator import admission, errors, paths, schema, tables, watch, writes
+from tests.support.kube_emulator.kinds import Kind
+from tests.support.kube_emulator.reads import Reads
 
 _VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 
 
-@dataclass
-class Kind:
-    """What the emulator knows of one resource."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-    schema: dict[str, Any] | None = None  # a CRD's openAPIV3Schema
-    status: bool = False  # has a status subresource
-    columns: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-
-def _matches_labels(labels: dict[str, str], selector: str) -> bool:
-    """Equality-based label selectors: `a=b`, `a==b`, `a!=b`, `a`, `!a`."""
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        match = re.fullmatch(r"([^=!]+)(!=|==|=)(.*)", term)
-        if match is None:
-            present = term.lstrip("!") in labels
-            if present == term.startswith("!"):
-                return False
-        elif (labels.get(match[1].strip()) == match[3].strip()) == (match[2] == "!="):
-            return False
-    return True
-
-
-def _selector_terms(selector: str) -> list[tuple[str, str, str]]:
-    out = []
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        match = re.fullmatch(r"([^=!]+)(!=|==|=)(.*)", term)
-        if match:
-            out.append((match[1].strip(), match[2], match[3].strip()))
-    return out
-
-
-def _field_matches(obj: dict[str, Any], selector: str) -> bool:
-    for key, op, value in _selector_terms(selector):
-        actual = tables.jsonpath(obj, key)
-        if (op == "!=") == (str(actual) == value):
-            return False
-    return True
-
-
-class HoistKubeEmulator(kmock.KubernetesEmulator):
+class HoistKubeEmulator(Reads, kmock.KubernetesEmulator):
     """kmock's emulator with an API server's writes, validation, watches and OpenAPI."""
 
     def __attrs_post_init__(self) -> None:
@@ -181,12 +132,12 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
         if raw_request.path.rstrip("/") == "/api/v1/namespaces":
             # kmock's path parser fails on the Namespace collection (it expects a name
             # after "namespaces"); pass it under a name the parser reads as a collection.
-            raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path(_NS_ALIAS))
+            raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path(paths.NS_ALIAS))
         return await super().__call__(raw_request)
 
     async def _handle(self, request: rendering.Request) -> Any:
         # Skip kmock's own bookkeeping of writes: the fallbacks below do an API server's.
-        seen = _namespace_as_object(request)
+        seen = paths.namespace_as_object(request)
         if seen is not request:  # kmock's views find requests by identity in its log
             at = next(i for i, r in enumerate(self._requests) if r is request)
             self._requests[at] = seen
@@ -224,112 +175,13 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
         before: dict[str, Any] | None,
         after: dict[str, Any],
     ) -> tuple[dict[str, Any], list[str]]:
-        """Status separation, pruning, defaulting, validation: the object to store, and the
-        warnings to send."""
-        to_status = request.subresource == "status"
-        after = writes.separate_status(before, after, to_status=to_status, has_status=kind.status)
-        after.setdefault("apiVersion", kind.api_version)
-        after.setdefault("kind", kind.kind)
-        name = after.get("metadata", {}).get("name", "")
-        if kind.plural == "customresourcedefinitions":
-            _check_crd(kind, name, after)
-        if kind.schema is None:
-            return after, []
-        after, unknown = schema.prune(kind.schema, after)
         directive = request.params.get("fieldValidation", "Warn")
-        texts = [f'unknown field "{path}"' for path in unknown]
-        if texts and directive == "Strict":
-            raise errors.bad_request(
-                f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}:'
-                f" strict decoding error: {', '.join(texts)}"
-            )
-        after = schema.apply_defaults(kind.schema, after)
-        causes = schema.validate(kind.schema, after)
-        if not causes:
-            old = before if before is not None else ABSENT
-            causes = check_rules(kind.schema, after, old)
-        if before is not None:
-            old_defaulted = schema.apply_defaults(kind.schema, copy.deepcopy(before))
-            causes = schema.ratchet(causes, old_defaulted, after)
-        if causes:
-            raise errors.invalid(kind.kind, kind.group, name, causes)
-        return after, texts if directive == "Warn" else []
+        to_status = request.subresource == "status"
+        return admission.admit(kind, directive, to_status, before, after)
 
     def _respond(self, status: int, obj: dict[str, Any], warnings: list[str]) -> Any:
         header = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
         return rendering.Response(status=status, payload=obj, headers={"Warning": header or None})
-
-    # --- reads -------------------------------------------------------------------------
-
-    def _listed(self, kind: Kind, request: rendering.Request) -> list[dict[str, Any]]:
-        out = []
-        for (res, namespace, _), obj in list(self.objects.items()):
-            if res != request.resource or obj.deleted:
-                continue
-            if request.namespace is not None and namespace != request.namespace:
-                continue
-            out.append(dict(copy.deepcopy(obj.raw), apiVersion=kind.api_version, kind=kind.kind))
-        return [o for o in out if self._selected(request, o)]
-
-    @staticmethod
-    def _selected(request: rendering.Request, obj: dict[str, Any]) -> bool:
-        labels = request.params.get("labelSelector")
-        fields = request.params.get("fieldSelector")
-        meta = obj.get("metadata", {})
-        if labels and not _matches_labels(meta.get("labels") or {}, labels):
-            return False
-        return not (fields and not _field_matches(obj, fields))
-
-    async def _serve_list(self, request: rendering.Request) -> Any:
-        kind = self._kind(request)
-        items = self._listed(kind, request)
-        if "as=Table" in request.headers.get("Accept", ""):
-            return tables.table(kind.columns, items, str(self._version))
-        return {
-            "kind": f"{kind.kind}List",
-            "apiVersion": kind.api_version,
-            "metadata": {"resourceVersion": str(self._version)},
-            "items": items,
-        }
-
-    async def _serve_fetch(self, request: rendering.Request) -> Any:
-        kind = self._kind(request)
-        obj = self._stored(request)
-        if obj is None:
-            raise errors.not_found(kind.plural, kind.group, request.name or "")
-        obj = dict(obj, apiVersion=kind.api_version, kind=kind.kind)
-        if "as=Table" in request.headers.get("Accept", ""):
-            return tables.table(kind.columns, [obj], str(self._version))
-        return obj
-
-    async def _serve_watch(self, request: rendering.Request) -> Any:
-        kind = self._kind(request)
-        since = request.params.get("resourceVersion") or None
-        timeout = request.params.get("timeoutSeconds")
-
-        def matches(obj: dict[str, Any]) -> bool:
-            meta = obj.get("metadata", {})
-            if request.namespace is not None and meta.get("namespace") != request.namespace:
-                return False
-            if request.name is not None and meta.get("name") != request.name:
-                return False
-            return self._selected(request, obj)
-
-        def snapshot() -> tuple[int, list[dict[str, Any]]]:
-            listing = rendering.Request(resource=request.resource, namespace=request.namespace)
-            return self._version, self._listed(kind, listing)
-
-        spec = watch.WatchRequest(
-            resource=self._key_of(kind),
-            kind=kind.kind,
-            api_version=kind.api_version,
-            since=None if since in (None, "0") else int(since),
-            bookmarks=request.params.get("allowWatchBookmarks") == "true",
-            timeout=float(timeout) if timeout else None,
-            matches=matches,
-        )
-        async for item in watch.stream(spec, self.history, snapshot, self.bookmark_interval):
-            yield item
 
     # --- writes ------------------------------------------------------------------------
 
@@ -348,7 +200,7 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         name = meta.get("name")
         if not name:
-            raise errors.invalid(kind.kind, kind.group, "", [_REQUIRED_NAME])
+            raise errors.invalid(kind.kind, kind.group, "", [admission.REQUIRED_NAME])
         return self._create(kind, request, body)
 
     def _create(self, kind: Kind, request: rendering.Request, body: dict[str, Any]) -> Any:
@@ -494,84 +346,5 @@ class HoistKubeEmulator(kmock.KubernetesEmulator):
             self._store(kind, key, before, "DELETED")
         return self._respond(200, dict(before, apiVersion=kind.api_version, kind=kind.kind), [])
 
-    async def _serve_version(self, request: rendering.Request) -> Any:
-        # kmock lists a subresource with its resource's short names and categories, which
-        # makes kubectl warn that `hm` "could also match models/status"; the API server
-        # lists subresources with neither.
-        doc = await super()._serve_version(request)
-        doc["groupVersion"] = doc["groupVersion"].lstrip("/")  # kmock says "/v1" for core
-        for entry in doc.get("resources", []):
-            if "/" in entry["name"]:
-                entry.update(shortNames=[], categories=[], verbs=["get", "patch", "update"])
-        return doc
 
-    # --- OpenAPI -----------------------------------------------------------------------
-
-    def _served(self) -> list[openapi.Served]:
-        return [
-            openapi.Served(k.group, k.version, k.plural, k.kind, k.namespaced, k.schema)
-            for k in self._kinds.values()
-        ]
-
-    async def _serve_openapi_v2(self, request: rendering.Request) -> Any:
-        if "protobuf" in request.headers.get("Accept", ""):
-            raise errors.not_found("openapi", "", "v2")
-        return openapi.swagger_v2(self._served())
-
-    async def _serve_openapi_index(self, request: rendering.Request) -> Any:
-        return openapi.index(self._served())
-
-    async def _serve_openapi_document(self, request: rendering.Request) -> Any:
-        path = request.url.path.removeprefix("/openapi/v3/")
-        parts = path.split("/")
-        if parts[0] == "api" and len(parts) == 2:
-            group, version = "", parts[1]
-        elif parts[0] == "apis" and len(parts) == 3:
-            group, version = parts[1], parts[2]
-        else:
-            raise errors.not_found("openapi", "", path)
-        if not any((s.group, s.version) == (group, version) for s in self._served()):
-            raise errors.not_found("openapi", "", path)
-        return openapi.document(self._served(), group, version)
-
-
-_NS_ALIAS = "/api/v1/namespaces-collection"
-
-
-def _namespace_as_object(request: rendering.Request) -> rendering.Request:
-    """kmock reads `/api/v1/namespaces/NAME` as "namespace NAME, no resource"; it is the
-    Namespace object NAME."""
-    if request.url.path == _NS_ALIAS:
-        return attrs.evolve(request, resource=kmock.resource("", "v1", "namespaces"))
-    match = re.fullmatch(r"/api/v1/namespaces/([^/]+)(?:/(status|finalize))?", request.url.path)
-    if match is None or request.resource is None or request.resource.plural:
-        return request
-    method = str(getattr(request.method, "value", request.method)).upper()
-    watching = method == "GET" and request.params.get("watch") == "true"
-    action = {"GET": enums.action.WATCH if watching else enums.action.FETCH,
-              "PATCH": enums.action.UPDATE, "DELETE": enums.action.DELETE}.get(method)  # fmt: skip
-    return attrs.evolve(
-        request,
-        resource=kmock.resource("", "v1", "namespaces"),
-        namespace=None,
-        name=match[1],
-        subresource=match[2],
-        action=action,
-    )
-
-
-def _check_crd(kind: Kind, name: str, crd: dict[str, Any]) -> None:
-    causes = []
-    for i, version in enumerate(crd.get("spec", {}).get("versions", [])):
-        found = version.get("schema", {}).get("openAPIV3Schema")
-        if found is not None:
-            causes += compile_errors(found, f"spec.versions[{i}].schema.openAPIV3Schema")
-    if causes:
-        raise errors.invalid(kind.kind, kind.group, name, causes)
-
-
-_REQUIRED_NAME = schema.Cause(
-    "metadata.name", "FieldValueRequired", "Required value: name or generateName is required"
-)
-
-__all__ = ["HoistKubeEmulator", "Kind", "enums"]
+__all__ = ["HoistKubeEmulator", "Kind"]

@@ -103,7 +103,7 @@ def document(served: list[Served], group: str, version: str) -> dict[str, Any]:
             "get": _operation("list", gvk, ref),
             "post": _operation("post", gvk, ref, body=("application/json",)),
         }
-        patch_types = _CUSTOM_PATCH_TYPES
+        patch_types: tuple[str, ...] = _CUSTOM_PATCH_TYPES
         if res.schema is None:
             patch_types = (*patch_types, "application/strategic-merge-patch+json")
         paths[item] = {

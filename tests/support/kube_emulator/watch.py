@@ -100,19 +100,24 @@ async def stream(
         return
     else:
         cursor = request.since
+    last_sent = loop.time()
     while True:
         for change in history.after(cursor):
             cursor = change.version
             if change.resource == request.resource and request.matches(change.event["object"]):
+                last_sent = loop.time()
                 yield change.event
         wait = bookmark_interval
+        if request.bookmarks:  # the next bookmark is due one interval after the last send
+            wait = max(bookmark_interval - (loop.time() - last_sent), 0.0)
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
             if wait <= 0:
                 return
-        before = cursor
         await history.changed(wait)
-        if request.bookmarks and not history.after(before):
+        quiet = loop.time() - last_sent >= bookmark_interval
+        if request.bookmarks and quiet and not history.after(cursor):
+            last_sent = loop.time()
             yield {
                 "type": "BOOKMARK",
                 "object": {

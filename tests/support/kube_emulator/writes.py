@@ -102,7 +102,8 @@ def server_side_apply(
     base = copy.deepcopy(current) if current is not None else {}
     if previously_applied is not None:
         base = _drop_released(base, previously_applied, applied)
-    return _apply_merge(base, applied)
+    result: dict[str, Any] = _apply_merge(base, applied)
+    return result
 
 
 def _drop_released(obj: Any, before: Any, now: Any) -> Any:
