@@ -322,8 +322,11 @@ class HoistKubeEmulator(Reads, kmock.KubernetesEmulator):
         self._next_version()
         key = (request.resource, request.namespace, request.name)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            # The last finalizer is gone: the update, then the deletion, each its own version.
             self._store(kind, key, after, "MODIFIED")
-            self._store(kind, key, after, "DELETED")
+            gone = copy.deepcopy(after)
+            gone["metadata"]["resourceVersion"] = self._next_version()
+            self._store(kind, key, gone, "DELETED")
         else:
             self._store(kind, key, after, "MODIFIED")
         return self._respond(200, after, warnings)
