@@ -135,10 +135,11 @@ _AUTOSCALING_RULES = [
         "message": "panicWindowSeconds must not exceed stableWindowSeconds",
     },
 ]
-_PLACEMENT_RULES = [
+# On the `placement.replicas` node itself (a rule there runs only when the field is set;
+# `has(self)` is not valid CEL, so the API server would refuse a CRD that said it).
+_PLACEMENT_REPLICAS_RULES = [
     {
-        "rule": "!has(self.replicas) || (type(self.replicas) == int ? self.replicas >= 1"
-        " : self.replicas == 'all')",
+        "rule": "type(self) == int ? self >= 1 : self == 'all'",
         "message": "placement.replicas is a positive count or 'all'",
     },
 ]
@@ -226,10 +227,8 @@ def model_crd() -> dict[str, Any]:
 
 def lora_adapter_crd() -> dict[str, Any]:
     spec = structural_schema(LoraAdapterSpec)
-    spec["properties"]["placement"]["properties"]["replicas"]["x-kubernetes-validations"] = [
-        {"rule": r["rule"].replace("self.replicas", "self"), "message": r["message"]}
-        for r in _PLACEMENT_RULES
-    ]
+    placement = spec["properties"]["placement"]["properties"]
+    placement["replicas"]["x-kubernetes-validations"] = _PLACEMENT_REPLICAS_RULES
     return _crd(
         kind=LORA_ADAPTER_KIND,
         plural=LORA_ADAPTER_PLURAL,

@@ -9,7 +9,9 @@ from control_plane.lora_manager.placement import PodRef
 
 
 def _sidecar_port(pod: dict[str, Any]) -> int:
-    for container in (pod.get("spec") or {}).get("containers") or []:
+    spec = pod.get("spec") or {}
+    # A native sidecar (Kubernetes >= 1.29) is listed among the init containers.
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         if container.get("name") != "sidecar":
             continue
         for port in container.get("ports") or []:

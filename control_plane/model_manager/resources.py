@@ -1,6 +1,9 @@
 """A `Model` as Kubernetes objects: its Deployment and Service (pure).
 
-Every inference pod holds two containers sharing an `emptyDir` for adapters:
+Every inference pod holds two containers sharing an `emptyDir` for adapters (on Kubernetes
+>= 1.29 the sidecar is a native sidecar: an init container with `restartPolicy: Always`,
+started before the engine and stopped after it; `PodConfig.native_sidecar=False` makes it
+a second regular container for older clusters):
 - `engine`: `python -m data_plane.inference.engine_api --model-json ...` (vLLM; its own
   `/metrics` on `engine-metrics` 8001), or the simulator for `engine: sim`; port `http`
   (8000), probes on `/health`; weights in an `emptyDir` at /models;
@@ -70,6 +73,10 @@ class PodConfig:
     log_level: str = "INFO"
     sidecar_env: tuple[tuple[str, str], ...] = ()
     """More environment of the sidecar container (the adapter source policy)."""
+    native_sidecar: bool = True
+    """The sidecar as a native sidecar (init container, `restartPolicy: Always`; Kubernetes
+    >= 1.29): it is up before the engine starts and outlives the engine on shutdown, so
+    adapter loads and the drain never meet a missing sidecar. False: a regular container."""
 
 
 def labels_of(model: Model) -> dict[str, str]:
@@ -281,9 +288,14 @@ def deployment_for(model: Model, cfg: PodConfig, *, owner_uid: str) -> Json:
             "fsGroup": IMAGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_engine_container(model, cfg), _sidecar_container(cfg)],
+        "containers": [_engine_container(model, cfg)],
         "volumes": volumes,
     }
+    sidecar = _sidecar_container(cfg)
+    if cfg.native_sidecar:
+        pod_spec["initContainers"] = [{**sidecar, "restartPolicy": "Always"}]
+    else:
+        pod_spec["containers"].append(sidecar)
     if cfg.service_account:
         pod_spec["serviceAccountName"] = cfg.service_account
     if model.spec.resources.gpus:

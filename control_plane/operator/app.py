@@ -50,6 +50,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         service_account=settings.inference_service_account,
         log_level=settings.log_level,
         sidecar_env=settings.sidecar_source_env(),
+        native_sidecar=settings.native_sidecar,
     )
 
 

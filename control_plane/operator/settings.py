@@ -38,6 +38,10 @@ class OperatorSettings(BaseSettings):
     """ServiceAccount of the inference pods (e.g. `hoist-inference`); unset: the
     namespace's default. Their API token is never mounted either way."""
     """Size limit of the emptyDir shared by the sidecar (writes adapters) and the engine."""
+    native_sidecar: bool = True
+    """Run the adapter sidecar as a native sidecar (an init container with `restartPolicy:
+    Always`, Kubernetes >= 1.29): started before the engine, stopped after it. Set false on
+    older clusters, where it runs as a second regular container."""
 
     # The tenant boundary: where adapters may come from (docs/security.md).
     adapter_source_schemes: list[SourceScheme] = Field(

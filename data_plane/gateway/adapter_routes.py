@@ -97,6 +97,10 @@ def adapter_document(
             param="name",
         )
     document = adapter.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # The store places the adapter (on Kubernetes: the namespace in its URL); a namespace
+    # from the type's default ("default") would make the API server refuse the create.
+    if "namespace" not in doc["metadata"]:
+        document["metadata"].pop("namespace", None)
     try:  # unknown metadata fields are kept as sent: a number past 64 bits cannot be stored
         orjson.dumps(document)
     except TypeError:

@@ -24,6 +24,7 @@ from control_plane.kube import KubeClient, core_path, hoist_path
 from control_plane.operator.app import run
 from control_plane.operator.settings import OperatorSettings
 from tests.support.fake_sidecar import FakeSidecar
+from tests.support.kubelet import create_with_status
 
 NS = "default"
 
@@ -119,7 +120,8 @@ class Cluster:
     ) -> None:
         """A running inference pod of `model` whose sidecar is `sidecar`."""
         self.pods[name] = sidecar
-        await self.kube.create(
+        await create_with_status(
+            self.kube,
             core_path(NS, "pods"),
             {
                 "apiVersion": "v1",

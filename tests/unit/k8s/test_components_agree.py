@@ -37,8 +37,15 @@ def _deployment(path: Path, name: str) -> dict[str, Any]:
     )
 
 
+def _all_containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init containers (the native sidecar) and containers, in the order they start."""
+    pod = deployment["spec"]["template"]["spec"]
+    found: list[dict[str, Any]] = [*pod.get("initContainers", []), *pod["containers"]]
+    return found
+
+
 def _container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
-    containers = deployment["spec"]["template"]["spec"]["containers"]
+    containers = _all_containers(deployment)
     container: dict[str, Any] = next(c for c in containers if c["name"] == name)
     return container
 
@@ -116,9 +123,14 @@ def test_reference_pod_matches_what_the_controller_renders() -> None:
         assert labels(reference)[key] == labels(rendered)[key]
 
     def containers(d: dict[str, Any]) -> list[str]:
-        return [c["name"] for c in d["spec"]["template"]["spec"]["containers"]]
+        return [c["name"] for c in _all_containers(d)]
+
+    def init_containers(d: dict[str, Any]) -> list[tuple[str, str | None]]:
+        pod = d["spec"]["template"]["spec"]
+        return [(c["name"], c.get("restartPolicy")) for c in pod.get("initContainers", [])]
 
     assert containers(reference) == containers(rendered)
+    assert init_containers(reference) == init_containers(rendered) == [("sidecar", "Always")]
     for name in containers(rendered):
         mine, theirs = _container(reference, name), _container(rendered, name)
         their_ports = {p["name"]: p["containerPort"] for p in theirs["ports"]}

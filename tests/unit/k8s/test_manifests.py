@@ -141,10 +141,17 @@ def _pod(deployment: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init containers (a native sidecar) and containers."""
+    pod = _pod(deployment)
+    found: list[dict[str, Any]] = [*pod.get("initContainers", []), *pod["containers"]]
+    return found
+
+
 def _ports(deployment: dict[str, Any]) -> dict[str, int]:
     return {
         port["name"]: port["containerPort"]
-        for container in _pod(deployment)["containers"]
+        for container in _containers(deployment)
         for port in container.get("ports", [])
     }
 
@@ -165,7 +172,9 @@ def test_roles_and_ports_match_the_constants() -> None:
 
 def test_reference_pod_runs_the_gpu_example() -> None:
     reference = documents(REFERENCE_POD)[0]
-    engine, sidecar = _pod(reference)["containers"]
+    (sidecar,) = _pod(reference)["initContainers"]
+    (engine,) = _pod(reference)["containers"]
+    assert sidecar["restartPolicy"] == "Always"  # a native sidecar, Kubernetes >= 1.29
     args = engine["args"]
     model = Model.model_validate(json.loads(args[args.index("--model-json") + 1]))
     example = Model.model_validate(documents(K8S / "examples" / "model-gpu.yaml")[0])
@@ -201,7 +210,7 @@ def test_pods_are_hardened(name: str) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001  # USER in docker/Dockerfile.*
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-    for container in pod["containers"]:
+    for container in _containers(deployment):
         security = container["securityContext"]
         assert security["allowPrivilegeEscalation"] is False
         assert security["readOnlyRootFilesystem"] is True

@@ -25,6 +25,7 @@ from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.kube import KubeClient
 from tests.support.kube_emulator import running_emulator
+from tests.support.kubelet import create_with_status
 from tests.support.metrics_server import MetricsServer, metrics_server
 from tests.support.metrics_server import engine_text as support_engine_text
 from tests.support.metrics_server import gateway_text as support_gateway_text
@@ -65,7 +66,8 @@ class Cluster:
         )
 
     async def add_pod(self, name: str, *, ready: bool) -> None:
-        await self.kube.create(
+        await create_with_status(
+            self.kube,
             f"/api/v1/namespaces/{NS}/pods",
             {
                 "apiVersion": "v1",

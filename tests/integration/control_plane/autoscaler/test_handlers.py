@@ -26,6 +26,7 @@ from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.autoscaler.wiring import gateway_pod_urls
 from control_plane.kube import KubeClient, apps_path, core_path, hoist_path
 from tests.support.kube_emulator import running_emulator
+from tests.support.kubelet import create_with_status
 from tests.support.metrics_server import MetricsServer, engine_text, metrics_server
 from tests.support.operator_harness import eventually
 
@@ -140,7 +141,9 @@ async def test_the_timer_scales_a_busy_model_and_records_why(env: Env) -> None:
     server.texts["gw-0"] = (
         'gateway_in_flight_requests{model="chat"} 8\ngateway_queued_requests{model="chat",reason="cold_start"} 0\n'
     )
-    await kube.create(core_path(NS, "pods"), pod("gw", {"app.kubernetes.io/name": "hoist-gateway"}))
+    await create_with_status(
+        kube, core_path(NS, "pods"), pod("gw", {"app.kubernetes.io/name": "hoist-gateway"})
+    )
     await kube.create(
         apps_path(NS, "deployments"),
         {
@@ -150,7 +153,7 @@ async def test_the_timer_scales_a_busy_model_and_records_why(env: Env) -> None:
             "spec": {"replicas": 1},
         },
     )
-    await kube.create(core_path(NS, "pods"), pod("chat-a", {LABEL_MODEL: "chat"}))
+    await create_with_status(kube, core_path(NS, "pods"), pod("chat-a", {LABEL_MODEL: "chat"}))
     await kube.create(hoist_path(NS, MODEL_PLURAL), model("chat"))
 
     async def scaled() -> bool:
@@ -182,7 +185,7 @@ async def test_models_without_autoscaling_are_not_touched(env: Env) -> None:
             "spec": {"replicas": 1},
         },
     )
-    await kube.create(core_path(NS, "pods"), pod("code-a", {LABEL_MODEL: "code"}))
+    await create_with_status(kube, core_path(NS, "pods"), pod("code-a", {LABEL_MODEL: "code"}))
     await kube.create(hoist_path(NS, MODEL_PLURAL), model("code", enabled=False))
     # A model with autoscaling on, created after: once it is handled, "code" had its chances.
     server.texts["chat-a"] = engine_text("chat", running=0)

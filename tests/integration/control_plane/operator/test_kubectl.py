@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 from pathlib import Path
-
-import pytest
 
 from control_plane.kube import core_path
 from tests.support.fake_sidecar import fake_sidecars
@@ -18,17 +15,15 @@ from tests.support.operator_harness import (
     fast_settings,
     operator_running,
 )
+from tests.support.tools import tool
 
-KUBECTL = shutil.which("kubectl")
 EXAMPLE = Path(__file__).parents[4] / "examples" / "sim" / "fleet.yaml"
-
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 
 async def kubectl(kubeconfig: Path, *args: str) -> str:
-    assert KUBECTL is not None
+    cache = kubeconfig.parent / "kube-cache"  # this test's API only, never a stale one
     proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(kubeconfig), *args,
+        tool("kubectl"), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -52,7 +47,7 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
         fake_sidecars(2) as sidecars,
     ):
         config = write_kubeconfig(tmp_path / "kubeconfig", url)
-        applied = await kubectl(config, "apply", "--validate=false", "-f", str(EXAMPLE))
+        applied = await kubectl(config, "apply", "-f", str(EXAMPLE))
         assert "model.serving.hoist.dev/llama-3-8b-sim created" in applied
         assert "loraadapter.serving.hoist.dev/sql-lora created" in applied
         for i, sidecar in enumerate(sidecars):
@@ -109,9 +104,9 @@ async def test_tenants_printer_columns_show_phase_and_keys(tmp_path: Path) -> No
         config = write_kubeconfig(tmp_path / "kubeconfig", url)
         manifest = tmp_path / "tenants.yaml"
         manifest.write_text(TENANTS)
-        applied = await kubectl(config, "apply", "--validate=false", "-f", str(manifest))
+        applied = await kubectl(config, "apply", "-f", str(manifest))
         assert "tenant.serving.hoist.dev/team-a created" in applied
-        # (the emulator's discovery does not offer Secrets to kubectl: created directly)
+        # team-a's key Secret (team-b has none, so it stays NotReady)
         await cluster.kube.create(
             core_path("default", "secrets"),
             {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "team-a-keys"},

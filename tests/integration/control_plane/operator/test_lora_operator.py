@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, FINALIZER
-from control_plane.kube import core_path
+from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, API_VERSION, FINALIZER
+from control_plane.kube import KubeError, core_path
 from tests.support.fake_sidecar import FakeSidecar, fake_sidecars
 from tests.support.kube_emulator import HoistKubeEmulator, running_emulator
 from tests.support.operator_harness import (
@@ -155,16 +155,20 @@ async def test_pod_restart_and_drift(
 async def test_unreachable_failing_and_missing_model(
     env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
 ) -> None:
-    _, url, cluster, sidecars = env
+    emulator, url, cluster, sidecars = env
     await cluster.apply("models", MODEL)
     await cluster.add_pod("base-0", "base", sidecars[0])
     await cluster.add_pod("base-1", "base", sidecars[1])
     sidecars[0].refuse_sources.add("/adapters/missing")
     sidecars[1].refuse_sources.add("/adapters/missing")
-    async with operator_running(url, fast_settings()):
-        # a bad resource (the emulator does not enforce the CRD schema) does not stop the rest
-        bad = lora("bad", source="ftp://nope")
+    bad = lora("bad", source="ftp://nope")
+    with pytest.raises(KubeError) as refused:  # the API server refuses it at the door
         await cluster.apply("loraadapters", bad)
+    assert refused.value.status == 422
+    assert "spec.source" in str(refused.value)
+    async with operator_running(url, fast_settings()):
+        # one stored before the schema said so does not stop the rest
+        emulator.store_unchecked(f"{API_VERSION}/loraadapters", bad)
         await cluster.apply("loraadapters", lora("orphan", base="no-such-model"))
         await cluster.apply("loraadapters", lora("broken", source="/adapters/missing"))
         await cluster.apply("loraadapters", lora("good"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.kube import apps_path, core_path
+import pytest
+
+from control_plane.api.constants import API_VERSION
+from control_plane.kube import KubeError, apps_path, core_path
 from tests.support.kube_emulator import running_emulator
 from tests.support.operator_harness import (
     NS,
@@ -88,8 +91,13 @@ async def test_model_becomes_deployment_and_service_and_status_mirrors_it() -> N
 
 
 async def test_invalid_model_gets_a_condition_and_others_still_work() -> None:
-    async with running_emulator() as (_, url), cluster_client(url) as cluster:
-        await cluster.apply("models", model_doc("bad", replicas=5, maxReplicas=2))
+    async with running_emulator() as (emulator, url), cluster_client(url) as cluster:
+        bad_doc = model_doc("bad", replicas=5, maxReplicas=2)
+        with pytest.raises(KubeError) as refused:  # the CRD's CEL rule refuses it at the door
+            await cluster.apply("models", bad_doc)
+        assert "replicas must lie within [minReplicas, maxReplicas]" in str(refused.value)
+        # one stored before the CRD had that rule: the operator reports it, and goes on
+        emulator.store_unchecked(f"{API_VERSION}/models", bad_doc)
         await cluster.apply("models", model_doc("good"))
         async with operator_running(url, fast_settings()):
 

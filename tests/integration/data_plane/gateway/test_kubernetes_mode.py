@@ -1,4 +1,4 @@
-"""Kubernetes discovery and the adapter API against kmock's Kubernetes emulator (real HTTP)."""
+"""Kubernetes discovery and the adapter API against the Kubernetes API emulator (real HTTP)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import kmock
 import openai
 import pytest
 
 from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, API_VERSION, LABEL_MODEL
 from tests.support.fake_vllm import FakeVllm
 from tests.support.gateway import run_gateway
+from tests.support.kube_emulator import running_emulator
 
 NS = "serving"
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[str]:
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-        emulator.resources[f"{API_VERSION}/models"] = {"kind": "Model", "namespaced": True}
-        emulator.resources[f"{API_VERSION}/loraadapters"] = {
-            "kind": "LoraAdapter",
-            "namespaced": True,
-        }
-        emulator.resources["v1/pods"] = {"kind": "Pod", "namespaced": True}
-        yield str(server.url).rstrip("/")
+    async with running_emulator() as (_, url):
+        yield url
 
 
 @pytest.fixture
@@ -61,8 +55,17 @@ def pod(name: str, engine_url: str, *, ready: bool, adapters: str) -> dict[str, 
 
 
 async def create(http: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> None:
-    async with http.post(path, json=body) as resp:
+    """Create `body`; its `status` is then written through /status, as the kubelet does (the
+    API server ignores status on create)."""
+    status = body.get("status")
+    created = {k: v for k, v in body.items() if k != "status"}
+    async with http.post(path, json=created) as resp:
         assert resp.status < 300, await resp.text()
+    if status is not None:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        url = f"{path}/{body['metadata']['name']}/status"
+        async with http.patch(url, json={"status": status}, headers=merge) as resp:
+            assert resp.status < 300, await resp.text()
 
 
 async def test_pods_of_a_model_are_its_replicas(api: str, engine: FakeVllm) -> None:

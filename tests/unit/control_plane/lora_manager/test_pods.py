@@ -62,3 +62,11 @@ def test_terminating_or_unready_pod_is_not_ready_and_defaults_apply() -> None:
     assert not ref.ready
     assert ref.sidecar_url == "http://[fd00::1]:8090"
     assert ref.loaded_annotation == ("a", "b")
+
+
+def test_native_sidecar_port_is_read_from_the_init_containers() -> None:
+    sidecar = {"name": "sidecar", "restartPolicy": "Always",
+               "ports": [{"name": "sidecar", "containerPort": 9100}]}  # fmt: skip
+    ref = pod_ref(pod(spec={"initContainers": [sidecar], "containers": [{"name": "engine"}]}))
+    assert ref is not None
+    assert ref.sidecar_url == "http://10.0.0.7:9100"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,27 @@ def model(**spec: Any) -> Model:
 
 
 def containers(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in doc["spec"]["template"]["spec"]["containers"]}
+    """Every container of the pod template by name, init containers (native sidecars)
+    included."""
+    pod = doc["spec"]["template"]["spec"]
+    return {c["name"]: c for c in [*pod.get("initContainers", []), *pod["containers"]]}
+
+
+def test_sidecar_is_a_native_sidecar_by_default() -> None:
+    """Kubernetes >= 1.29 (https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/):
+    an init container with `restartPolicy: Always` starts before the engine and stops after it."""
+    pod = deployment_for(model(), CFG, owner_uid="u")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["sidecar"]
+    assert pod["initContainers"][0]["restartPolicy"] == "Always"
+    assert [c["name"] for c in pod["containers"]] == ["engine"]
+
+
+def test_sidecar_falls_back_to_a_regular_container_for_older_clusters() -> None:
+    cfg = dataclasses.replace(CFG, native_sidecar=False)
+    pod = deployment_for(model(), cfg, owner_uid="u")["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert [c["name"] for c in pod["containers"]] == ["engine", "sidecar"]
+    assert "restartPolicy" not in pod["containers"][1]
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sim"])

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import kmock
 import openai
 import pytest
 
 from control_plane.api.constants import API_VERSION, LABEL_MODEL
 from tests.support.fake_vllm import FakeVllm
 from tests.support.gateway import run_gateway
+from tests.support.kube_emulator import running_emulator
 from tests.support.waiting import wait_until
 
 NS = "serving"
@@ -24,13 +24,8 @@ KEY_B = "sk-kube-bravo-55667788"
 
 @pytest.fixture
 async def api() -> AsyncIterator[str]:
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-        for plural, kind in (("models", "Model"), ("loraadapters", "LoraAdapter")):
-            emulator.resources[f"{API_VERSION}/{plural}"] = {"kind": kind, "namespaced": True}
-        emulator.resources[f"{API_VERSION}/tenants"] = {"kind": "Tenant", "namespaced": True}
-        emulator.resources["v1/pods"] = {"kind": "Pod", "namespaced": True}
-        emulator.resources["v1/secrets"] = {"kind": "Secret", "namespaced": True}
-        yield str(server.url).rstrip("/")
+    async with running_emulator() as (_, url):
+        yield url
 
 
 @pytest.fixture
@@ -46,8 +41,17 @@ def _b64(text: str) -> str:
 
 
 async def create(http: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> None:
-    async with http.post(path, json=body) as resp:
+    """Create `body`; its `status` is then written through /status, as the kubelet does (the
+    API server ignores status on create)."""
+    status = body.get("status")
+    created = {k: v for k, v in body.items() if k != "status"}
+    async with http.post(path, json=created) as resp:
         assert resp.status < 300, await resp.text()
+    if status is not None:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        url = f"{path}/{body['metadata']['name']}/status"
+        async with http.patch(url, json={"status": status}, headers=merge) as resp:
+            assert resp.status < 300, await resp.text()
 
 
 async def test_tenant_keys_come_from_secrets(api: str, engine: FakeVllm) -> None:
