@@ -42,6 +42,9 @@ def fast_settings(**overrides: Any) -> OperatorSettings:
         "metrics_host": "127.0.0.1",
         "metrics_port": 0,
         "standalone": True,
+        # the tests' adapters are paths on the fake sidecars' disk; the policy itself has
+        # tests of its own (test_lora_admission.py)
+        "adapter_source_roots": ["/"],
     }
     base.update(overrides)
     return OperatorSettings(**base)

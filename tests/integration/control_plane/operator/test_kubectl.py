@@ -47,7 +47,13 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
         fake_sidecars(2) as sidecars,
     ):
         config = write_kubeconfig(tmp_path / "kubeconfig", url)
-        applied = await kubectl(config, "apply", "-f", str(EXAMPLE))
+        # A relative adapter source is `hoist up`'s (relative to the file); on a cluster a
+        # local source is an absolute path on the sidecar's disk, under an allowed root.
+        example = tmp_path / "fleet.yaml"
+        example.write_text(
+            EXAMPLE.read_text().replace("source: adapters/sql-lora", "source: /adapters/sql-lora")
+        )
+        applied = await kubectl(config, "apply", "-f", str(example))
         assert "model.serving.hoist.dev/llama-3-8b-sim created" in applied
         assert "loraadapter.serving.hoist.dev/sql-lora created" in applied
         for i, sidecar in enumerate(sidecars):
@@ -69,7 +75,7 @@ async def test_apply_example_and_get_printer_columns(tmp_path: Path) -> None:
             assert short[1][:5] == loras[1][:5]
             wide = table(await kubectl(config, "get", "lora", "-o", "wide"))
             assert wide[0] == ["NAME", "BASE", "PHASE", "READY", "DESIRED", "SOURCE", "AGE"]
-            assert wide[1][5] == "adapters/sql-lora"
+            assert wide[1][5] == "/adapters/sql-lora"
 
             async def model_loading() -> bool:
                 doc = await cluster.get("models", "llama-3-8b-sim")
