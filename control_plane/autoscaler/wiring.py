@@ -35,6 +35,8 @@ class AutoscalerConfig:
     gateway_selector: str = "app.kubernetes.io/name=hoist-gateway"
     """Label selector of the gateway's pods; each ready one's `/metrics` is read."""
     gateway_port: int = GATEWAY_PORT
+    gateway_headers: tuple[tuple[str, str], ...] = ()
+    """Sent with each gateway scrape: the credential its `/metrics` asks for, if any."""
 
 
 def gateway_pod_urls(kube: KubeApi, namespace: str, selector: str, port: int) -> GatewayUrls:
@@ -68,7 +70,12 @@ def build_kube_autoscaler(
     )
     decider = Decider(
         EngineScraper(session, timeout_s=config.scrape_timeout_seconds),
-        GatewayDemandReader(session, gateways, timeout_s=config.scrape_timeout_seconds),
+        GatewayDemandReader(
+            session,
+            gateways,
+            timeout_s=config.scrape_timeout_seconds,
+            headers=dict(config.gateway_headers),
+        ),
         AutoscalerMetrics(registry),
         metrics_max_age_seconds=config.metrics_max_age_seconds,
     )

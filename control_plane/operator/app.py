@@ -104,6 +104,7 @@ def build_registry(
             gateway_namespace=settings.gateway_namespace
             or (settings.namespaces[0] if settings.namespaces else "hoist"),
             gateway_selector=settings.gateway_selector,
+            gateway_headers=settings.gateway_metrics_headers(),
         )
         autoscaler = build_kube_autoscaler(ctx.kube, session, metrics_registry, config)
         autoscaler_handlers.register(registry, autoscaler, interval_seconds=config.interval_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,9 @@ class OperatorSettings(BaseSettings):
     """Where the gateway's pods run (their `/metrics` give the demand); unset: the first
     served namespace, or `hoist`."""
     gateway_selector: str = "app.kubernetes.io/name=hoist-gateway"
+    gateway_metrics_token_file: Path | None = None
+    """The token the gateway's `/metrics` accepts (its `HOIST_GATEWAY_METRICS_TOKEN_FILE`,
+    the Secret `hoist-gateway-metrics`); unset or absent: scrape without one."""
 
     # Several replicas of the operator: kopf peering, the highest priority works.
     peering_name: str = "hoist"
@@ -111,3 +115,11 @@ class OperatorSettings(BaseSettings):
             ("SIDECAR_SOURCE_HOSTS", " ".join(self.adapter_source_hosts)),
             ("SIDECAR_SOURCE_ROOTS", " ".join(self.adapter_source_roots)),
         )
+
+    def gateway_metrics_headers(self) -> tuple[tuple[str, str], ...]:
+        path = self.gateway_metrics_token_file
+        try:
+            token = path.read_text(encoding="utf-8").strip() if path is not None else ""
+        except FileNotFoundError:  # the Secret is optional
+            token = ""
+        return (("Authorization", f"Bearer {token}"),) if token else ()

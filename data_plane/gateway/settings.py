@@ -258,8 +258,11 @@ class GatewaySettings(BaseSettings):
 
 
 def read_token(path: Path | None) -> str | None:
-    """The token a settings field names (a file of one line), or None when unset.
-    A file that is set but unreadable is a start-up error (OSError)."""
+    """The token a settings field names (a file of one line), or None when unset or
+    absent (an optional Secret not created). Unreadable: a start-up error (OSError)."""
     if path is None:
         return None
-    return path.read_text(encoding="utf-8").strip() or None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None

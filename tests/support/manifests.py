@@ -160,6 +160,25 @@ _ENDPOINT = {
         "honorLabels": {"type": "boolean"},
         "relabelings": {"type": "array", "items": _RELABELING},
         "metricRelabelings": {"type": "array", "items": _RELABELING},
+        # prometheus-operator's SafeAuthorization: a credential from a Secret's key
+        "authorization": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["credentials"],
+            "properties": {
+                "type": _STR,
+                "credentials": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key"],
+                    "properties": {
+                        "name": _STR,
+                        "key": _STR,
+                        "optional": {"type": "boolean"},
+                    },
+                },
+            },
+        },
     },
 }
 _METADATA = {
