@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -106,6 +107,10 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
         **os.environ,
         "MODEL_REPOSITORY": str(root / "models"),
         "HOIST_HOME": str(root / "home"),
+        # The tests' adapters live in temporary folders and on a loopback file server.
+        "SIDECAR_SOURCE_SCHEMES": "s3 https http file",
+        "SIDECAR_SOURCE_HOSTS": "127.0.0.1",
+        "SIDECAR_SOURCE_ROOTS": tempfile.gettempdir(),
         "ENGINE_RESTART_BASE_SECONDS": "1",
         "ENGINE_HEALTH_INTERVAL_SECONDS": "0.5",
         "VLLM_NO_USAGE_STATS": "1",

@@ -138,11 +138,12 @@ def _bad_sources(pod: Pod, files: tuple[Path, str], scratch: Path) -> list[tuple
     return [
         (alpha_dir.as_posix(), "DigestMismatch", 422),  # with a wrong sha256, below
         ((scratch / "missing").as_posix(), "SourceNotFound", 400),
-        ("../../etc", "PathEscape", 400),
-        ("outside", "PathEscape", 400),
+        ("../../etc", "SourceNotAllowed", 422),  # relative, and `..`
+        ("outside", "SourceNotAllowed", 422),  # relative: once read inside the install dir
+        (f"{pod.adapter_dir}/adapters", "SourceNotAllowed", 422),  # the install dir itself
         (leaky.as_posix(), "PathEscape", 400),
         (f"{url}/escape.tar", "PathEscape", 400),
-        ("ftp://example.com/a.tar", "UnsupportedScheme", 400),
+        ("ftp://example.com/a.tar", "SourceNotAllowed", 422),
         ("s3://bucket/a.tar", "UnsupportedScheme", 400),
         (f"{url}/big.tar", "AdapterTooLarge", 413),
         (f"{url}/missing.tar", "DownloadFailed", 502),
