@@ -26,73 +26,21 @@ import itertools
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _procs import ROOT, free_port, wait_http
+from _fleet import fleet, gateway, ready
+from _procs import ROOT, free_port
+from _soak_report import pct
 
 sys.path.insert(0, str(ROOT))
 from tests.support.fault_load import OK, Outcome, SteadyLoad
-from tests.support.simulator import SimProcess, start_sim_process
 
-SIM_ARGS = ["--profile", "constant-20tps", "--time-scale", "4", "--served-model-name", "sim"]
 WARM_UP_S = 2.0
-GATEWAY_ENV = {
-    "HOIST_GATEWAY_REUSE_PORT": "true",
-    "HOIST_GATEWAY_DRAIN_DELAY_S": "2",
-    "LOG_LEVEL": "warning",
-}
-
-
-@contextmanager
-def fleet(tmp: Path) -> Iterator[list[SimProcess]]:
-    with ExitStack() as stack:
-        sims = []
-        for i in range(3):
-            sim = start_sim_process(SIM_ARGS, log_path=tmp / f"sim-{i}.log")
-            stack.callback(sim.stop)
-            stack.callback(
-                lambda s=sim: s.process.poll() is None and s.process.send_signal(signal.SIGCONT)
-            )
-            sims.append(sim)
-        yield sims
-
-
-@contextmanager
-def gateway(port: int, sims: list[SimProcess]) -> Iterator[subprocess.Popen[bytes]]:
-    upstream = "sim=" + ",".join(s.urls[0] for s in sims)
-    argv = [sys.executable, "-m", "data_plane.gateway", "--port", str(port),
-            "--discovery", "static", "--upstream", upstream]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ | GATEWAY_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-def ready(url: str) -> None:
-    wait_http(url + "/readyz")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def phase_row(name: str, outcomes: list[Outcome], seconds: float | None) -> str:

@@ -314,6 +314,11 @@ class UpstreamClient:
         if not idle:
             return None
         oldest_usable = asyncio.get_running_loop().time() - self.keepalive_s
+        while idle and idle[0].idle_since < oldest_usable:
+            # Expired, oldest first: otherwise, under steady traffic that always finds a
+            # warm connection at the other end, they would stay open (up to the peak
+            # concurrency) for as long as the upstream keeps them (an hour in aiohttp).
+            idle.popleft().transport.close()
         while idle:
             conn = idle.pop()  # the most recently used: the warmest, least likely closed
             if conn.lost or conn.transport.is_closing():

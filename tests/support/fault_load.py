@@ -1,5 +1,5 @@
 """Steady concurrent load on a gateway, with every request's outcome, for the fault suite
-(tests/faults) and bench/faults.py.
+(tests/faults), bench/faults.py and bench/soak.py (which sends with `complete`).
 
     async with SteadyLoad(url, clients=20, streaming_share=0.5) as load:
         ...inject a fault...
@@ -97,20 +97,26 @@ class SteadyLoad:
             "max_tokens": self.stream_tokens if stream else self.plain_tokens,
             "stream": stream,
         }
-        started = time.monotonic()
-        try:
-            async with http.post(self.url + "/v1/completions", data=orjson.dumps(body)) as resp:
-                payload = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return Outcome(stream, started, time.monotonic(), NO_ANSWER, repr(exc))
-        ended = time.monotonic()
-        if status != 200:
-            return Outcome(stream, started, ended, f"http_{status}", payload[:200].decode())
-        if not stream:
-            ok = b'"choices"' in payload
-            return Outcome(stream, started, ended, OK if ok else TRUNCATED)
-        return Outcome(stream, started, ended, *stream_result(payload))
+        return await complete(http, self.url, body)
+
+
+async def complete(http: aiohttp.ClientSession, url: str, body: dict[str, object]) -> Outcome:
+    """POST `body` to `url`/v1/completions and read the whole answer: its Outcome."""
+    stream = bool(body.get("stream"))
+    started = time.monotonic()
+    try:
+        async with http.post(url + "/v1/completions", data=orjson.dumps(body)) as resp:
+            payload = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Outcome(stream, started, time.monotonic(), NO_ANSWER, repr(exc))
+    ended = time.monotonic()
+    if status != 200:
+        return Outcome(stream, started, ended, f"http_{status}", payload[:200].decode())
+    if not stream:
+        ok = b'"choices"' in payload
+        return Outcome(stream, started, ended, OK if ok else TRUNCATED)
+    return Outcome(stream, started, ended, *stream_result(payload))
 
 
 def stream_result(payload: bytes) -> tuple[str, str]:

@@ -79,9 +79,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_sim_process(args: Sequence[str], *, log_path: Path, replicas: int = 1) -> SimProcess:
-    """`python -m data_plane.inference.simulator ARGS` on free loopback ports, healthy."""
-    base = free_port_block(replicas)
+def start_sim_process(
+    args: Sequence[str], *, log_path: Path, replicas: int = 1, port: int | None = None
+) -> SimProcess:
+    """`python -m data_plane.inference.simulator ARGS` on free loopback ports (or from
+    `port` on, to restart an engine where it was), healthy."""
+    base = free_port_block(replicas) if port is None else port
     ports = ["--port", str(base)] if replicas == 1 else [
         "--replicas", str(replicas), "--base-port", str(base)
     ]  # fmt: skip

@@ -129,6 +129,28 @@ async def test_a_connection_the_upstream_closed_while_idle_is_replaced(
         assert server.connections == 2
 
 
+async def test_expired_idle_connections_are_closed_while_a_warm_one_is_reused() -> None:
+    client = UpstreamClient(connect_timeout_s=2, keepalive_s=0.5)
+    try:
+        async with serving(echo_forever) as (server, address):
+            burst = [await client.post(address, HEAD, b"b%d" % i) for i in range(2)]
+            for response in burst:
+                await response.read()
+                response.release()
+            assert client.open_connections == 2
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 2 * client.keepalive_s
+            while loop.time() < until:  # one request at a time: the warmest one serves it
+                response = await client.post(address, HEAD, b"ok")
+                await response.read()
+                response.release()
+                await asyncio.sleep(0.05)
+            assert server.connections == 2
+            await wait_until(lambda: client.open_connections == 1)
+    finally:
+        await client.close()
+
+
 async def test_a_connection_closed_mid_answer_is_an_error(client: UpstreamClient) -> None:
     async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
