@@ -225,8 +225,10 @@ def render(
         f"{args.max_tokens} tokens. {len(results)} requests sent over {clock(duration)}, "
         f"{failed} failed; {len(soak.windows)} faults, one every {args.fault_every:g} s; "
         f"a failure is owed to a fault when the request was in flight between the fault "
-        f"and {args.grace:g} s after its end. p99 before / after: requests sent in the "
-        f"{args.phase:g} s before the fault / after its end + grace.",
+        f"and {args.grace:g} s after its end. p99 before: requests sent in the "
+        f"{args.phase:g} s before the fault that ended before it; in flight: those running "
+        "when it hit; during: sent from the fault to its end + grace; after: sent in the "
+        f"{args.phase:g} s after that.",
         "",
         *table,
         "",
