@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import Field
@@ -91,13 +92,17 @@ class SupervisorSettings(BaseSettings):
         """Where `prepare --demo-adapter` and users put adapters to load by path."""
         return self.home / "adapter-sources"
 
-    def adapter_source_env(self) -> dict[str, str]:
+    def adapter_source_env(self, declared: Iterable[str] = ()) -> dict[str, str]:
         """The source policy, as the gateway's and the sidecars' settings read it: both
-        check it (docs/security.md), and the install directory is never a source."""
+        check it (docs/security.md), and the install directory is never a source.
+        `declared`: the local sources of the adapters in the declarations `hoist up` was
+        given (the operator's own input), allowed as they are."""
         roots = self.adapter_source_roots
         if roots is None:
             repository = Path(self.model_repository).expanduser().absolute()
             roots = f"{self.adapter_sources_dir.absolute()} {repository}"
+        extra = [str(Path(p).absolute()) for p in declared if not any(c.isspace() for c in p)]
+        roots = " ".join([roots, *extra]).strip()  # a path with a space: refused, not split
         return {
             "HOIST_GATEWAY_ADAPTER_SOURCE_SCHEMES": self.adapter_source_schemes,
             "HOIST_GATEWAY_ADAPTER_SOURCE_HOSTS": self.adapter_source_hosts,

@@ -420,7 +420,12 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        env.update(self.settings.adapter_source_env())
+        declared = [
+            a.spec.source.removeprefix("file://")
+            for a in self.declarations.adapters
+            if "://" not in a.spec.source or a.spec.source.startswith("file://")
+        ]
+        env.update(self.settings.adapter_source_env(declared))
         # the admin API's token: the gateway calls the admin API with it, and accepts it
         # on its own /metrics (the autoscaler above reads the demand there)
         token_file = str(self.settings.admin_token_file)

@@ -39,3 +39,10 @@ def test_the_gateway_and_the_sidecar_read_the_same_policy(tmp_path: Path) -> Non
     assert ours.allowed_hosts == theirs.allowed_hosts == ["store.internal", "10.0.0.0/8"]
     assert set(ours.local_roots) <= set(theirs.local_roots)
     assert f"{tmp_path}/tenants/{{tenant}}" in theirs.local_roots
+
+
+def test_the_declared_adapters_own_local_sources_are_allowed(tmp_path: Path) -> None:
+    settings = SupervisorSettings(home=tmp_path / "home", adapter_source_roots="/srv/adapters")
+    env = settings.adapter_source_env([f"{tmp_path}/fleet/adapters/sql", "/a b/split-me"])
+    roots = env["SIDECAR_SOURCE_ROOTS"].split()
+    assert roots == ["/srv/adapters", f"{tmp_path}/fleet/adapters/sql"]
