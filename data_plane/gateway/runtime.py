@@ -123,6 +123,14 @@ class Gateway:
         return self._upstream
 
     async def start(self) -> None:
+        """Open the clients and start the background loops; on failure, close what opened."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self._session = new_session(self.settings)
         self._upstream = UpstreamClient(self.settings.connect_timeout_s)
         self.discovery = self._discovery_factory(self._session)
