@@ -111,6 +111,10 @@ def build_registry(
     return registry
 
 
+TIMER_EXIT_GRACE_S = 5.0
+"""How long a timer's pass in progress may run on when the operator stops or its resource goes."""
+
+
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     out = kopf.OperatorSettings()
     out.peering.name = settings.peering_name
@@ -126,6 +130,10 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # A resource being deleted waits for its timer to finish its pass: check every second
     # (kopf's default is a minute) so the finalizer is released promptly.
     out.background.cancellation_polling = 1.0
+    # On exit, a timer in the middle of its pass may finish it (bounded) rather than be
+    # orphaned: an orphan outlives the operator's clients, and kopf's own exit then stops
+    # on the warning it raises before it closes its API sessions.
+    out.background.instant_exit_timeout = TIMER_EXIT_GRACE_S
     return out
 
 

@@ -59,7 +59,9 @@ class RunningOperator:
     async def shutdown(self) -> None:
         self.stop.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout=10)
+            # kopf's own exit: handlers' passes in progress (TIMER_EXIT_GRACE_S), then its
+            # cleanup; cancelling it earlier skips the cleanup and leaks its API sessions.
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=30)
         except TimeoutError:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
