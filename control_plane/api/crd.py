@@ -25,6 +25,7 @@ from control_plane.api.constants import (
     TENANT_PLURAL,
     VERSION,
 )
+from control_plane.api.engine_options import engine_args_cel_rule
 from control_plane.api.lora_adapter import LoraAdapterSpec, LoraAdapterStatus
 from control_plane.api.model import ModelSpec, ModelStatus
 from control_plane.api.tenant import TenantSpec, TenantStatus
@@ -122,10 +123,22 @@ _MODEL_RULES = [
         "message": "minReplicas must not exceed maxReplicas",
     },
     {
+        "rule": "!has(self.task) || self.task == 'generate'"
+        " || (!has(self.toolCallParser) && !has(self.reasoningParser))",
+        "message": "toolCallParser and reasoningParser need task: generate",
+    },
+    {
         "rule": "!has(self.replicas)"
         " || ((!has(self.minReplicas) || self.minReplicas <= self.replicas)"
         " && (!has(self.maxReplicas) || self.replicas <= self.maxReplicas))",
         "message": "replicas must lie within [minReplicas, maxReplicas]",
+    },
+]
+_ENGINE_ARGS_RULES = [
+    {
+        "rule": engine_args_cel_rule(),
+        "message": "engineArgs must not set a flag the pod sets itself or a spec field owns"
+        " (host, port, model, LoRA, parallelism, KV cache, tools, chat template, task)",
     },
 ]
 _AUTOSCALING_RULES = [
@@ -206,6 +219,7 @@ def model_crd() -> dict[str, Any]:
     spec = structural_schema(ModelSpec)
     spec["x-kubernetes-validations"] = _MODEL_RULES
     spec["properties"]["autoscaling"]["x-kubernetes-validations"] = _AUTOSCALING_RULES
+    spec["properties"]["engineArgs"]["x-kubernetes-validations"] = _ENGINE_ARGS_RULES
     return _crd(
         kind=MODEL_KIND,
         plural=MODEL_PLURAL,

@@ -5,9 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from control_plane.api.common import Condition, ObjectMeta, Strict
+from control_plane.api.engine_options import (
+    MAX_CHAT_TEMPLATE_LENGTH,
+    MAX_ENGINE_ARG_LENGTH,
+    MAX_ENGINE_ARGS,
+    EngineTask,
+    ReasoningParser,
+    ToolCallParser,
+    engine_args_problem,
+)
 
 
 class EngineKind(StrEnum):
@@ -112,15 +121,48 @@ class ModelSpec(Strict):
     """How many adapters, of what rank, each replica can hold."""
     kv_cache: KVCache = Field(default_factory=KVCache)
     """The KV cache's tiers: accelerator memory, host memory, disk, a remote store."""
-    engine_args: list[str] = Field(default_factory=list)
+    task: EngineTask = EngineTask.GENERATE
+    """What the replicas serve: `generate` (chat and completions) or `embed` (embeddings,
+    vLLM's pooling runner; a generative checkpoint is pooled into an embedding model)."""
+    tool_call_parser: ToolCallParser | None = None
+    """vLLM's parser for the model's tool-call format (e.g. `hermes` for `<tool_call>` JSON):
+    set, `tool_choice` `auto` works (vLLM `--enable-auto-tool-choice --tool-call-parser`);
+    unset, the engine refuses requests with `tool_choice: auto`. Pick the one that matches
+    the chat template's tool format."""
+    reasoning_parser: ReasoningParser | None = None
+    """vLLM's parser that splits a reasoning model's thinking from its answer
+    (`--reasoning-parser`, e.g. `deepseek_r1`, `qwen3`)."""
+    chat_template: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CHAT_TEMPLATE_LENGTH
+    )
+    """A Jinja chat template (the template's text) replacing the one shipped with the
+    weights (`--chat-template`), e.g. to render `tools` for a model whose own template
+    ignores them."""
+    engine_args: list[Annotated[str, Field(min_length=1, max_length=MAX_ENGINE_ARG_LENGTH)]] = (
+        Field(default_factory=list, max_length=MAX_ENGINE_ARGS)
+    )
     """Extra engine flags, e.g. `--enable-prefix-caching`; flags that would break the pod
-    (ports, host, model path) are refused by the engine builder."""
+    (ports, host, model path) and flags a spec field owns are refused."""
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     """Whether and how replicas follow demand (off: `replicas` is fixed)."""
     routing_policy: RoutingPolicy = RoutingPolicy.DEFAULT
     """How the gateway picks a replica for each request."""
     tenant: str | None = Field(default=None, min_length=1, max_length=63)
     """When set, only this tenant may route to the model."""
+
+    @field_validator("engine_args")
+    @classmethod
+    def _engine_args_allowed(cls, value: list[str]) -> list[str]:
+        problem = engine_args_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _parsers_need_generation(self) -> Self:
+        if self.task is EngineTask.EMBED and (self.tool_call_parser or self.reasoning_parser):
+            raise ValueError("toolCallParser and reasoningParser need task: generate")
+        return self
 
     @model_validator(mode="after")
     def _replica_bounds(self) -> Self:

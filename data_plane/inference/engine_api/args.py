@@ -10,8 +10,15 @@ Targets vLLM 0.32's OpenAI server (`python -m vllm.entrypoints.openai.api_server
   (`--kv-offloading-size GiB --kv-offloading-backend native`); a disk or remote tier needs
   LMCache (`--kv-transfer-config` with `LMCacheConnectorV1`, configured by `LMCACHE_*`
   variables), which then holds the CPU tier too.
+- What the replicas serve: `task: embed` runs the pooling runner (`--runner pooling`);
+  `toolCallParser` turns on `tool_choice: auto` (`--enable-auto-tool-choice
+  --tool-call-parser`); `reasoningParser` and `chatTemplate` map to their flags.
+- On CPU the engine also runs with `TORCHDYNAMO_DISABLE=1` unless `engineArgs` ask for
+  compilation: vLLM torch.compiles a few sampler helpers lazily even with
+  `--enforce-eager`, and the first request with `logprobs` waited ~15 s for inductor.
 - `engineArgs` pass through, except flags that would break the pod (refused) and flags the
-  spec owns (refused, naming the spec field to use instead).
+  spec owns (refused, naming the spec field to use instead); the spec model refuses them
+  too (`control_plane.api.engine_options`), so a bad Model fails at `kubectl apply`.
 """
 
 from __future__ import annotations
@@ -19,37 +26,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from control_plane.api.engine_options import (
+    BREAKS_THE_POD,
+    OWNED_BY_SPEC,
+    EngineTask,
+    engine_args_problem,
+    flag_name,
+)
 from control_plane.api.model import ModelSpec
 
-# Flags the pod sets itself: changing them would make the engine unreachable or unroutable.
-BREAKS_THE_POD: dict[str, str] = {
-    "--host": "the pod chooses where the engine listens",
-    "--port": "the pod chooses where the engine listens",
-    "--uds": "the engine must listen on TCP for the sidecar and the gateway",
-    "--model": "set spec.source instead",
-    "--served-model-name": "the model is served under metadata.name",
-    "--api-key": "the sidecar and the gateway call the engine without a key",
-    "--ssl-keyfile": "the gateway speaks plain HTTP to the engine inside the pod network",
-    "--ssl-certfile": "the gateway speaks plain HTTP to the engine inside the pod network",
-    "--ssl-ca-certs": "the gateway speaks plain HTTP to the engine inside the pod network",
-    "--root-path": "the gateway and the sidecar call the engine's routes at the root",
-    "--disable-log-stats": "the engine's metrics feed the autoscaler and the dashboards",
-    "--headless": "the pod needs the engine's API server",
-}
-
-# Flags a spec field owns.
-OWNED_BY_SPEC: dict[str, str] = {
-    "--max-loras": "spec.lora.maxLoras",
-    "--max-lora-rank": "spec.lora.maxLoraRank",
-    "--max-cpu-loras": "spec.lora.maxCpuLoras",
-    "--max-model-len": "spec.maxModelLen",
-    "--tensor-parallel-size": "spec.resources.gpus",
-    "-tp": "spec.resources.gpus",
-    "--gpu-memory-utilization": "spec.kvCache.gpuMemoryUtilization",
-    "--kv-offloading-size": "spec.kvCache.cpuOffloadGiB",
-    "--kv-offloading-backend": "spec.kvCache",
-    "--kv-transfer-config": "spec.kvCache.disk / spec.kvCache.remote",
-}
+__all__ = [
+    "BREAKS_THE_POD",
+    "OWNED_BY_SPEC",
+    "EngineArgsError",
+    "EngineLaunch",
+    "build_launch",
+    "check_engine_args",
+]
 
 LMCACHE_CONNECTOR = "LMCacheConnectorV1"
 # The supervisor and the sidecar poll these; their access logs would drown the rest.
@@ -70,23 +63,39 @@ class EngineLaunch:
     needs_lmcache: bool = False
 
 
-def _flag_name(arg: str) -> str:
-    return arg.split("=", 1)[0]
-
-
 def check_engine_args(engine_args: list[str]) -> None:
     """Refuse flags that would break the pod or that a spec field owns; name the fix."""
-    for arg in engine_args:
-        name = _flag_name(arg)
-        if name in BREAKS_THE_POD:
-            raise EngineArgsError(f"engineArgs: {name} is not allowed: {BREAKS_THE_POD[name]}")
-        if name in OWNED_BY_SPEC:
-            raise EngineArgsError(f"engineArgs: {name} is set from {OWNED_BY_SPEC[name]}")
-    if engine_args and not engine_args[0].startswith("-"):
-        raise EngineArgsError(
-            f"engineArgs: {engine_args[0]!r} is a positional argument; the model comes"
-            " from spec.source"
-        )
+    problem = engine_args_problem(engine_args)
+    if problem is not None:
+        raise EngineArgsError(problem)
+
+
+# Compilation flags: with one of them the user asks for torch.compile on CPU too.
+COMPILATION_FLAGS = ("--compilation-config", "-O", "-cc")
+
+
+def _compiles(engine_args: list[str]) -> bool:
+    return any(
+        flag_name(a) in COMPILATION_FLAGS
+        or (a.startswith("-O") and len(a) > 2 and a[2:3].isdigit())
+        for a in engine_args
+    )
+
+
+def _serving_args(spec: ModelSpec) -> list[str]:
+    """What the replicas serve: the runner, tool calling, reasoning, the chat template."""
+    argv: list[str] = []
+    if spec.task is EngineTask.EMBED:
+        # `--convert auto`: an embedding checkpoint is served as it is, a generative one
+        # (e.g. a *ForCausalLM) is pooled into embeddings.
+        argv += ["--runner", "pooling"]
+    if spec.tool_call_parser is not None:
+        argv += ["--enable-auto-tool-choice", "--tool-call-parser", spec.tool_call_parser]
+    if spec.reasoning_parser is not None:
+        argv += ["--reasoning-parser", spec.reasoning_parser]
+    if spec.chat_template is not None:
+        argv += ["--chat-template", spec.chat_template]
+    return argv
 
 
 def _gib(value: float) -> str:
@@ -118,6 +127,7 @@ def build_launch(
         argv += ["--max-cpu-loras", str(lora.max_cpu_loras)]
     if spec.max_model_len is not None:
         argv += ["--max-model-len", str(spec.max_model_len)]
+    argv += _serving_args(spec)
     env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     gpus = spec.resources.gpus
     kv = spec.kv_cache
@@ -129,6 +139,10 @@ def build_launch(
         env["VLLM_CPU_KVCACHE_SPACE"] = _gib(cpu_kvcache_gib)
         if "--enforce-eager" not in spec.engine_args:
             argv.append("--enforce-eager")
+        if not _compiles(spec.engine_args):
+            # The model runs eagerly on CPU, but vLLM still torch.compiles a few sampler
+            # helpers lazily: the first request with `logprobs` waited ~15 s for inductor.
+            env["TORCHDYNAMO_DISABLE"] = "1"
     needs_lmcache = kv.disk is not None or kv.remote is not None
     if needs_lmcache:
         argv += [
@@ -148,7 +162,7 @@ def build_launch(
             "--kv-offloading-size", _gib(kv.cpu_offload_gib),
             "--kv-offloading-backend", "native",
         ]  # fmt: skip
-    if not any(_flag_name(a) == QUIET_ENDPOINTS_FLAG for a in spec.engine_args):
+    if not any(flag_name(a) == QUIET_ENDPOINTS_FLAG for a in spec.engine_args):
         argv += [QUIET_ENDPOINTS_FLAG, QUIET_ENDPOINTS]
     argv += spec.engine_args
     return EngineLaunch(argv=argv, env=env, needs_lmcache=needs_lmcache)

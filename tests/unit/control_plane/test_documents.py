@@ -126,7 +126,7 @@ def test_folder_relative_sources_and_empty_folder(tmp_path: Path) -> None:
         load_paths([tmp_path / "missing.yaml"])
 
 
-@pytest.mark.parametrize("folder", ["embedded", "sim"])
+@pytest.mark.parametrize("folder", ["embedded", "embeddings", "sim"])
 def test_shipped_examples_load_and_their_local_adapters_exist(folder: str) -> None:
     examples = Path(__file__).parents[3] / "examples" / folder
     found = load_paths([examples])

@@ -75,6 +75,17 @@ def test_vllm_engine_gets_the_whole_model_document() -> None:
     assert "status" not in document
 
 
+def test_the_engine_options_travel_in_the_model_document() -> None:
+    declared = model("a", 1, engine="vllm")
+    declared.spec.tool_call_parser = "hermes"
+    declared.spec.chat_template = "{{ messages[0]['content'] }}"
+    [replica] = plan([declared], SETTINGS).replicas
+    argv = replica.engine.argv
+    carried = Model.model_validate_json(argv[argv.index("--model-json") + 1])
+    assert carried.spec.tool_call_parser == "hermes"
+    assert carried.spec.chat_template == "{{ messages[0]['content'] }}"
+
+
 def test_sidecar_and_gateway_wiring() -> None:
     p = plan([model("a", 1)], SETTINGS)
     sidecar = p.replicas[0].sidecar.argv

@@ -187,3 +187,34 @@ def test_scaled_to_zero_and_invalid() -> None:
     bad = invalid_model_status(None, "spec.replicas: too many", 4, now=T0)
     assert bad.phase == "Failed"
     assert next(c for c in bad.conditions if c.type == "SpecValid").status == "False"
+
+
+def test_engine_options_reach_the_engine_command_line() -> None:
+    """The Deployment carries the whole spec to engine_api, which renders vLLM's flags."""
+    from data_plane.inference.engine_api.args import build_launch
+
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    m = model(
+        toolCallParser="hermes",
+        reasoningParser="qwen3",
+        chatTemplate=template,
+        engineArgs=["--tool-strict-level", "parameter"],
+    )
+    engine = containers(deployment_for(m, CFG, owner_uid="u"))["engine"]
+    carried = Model.model_validate_json(
+        engine["command"][engine["command"].index("--model-json") + 1]
+    )
+    assert carried.spec == m.spec
+    argv = build_launch(carried.spec, model_path="/m", served_name="llama", host="h", port=1).argv
+    assert argv[argv.index("--tool-call-parser") + 1] == "hermes"
+    assert "--enable-auto-tool-choice" in argv
+    assert argv[argv.index("--reasoning-parser") + 1] == "qwen3"
+    assert argv[argv.index("--chat-template") + 1] == template
+    assert argv[-2:] == ["--tool-strict-level", "parameter"]
+    embed = model(task="embed")
+    engine = containers(deployment_for(embed, CFG, owner_uid="u"))["engine"]
+    carried = Model.model_validate_json(
+        engine["command"][engine["command"].index("--model-json") + 1]
+    )
+    argv = build_launch(carried.spec, model_path="/m", served_name="llama", host="h", port=1).argv
+    assert argv[argv.index("--runner") + 1] == "pooling"

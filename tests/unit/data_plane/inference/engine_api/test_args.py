@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from control_plane.api.model import ModelSpec
 from data_plane.inference.engine_api.args import (
@@ -11,6 +12,7 @@ from data_plane.inference.engine_api.args import (
     OWNED_BY_SPEC,
     EngineArgsError,
     build_launch,
+    check_engine_args,
 )
 
 
@@ -38,7 +40,13 @@ def test_defaults_on_cpu() -> None:
     assert "--max-cpu-loras" not in argv
     assert "--enforce-eager" in argv
     assert "--gpu-memory-utilization" not in argv
-    assert env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    assert env == {
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "TORCHDYNAMO_DISABLE": "1",
+    }
+    for name in ("--runner", "--enable-auto-tool-choice", "--chat-template", "--reasoning-parser"):
+        assert name not in argv
 
 
 @pytest.mark.parametrize(
@@ -72,6 +80,7 @@ def test_one_gpu_has_no_tensor_parallelism_and_no_cpu_settings() -> None:
     assert "--tensor-parallel-size" not in argv
     assert "--enforce-eager" not in argv
     assert "VLLM_CPU_KVCACHE_SPACE" not in env
+    assert "TORCHDYNAMO_DISABLE" not in env
 
 
 def test_cpu_offload_alone_uses_native_offloading() -> None:
@@ -117,18 +126,73 @@ def test_engine_args_pass_through_last() -> None:
 def test_flags_that_break_the_pod_are_refused(name: str, form: str) -> None:
     args = [name, "x"] if form == "separate" else [f"{name}=x"]
     with pytest.raises(EngineArgsError, match="not allowed"):
-        launch(engineArgs=args)
+        check_engine_args(args)
+    with pytest.raises(ValidationError, match="not allowed"):
+        spec(engineArgs=args)
 
 
 @pytest.mark.parametrize("name", sorted(OWNED_BY_SPEC))
 def test_flags_owned_by_the_spec_are_refused_naming_the_field(name: str) -> None:
     with pytest.raises(EngineArgsError, match=r"set from spec\."):
-        launch(engineArgs=[name, "2"])
+        check_engine_args([name, "2"])
+    with pytest.raises(ValidationError, match=rf"set from {OWNED_BY_SPEC[name]}"):
+        spec(engineArgs=[name, "2"])
 
 
 def test_positional_arguments_are_refused() -> None:
     with pytest.raises(EngineArgsError, match="positional"):
-        launch(engineArgs=["some/model"])
+        check_engine_args(["some/model"])
+    with pytest.raises(ValidationError, match="positional"):
+        spec(engineArgs=["some/model"])
+
+
+def test_engine_args_are_bounded() -> None:
+    with pytest.raises(ValidationError, match="at most 64"):
+        spec(engineArgs=["--seed=1"] * 65)
+    with pytest.raises(ValidationError, match="at most 4096"):
+        spec(engineArgs=["--x=" + "y" * 4096])
+    with pytest.raises(ValidationError, match="at least 1"):
+        spec(engineArgs=[""])
+
+
+def test_tool_call_parser_turns_on_auto_tool_choice() -> None:
+    argv, _ = launch(toolCallParser="hermes")
+    i = argv.index("--enable-auto-tool-choice")
+    assert argv[i + 1 : i + 3] == ["--tool-call-parser", "hermes"]
+
+
+def test_an_unknown_tool_call_parser_is_refused_listing_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="'hermes'"):
+        spec(toolCallParser="hermes2")
+
+
+def test_reasoning_parser_and_chat_template_become_flags() -> None:
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    argv, _ = launch(reasoningParser="deepseek_r1", chatTemplate=template)
+    assert flag(argv, "--reasoning-parser") == "deepseek_r1"
+    assert flag(argv, "--chat-template") == template
+
+
+def test_embed_runs_the_pooling_runner() -> None:
+    argv, _ = launch(task="embed")
+    assert flag(argv, "--runner") == "pooling"
+    assert "--convert" not in argv  # auto: a causal LM is pooled, an embedder kept as is
+
+
+@pytest.mark.parametrize("field", ["toolCallParser", "reasoningParser"])
+def test_parsers_need_a_generating_task(field: str) -> None:
+    value = "hermes" if field == "toolCallParser" else "qwen3"
+    with pytest.raises(ValidationError, match="need task: generate"):
+        spec(task="embed", **{field: value})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--compilation-config", "{}"], ["-O3"], ["-O", "3"], ["--compilation-config={}"]],
+)
+def test_asking_for_compilation_keeps_torch_compile_on_cpu(args: list[str]) -> None:
+    _, env = launch(engineArgs=args)
+    assert "TORCHDYNAMO_DISABLE" not in env
 
 
 def test_polled_endpoints_are_kept_out_of_the_access_log_unless_overridden() -> None:
