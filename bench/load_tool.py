@@ -78,7 +78,9 @@ def default_tokenizer(cache: Path) -> Path:
 @contextmanager
 def hoist_up(declarations: str, home: Path, ready_timeout_s: float) -> Iterator[str]:
     """`hoist up -f declarations` on free loopback ports; yields the gateway's URL."""
-    base = free_port_block(12)
+    # below Linux's ephemeral range (32768-60999), where vLLM and AIPerf bind their own
+    # ports while the engine loads and could take one of these first
+    base = free_port_block(12, start=20000, stop=32000)
     env = os.environ | {
         "HOIST_HOME": str(home),
         "HOIST_GATEWAY_PORT": str(base),

@@ -41,7 +41,7 @@ class StartProgress:
 
     def say(self, message: str) -> None:
         """One line, prefixed with the seconds since `hoist up` began (markup allowed)."""
-        self._console.print(f"\\[{self._clock() - self._began:6.1f}s] {message}")
+        self._console.print(f"\\[{self._clock() - self._began:6.1f}s] {message}", highlight=False)
 
     async def __aenter__(self) -> StartProgress:
         if self._console.is_terminal:
