@@ -105,6 +105,10 @@ bench-autoscaler: venv ## Replay the Azure trace: Hoist's autoscaler vs an HPA b
 bench-fairness: venv ## A quiet tenant's TTFT beside a noisy one, with and without fair queuing
 	$(PY) bench/tenant_fairness.py --seconds 40 --quiet-rps 1 --replicas 1 --cap 4
 
+.PHONY: bench-load
+bench-load: venv ## AIPerf (a load tool users run) against `hoist up -f examples/sim`; URL=... for your own
+	$(PY) bench/load_tool.py $(if $(URL),--url $(URL),--fleet sim) --duration 60
+
 .PHONY: monitoring
 monitoring: venv ## Regenerate the Grafana dashboards and the PrometheusRule
 	$(PY) -m monitoring.generate

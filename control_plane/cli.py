@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -123,17 +124,32 @@ def up(
         settings.gateway_port = gateway_port
     if host is not None:
         settings.host = host
-    supervisor = Supervisor(found, settings)
+    supervisor = Supervisor(found, settings, store_dir=settings.store_dir_for(files))
     raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+class StatusOutput(StrEnum):
+    TABLE = "table"
+    WIDE = "wide"
+    JSON = "json"
 
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw state.")] = False,
+    output: Annotated[
+        StatusOutput,
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (fits a terminal; never cut off a terminal), wide (adds processes "
+            "and URLs), or json (the raw state, for scripts).",
+        ),
+    ] = StatusOutput.TABLE,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as `--output json`.")] = False,
 ) -> None:
     """Show models, replicas and adapters of the running `hoist up`."""
     from control_plane.local.settings import SupervisorSettings
-    from control_plane.local.status_view import fetch_state, render_state
+    from control_plane.local.status_view import fetch_state, render_state, status_console
 
     settings = SupervisorSettings()
     try:
@@ -141,10 +157,48 @@ def status(
     except LookupError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    if as_json:
+    if as_json or output is StatusOutput.JSON:
         typer.echo(state.model_dump_json(by_alias=True, exclude_none=True, indent=2))
     else:
-        render_state(state)
+        render_state(state, status_console(), wide=output is StatusOutput.WIDE)
+
+
+@app.command()
+def reset(
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file", "-f", help="The declarations whose store to forget (as given to `up`)."
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Forget the stores of every declaration.")
+    ] = False,
+) -> None:
+    """Forget the adapters added through the gateway (the store of `hoist up -f PATH`)."""
+    import shutil
+
+    from control_plane.local.preflight import read_run_file
+    from control_plane.local.settings import SupervisorSettings
+
+    settings = SupervisorSettings()
+    if not files and not every:
+        typer.secho("error: name the declarations (-f PATH) or --all", fg="red", err=True)
+        raise typer.Exit(2)
+    running = read_run_file(settings.run_file)
+    if running is not None:
+        typer.secho(
+            f"error: a `hoist up` is running (pid {running['pid']}): stop it first, or "
+            "remove an adapter while it runs with `DELETE /v1/adapters/NAME`",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    target = settings.store_dir if every else settings.store_dir_for(files or [])
+    names = sorted(p.stem for p in target.rglob("*.yaml")) if target.is_dir() else []
+    shutil.rmtree(target, ignore_errors=True)
+    listed = f": {', '.join(names)}" if names else ""
+    typer.echo(f"forgot {len(names)} stored adapter(s){listed} ({target})")
 
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.api.constants import ADMIN_PORT, GATEWAY_PORT
+from control_plane.local.store import store_key
 
 
 class SupervisorSettings(BaseSettings):
@@ -32,6 +33,9 @@ class SupervisorSettings(BaseSettings):
     """How long an engine may take to answer /health (the real vLLM loads for ~1 minute)."""
     ready_timeout_s: float = Field(default=60, gt=0)
     """How long a sidecar or the gateway may take to answer /healthz."""
+    progress_interval_s: float = Field(default=10.0, gt=0)
+    """Off a terminal (a log, CI), a line every this many seconds names the processes
+    still starting and for how long; a terminal shows a spinner instead."""
     stop_grace_s: float = Field(default=15, gt=0)
     """SIGTERM, then this long, then SIGKILL for a process group."""
     max_restarts: int = Field(default=5, ge=0)
@@ -77,7 +81,12 @@ class SupervisorSettings(BaseSettings):
 
     @property
     def store_dir(self) -> Path:
+        """Holds one adapter store per declaration (`store_dir_for`)."""
         return self.home / "store"
+
+    def store_dir_for(self, declared: Iterable[Path]) -> Path:
+        """Where the adapters added through the gateway to a `hoist up -f PATHS` persist."""
+        return self.store_dir / store_key(declared)
 
     @property
     def run_file(self) -> Path:

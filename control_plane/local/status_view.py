@@ -13,6 +13,8 @@ from control_plane.api.embedded import EmbeddedState
 from control_plane.local import admin_token
 from control_plane.local.preflight import read_run_file
 
+_UNBOUNDED_WIDTH = 1000
+"""Columns of a console that is no terminal: wide enough that no cell is cut or wrapped."""
 _PHASE_STYLE = {"Ready": "green", "Failed": "red", "Restarting": "yellow", "Degraded": "yellow"}
 
 
@@ -41,16 +43,35 @@ def _phase(text: str) -> str:
     return f"[{style}]{text}[/]" if style else text
 
 
-def render_state(state: EmbeddedState, console: Console | None = None) -> None:
-    console = console or Console()
+def status_console() -> Console:
+    """stdout, fitted to a terminal; off one (a pipe, a file) never cut or wrapped at 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=_UNBOUNDED_WIDTH)
+
+
+def _pid(pid: int | None) -> str:
+    return str(pid) if pid is not None else "-"
+
+
+def render_state(
+    state: EmbeddedState, console: Console | None = None, *, wide: bool = False
+) -> None:
+    """The models' replicas and the adapters as two tables; `wide` adds the processes'
+    ids and every URL, and each adapter's source and replicas."""
+    console = console or status_console()
     replicas = Table(title="Models", title_justify="left")
-    for column in ("MODEL", "ENGINE", "REPLICA", "PHASE", "RESTARTS", "ADAPTERS", "URL"):
+    columns = ["MODEL", "ENGINE", "REPLICA", "PHASE", "RESTARTS", "ADAPTERS", "URL"]
+    if wide:
+        columns += ["ENGINE PID", "SIDECAR", "SIDECAR PID", "METRICS"]
+    for column in columns:
         replicas.add_column(column)
     for model in state.models:
         if not model.replicas:
-            replicas.add_row(model.name, model.engine, "-", "ScaledToZero", "", "", "")
-        for replica in model.replicas:
             replicas.add_row(
+                model.name, model.engine, "-", "ScaledToZero", *[""] * (len(columns) - 4)
+            )
+        for replica in model.replicas:
+            row = [
                 model.name,
                 model.engine,
                 replica.name,
@@ -59,24 +80,39 @@ def render_state(state: EmbeddedState, console: Console | None = None) -> None:
                 + (f" ({replica.last_restart_reason})" if replica.last_restart_reason else ""),
                 ", ".join(replica.adapters) or "-",
                 replica.engine_url,
-            )
+            ]
+            if wide:
+                row += [
+                    _pid(replica.engine_pid),
+                    replica.sidecar_url,
+                    _pid(replica.sidecar_pid),
+                    replica.engine_metrics_url or "-",
+                ]
+            replicas.add_row(*row)
     console.print(replicas)
     adapters = Table(title="Adapters", title_justify="left")
-    for column in ("ADAPTER", "BASE", "PHASE", "READY", "DESIRED", "MESSAGE"):
+    columns = ["ADAPTER", "BASE", "PHASE", "READY", "DESIRED", "MESSAGE"]
+    if wide:
+        columns += ["SOURCE", "LOADED ON"]
+    for column in columns:
         adapters.add_column(column)
     for adapter in state.adapters:
         status = adapter.status
         message = ""
         if status is not None:
             message = next((c.message for c in status.conditions if c.status != "True"), "")
-        adapters.add_row(
+        row = [
             adapter.metadata.name,
             adapter.spec.base_model,
             _phase(status.phase if status else "Pending"),
             str(status.ready_replicas if status else 0),
             str(status.desired_replicas if status else 0),
             message,
-        )
+        ]
+        if wide:
+            loaded_on = [placed.pod for placed in status.loaded_on] if status else []
+            row += [adapter.spec.source, ", ".join(loaded_on) or "-"]
+        adapters.add_row(*row)
     console.print(adapters)
     if state.gateway is not None:
         console.print(f"Gateway: {state.gateway.url} ({_phase(state.gateway.phase)})")

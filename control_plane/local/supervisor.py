@@ -21,7 +21,6 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from control_plane.api import LoraAdapter
 from control_plane.api.embedded import (
@@ -36,7 +35,7 @@ from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.local import LocalAutoscaler, LocalModel, LocalReplica
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
-from control_plane.documents import Declarations, dump
+from control_plane.documents import Declarations
 from control_plane.local import admin_token
 from control_plane.local.adapters import LocalAdapterReconciler, LocalPod
 from control_plane.local.admin_api import build_app
@@ -44,8 +43,9 @@ from control_plane.local.metrics import SupervisorMetrics
 from control_plane.local.plan import ProcessSpec, ReplicaPlan, Role
 from control_plane.local.preflight import check_ports, plan_for, read_run_file
 from control_plane.local.process import ManagedProcess, Phase, StartError
+from control_plane.local.progress import StartProgress
 from control_plane.local.settings import SupervisorSettings
-from control_plane.local.store import AdapterStore
+from control_plane.local.store import AdapterStore, restore_notes
 from control_plane.local.watchdog import LivenessWatch
 from control_plane.operator.metrics import OperatorMetrics
 
@@ -61,17 +61,21 @@ class Supervisor:
         settings: SupervisorSettings,
         *,
         console: Console | None = None,
+        store_dir: Path | None = None,
     ) -> None:
+        """`store_dir`: where adapters added through the gateway persist (None: memory
+        only); `settings.store_dir_for(the -f paths)` keeps one store per declaration."""
         self.declarations = declarations
         self.settings = settings
         self.plan = plan_for(declarations, settings)
-        self.console = console or Console(stderr=True)
+        # soft_wrap: a long line (a path) stays one line in a log, as a terminal wraps it
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self._reconciler: LocalAdapterReconciler | None = None  # needs the HTTP session
         self.registry = CollectorRegistry()
         self._metrics = OperatorMetrics(self.registry)
         self._supervisor_metrics = SupervisorMetrics(self.registry)
         self._store = AdapterStore(
-            settings.store_dir, lambda: {m.metadata.name for m in declarations.models}
+            store_dir, lambda: {m.metadata.name for m in declarations.models}
         )
         self._processes: dict[str, ManagedProcess] = {}
         # Which replica slots of each model run (the autoscaler changes them).
@@ -85,6 +89,7 @@ class Supervisor:
         self._main: asyncio.Task[object] | None = None
         self._signals = 0
         self._admin_token = ""
+        self._began = time.monotonic()
 
     # -- the AdminBackend the admin API serves -------------------------------------------
 
@@ -262,8 +267,12 @@ class Supervisor:
     async def _run_started(self) -> int:
         self._admin_token = admin_token.issue(self.settings.admin_token_file)
         self._write_run_file()
+        declared = {a.metadata.name for a in self.declarations.adapters}
+        restored = sorted(a.metadata.name for a in self._store if a.metadata.name not in declared)
+        for line in restore_notes(restored, self._store.root, self.settings.store_dir):
+            self.console.print(line, markup=False, highlight=False)
         for adapter in self.declarations.adapters:
-            self._store.put(dump(adapter))  # declared adapters join those added through the API
+            self._store.declare(adapter)  # declared adapters join those added through the API
         runner = web.AppRunner(build_app(self, self._admin_token), access_log=None)
         await runner.setup()
         async with aiohttp.ClientSession() as session:
@@ -323,14 +332,14 @@ class Supervisor:
                 on_restart=self._on_restart,
             )
         self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=self.console, transient=True) as progress:
+        interval = self.settings.progress_interval_s
+        async with StartProgress(self.console, interval_s=interval, began=self._began) as progress:
 
             async def start(spec: ProcessSpec) -> None:
-                task = progress.add_task(f"starting {spec.name}", total=None)
-                took = await self._processes[spec.name].start()
-                progress.remove_task(task)
-                self.console.print(f"[green]ready[/] {spec.name} on {spec.url} ({took:.1f}s)")
+                process = self._processes[spec.name]
+                async with progress.starting(spec.name, process.log_path):
+                    took = await process.start()
+                progress.say(f"[green]ready[/] {spec.name} on {spec.url} (took {took:.1f}s)")
 
             async def start_replica(replica: ReplicaPlan) -> None:
                 await start(replica.engine)
@@ -456,8 +465,9 @@ class Supervisor:
     def _print_ready(self) -> None:
         url = f"http://{self.settings.host}:{self.settings.gateway_port}"
         models = ", ".join(m.metadata.name for m in self.declarations.models)
+        took = time.monotonic() - self._began
         self.console.print(
-            f"[bold green]Hoist is serving[/] {models} at {url}/v1  "
+            f"[bold green]Hoist is serving[/] {models} at {url}/v1 after {took:.0f}s  "
             f"(`hoist status` to watch; Ctrl-C to stop)"
         )
 

