@@ -1,0 +1,107 @@
+"""The gateway's span per proxied request, when tracing is on (`data_plane.telemetry`).
+
+The proxy holds a `RequestSpan` only when the gateway has a tracer (`Gateway.tracer`);
+with tracing off it holds None and none of this runs: no context is parsed, no span
+object exists. A span joins the caller's W3C trace (`traceparent` / `tracestate`), names
+itself the engine's parent (`header` goes into the proxied request in place of the
+caller's), and records:
+
+| attribute | what |
+|---|---|
+| `gen_ai.operation.name` | `chat` or `text_completion` |
+| `gen_ai.request.model` | the model asked for |
+| `hoist.model`, `hoist.adapter` | the base model routed to, and the adapter if any |
+| `hoist.tenant` | the caller's tenant, hashed (`control_plane.api.tracing.tenant_hash`) |
+| `hoist.replica` | the replica that answered (the last one tried) |
+| `hoist.retries` | attempts after the first |
+| `http.response.status_code`, `hoist.outcome` | the status sent, and the status class |
+| `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` | the answer's usage |
+
+and the event `first_token` when a stream's first chunk reaches the client (TTFT).
+"""
+
+from __future__ import annotations
+
+import re
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from control_plane.api.tracing import tenant_hash
+from data_plane.gateway.request_fields import Endpoint
+from data_plane.telemetry import extract_context, traceparent_of
+
+TRACE_HEADERS = (b"traceparent", b"tracestate")
+"""Replaced in the proxied request by the gateway span's own (when tracing is on)."""
+_OPERATION = {Endpoint.CHAT: "chat", Endpoint.COMPLETIONS: "text_completion"}
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+
+
+class RequestSpan:
+    """One request's span, from its arrival until its answer ended."""
+
+    __slots__ = ("_attempts", "_operation", "span")
+
+    def __init__(
+        self, tracer: Tracer, endpoint: Endpoint, traceparent: bytes, tracestate: bytes
+    ) -> None:
+        context = extract_context(traceparent.decode("latin-1"), tracestate.decode("latin-1"))
+        self._operation = _OPERATION.get(endpoint, str(endpoint))
+        self._attempts = 0
+        self.span: Span = tracer.start_span(
+            self._operation,
+            context=context,
+            kind=SpanKind.SERVER,
+            attributes={"gen_ai.operation.name": self._operation, "http.request.method": "POST"},
+        )
+
+    def header(self) -> bytes:
+        """The W3C header lines that make this span the engine's parent."""
+        parent, state = traceparent_of(self.span)
+        line = f"traceparent: {parent}\r\n"
+        if state:
+            line += f"tracestate: {state}\r\n"
+        return line.encode("latin-1")
+
+    def asked_for(self, model: str) -> None:
+        self.span.update_name(f"{self._operation} {model}")
+        self.span.set_attribute("gen_ai.request.model", model)
+
+    def routed(self, model: str, adapter: str | None, tenant: str | None) -> None:
+        span = self.span
+        span.set_attribute("hoist.model", model)
+        if adapter is not None:
+            span.set_attribute("hoist.adapter", adapter)
+        if tenant is not None:
+            span.set_attribute("hoist.tenant", tenant_hash(tenant))
+
+    def attempt(self, replica: str) -> None:
+        self._attempts += 1
+        self.span.set_attribute("hoist.replica", replica)
+
+    def first_token(self) -> None:
+        self.span.add_event("first_token")
+
+    def responded(self, status: int) -> None:
+        self.span.set_attribute("http.response.status_code", status)
+
+    def usage(self, payload: bytes, *, streamed_events: int | None = None) -> None:
+        """Token counts from the answer's `usage` (a stream's tail); a stream without usage
+        counts one token per event less the closing `[DONE]`."""
+        prompt = _PROMPT_TOKENS.search(payload)
+        completion = _COMPLETION_TOKENS.search(payload)
+        if prompt is not None:
+            self.span.set_attribute("gen_ai.usage.input_tokens", int(prompt.group(1)))
+        if completion is not None:
+            self.span.set_attribute("gen_ai.usage.output_tokens", int(completion.group(1)))
+        elif streamed_events is not None:
+            self.span.set_attribute("gen_ai.usage.output_tokens", max(0, streamed_events - 1))
+
+    def end(self, outcome: str) -> None:
+        """`outcome`: the status class the request's metrics count (`2xx`, `client_closed`...)."""
+        span = self.span
+        span.set_attribute("hoist.outcome", outcome)
+        span.set_attribute("hoist.retries", max(0, self._attempts - 1))
+        if outcome.startswith("5") or outcome == "stream_error":
+            span.set_status(Status(StatusCode.ERROR, outcome))
+        span.end()
