@@ -28,6 +28,8 @@ GRPC = "grpc"
 _DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 _DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 _TRACES_PATH = "/v1/traces"
+ENGINE_SERVICE_NAME = "vllm"
+"""The engine's service name when OTEL_SERVICE_NAME does not give one."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def engine_tracing(environ: Mapping[str, str]) -> tuple[list[str], dict[str, str
     if config is None or config.exporter != "otlp":
         return [], {}
     env = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": config.protocol}
+    if not environ.get("OTEL_SERVICE_NAME"):
+        env["OTEL_SERVICE_NAME"] = ENGINE_SERVICE_NAME
     return ["--otlp-traces-endpoint", config.traces_endpoint], env
 
 

@@ -10,6 +10,9 @@ Targets vLLM 0.32's OpenAI server (`python -m vllm.entrypoints.openai.api_server
   (`--kv-offloading-size GiB --kv-offloading-backend native`); a disk or remote tier needs
   LMCache (`--kv-transfer-config` with `LMCacheConnectorV1`, configured by `LMCACHE_*`
   variables), which then holds the CPU tier too.
+- Tracing: with the `OTEL_*` variables asking for OTLP export, vLLM's own
+  (`--otlp-traces-endpoint`, `control_plane.api.tracing.engine_tracing`), unless
+  `engineArgs` names the endpoint itself.
 - `engineArgs` pass through, except flags that would break the pod (refused) and flags the
   spec owns (refused, naming the spec field to use instead).
 """
@@ -17,9 +20,11 @@ Targets vLLM 0.32's OpenAI server (`python -m vllm.entrypoints.openai.api_server
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from control_plane.api.model import ModelSpec
+from control_plane.api.tracing import engine_tracing
 
 # Flags the pod sets itself: changing them would make the engine unreachable or unroutable.
 BREAKS_THE_POD: dict[str, str] = {
@@ -93,6 +98,16 @@ def _gib(value: float) -> str:
     return f"{value:g}"
 
 
+def _tracing(spec: ModelSpec, otel: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    try:
+        argv, env = engine_tracing(otel)
+    except ValueError as exc:  # an OTEL_* value Hoist cannot honour
+        raise EngineArgsError(str(exc)) from None
+    if argv and any(_flag_name(a) == argv[0] for a in spec.engine_args):
+        return [], {}  # engineArgs names its own endpoint
+    return argv, env
+
+
 def build_launch(
     spec: ModelSpec,
     *,
@@ -101,8 +116,10 @@ def build_launch(
     host: str,
     port: int,
     cpu_kvcache_gib: float = 1,
+    otel: Mapping[str, str] | None = None,
 ) -> EngineLaunch:
-    """The engine's argv and environment for `spec`, with the weights at `model_path`."""
+    """The engine's argv and environment for `spec`, with the weights at `model_path`;
+    `otel`: the launcher's environment, whose `OTEL_*` variables say whether vLLM traces."""
     check_engine_args(spec.engine_args)
     lora = spec.lora
     argv = [
@@ -150,5 +167,8 @@ def build_launch(
         ]  # fmt: skip
     if not any(_flag_name(a) == QUIET_ENDPOINTS_FLAG for a in spec.engine_args):
         argv += [QUIET_ENDPOINTS_FLAG, QUIET_ENDPOINTS]
+    tracing_argv, tracing_env = _tracing(spec, otel or {})
+    argv += tracing_argv
+    env.update(tracing_env)
     argv += spec.engine_args
     return EngineLaunch(argv=argv, env=env, needs_lmcache=needs_lmcache)
