@@ -87,8 +87,9 @@ def tracing_config(environ: Mapping[str, str]) -> TracingConfig | None:
 
 def otel_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The `OTEL_*` variables of `environ`: what a process passes on to those it starts
-    (engines, pods), so that they trace to the same place."""
-    return {k: v for k, v in environ.items() if k.startswith("OTEL_")}
+    (engines, pods), so that they trace to the same place. Not `OTEL_SERVICE_NAME`: each
+    process names itself (`hoist-gateway`, `hoist-sidecar`, `vllm`...)."""
+    return {k: v for k, v in environ.items() if k.startswith("OTEL_") and k != "OTEL_SERVICE_NAME"}
 
 
 def engine_tracing(environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from control_plane.api.constants import FINALIZER
+from control_plane.api.tracing import otel_environment
 from control_plane.autoscaler import handlers as autoscaler_handlers
 from control_plane.autoscaler.wiring import AutoscalerConfig, build_kube_autoscaler
 from control_plane.kube import KubeClient
@@ -50,6 +52,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         service_account=settings.inference_service_account,
         log_level=settings.log_level,
         sidecar_env=settings.sidecar_source_env(),
+        otel_env=tuple(sorted(otel_environment(os.environ).items())),
         native_sidecar=settings.native_sidecar,
     )
 

@@ -95,8 +95,11 @@ def test_the_engine_gets_vllms_flag_and_the_protocol_stated() -> None:
 
 
 def test_only_otel_variables_are_passed_on() -> None:
-    env = {"OTEL_SERVICE_NAME": "a", "AWS_SECRET_ACCESS_KEY": "s", "PATH": "/bin"}
-    assert otel_environment(env) == {"OTEL_SERVICE_NAME": "a"}
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_SERVICE_NAME": "the-operator",
+        "AWS_SECRET_ACCESS_KEY": "s", "PATH": "/bin",
+    }  # fmt: skip
+    assert otel_environment(env) == {"OTEL_TRACES_EXPORTER": "otlp"}
 
 
 @pytest.mark.parametrize(

@@ -187,3 +187,17 @@ def test_scaled_to_zero_and_invalid() -> None:
     bad = invalid_model_status(None, "spec.replicas: too many", 4, now=T0)
     assert bad.phase == "Failed"
     assert next(c for c in bad.conditions if c.type == "SpecValid").status == "False"
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sim"])
+def test_the_operators_otel_variables_reach_engine_and_sidecar(engine: str) -> None:
+    otel = (("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.obs:4318"),)
+    doc = deployment_for(
+        model(engine=engine), dataclasses.replace(CFG, otel_env=otel), owner_uid="u"
+    )
+    kubernetes_validate.validate(doc, "1.31.0", strict=True)
+    for container in containers(doc).values():
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.obs:4318"
+    plain = containers(deployment_for(model(engine=engine), CFG, owner_uid="u"))
+    assert not any(e["name"].startswith("OTEL_") for c in plain.values() for e in c["env"])
