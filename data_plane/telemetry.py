@@ -15,9 +15,11 @@ W3C trace context crosses processes as the `traceparent` / `tracestate` headers:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -74,6 +76,16 @@ def stop_tracing(provider: TracerProvider | None) -> None:
     """Export the spans still queued and stop (blocking: bounded by the exporter's timeout)."""
     if provider is not None:
         provider.shutdown()
+
+
+@asynccontextmanager
+async def tracing(service_name: str) -> AsyncIterator[TracerProvider | None]:
+    """`start_tracing` for the block; its last spans are exported off the event loop."""
+    provider = start_tracing(service_name)
+    try:
+        yield provider
+    finally:
+        await asyncio.to_thread(stop_tracing, provider)
 
 
 def extract_context(traceparent: str | None, tracestate: str | None = None) -> Context | None:

@@ -24,7 +24,7 @@ from data_plane.inference.simulator.engine import SimEngine
 from data_plane.inference.simulator.profiles import get_profile
 from data_plane.inference.simulator.server import SimServer
 from data_plane.inference.simulator.settings import SimulatorSettings, parse_args
-from data_plane.telemetry import start_tracing, stop_tracing
+from data_plane.telemetry import tracing
 
 log = logging.getLogger("data_plane.inference.simulator")
 
@@ -119,11 +119,8 @@ async def _main(settings: SimulatorSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    tracing = start_tracing("hoist-simulator")  # OTEL_* variables; None: off
-    try:
-        await serve(settings, stop, tracing.get_tracer("hoist.simulator") if tracing else None)
-    finally:
-        await asyncio.to_thread(stop_tracing, tracing)  # export the last spans
+    async with tracing("hoist-simulator") as traced:  # OTEL_* variables; None: off
+        await serve(settings, stop, traced.get_tracer("hoist.simulator") if traced else None)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
