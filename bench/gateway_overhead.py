@@ -3,9 +3,12 @@
 Targets, all in front of the same fast static upstream (bench/static_upstream.py):
 direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and Hoist's
 gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
+`--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
+(`OTEL_TRACES_SAMPLER=parentbased_traceidratio`; OTLP/HTTP to bench/otlp_sink.py), beside
+the untraced one.
 
     .venv/bin/python bench/gateway_overhead.py [--connections 64] [--duration 10] [--rounds 3]
-        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1]
+        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1] [--tracing 1,0.1]
 
 Needs `wrk` (Debian) and, for the peer, `pip install vllm-router` in the same venv.
 """
@@ -18,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from contextlib import ExitStack
 
 from _procs import free_port, machine, pinned, process, router_binary
@@ -69,6 +73,7 @@ def main() -> None:
     parser.add_argument("--proxy-cpus")
     parser.add_argument("--load-cpus")
     parser.add_argument("--workers", type=int, default=1, help="Hoist gateway worker processes")
+    parser.add_argument("--tracing", help="sampling ratios of traced Hoist gateways, e.g. 1,0.1")
     args = parser.parse_args()
 
     up, hoist, router = free_port(), free_port(), free_port()
@@ -98,6 +103,25 @@ def main() -> None:
                         "--port", str(router), "--log-level", "warning"], args.proxy_cpus),
                 targets["vllm-router"] + "/health",
             ))  # fmt: skip
+        ratios = [r for r in (args.tracing or "").split(",") if r]
+        sink = free_port()
+        if ratios:
+            stack.enter_context(process(
+                [py, "bench/otlp_sink.py", "--port", str(sink)], f"http://127.0.0.1:{sink}/health"
+            ))  # fmt: skip
+        for ratio in ratios:
+            traced, name = free_port(), f"hoist+tracing@{ratio}"
+            targets[name] = f"http://127.0.0.1:{traced}"
+            stack.enter_context(process(
+                pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
+                        f"m={upstream}", "--port", str(traced), "--workers", str(args.workers)],
+                       args.proxy_cpus),
+                targets[name] + "/readyz",
+                env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096",
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}",
+                     "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                     "OTEL_TRACES_SAMPLER_ARG": ratio},
+            ))  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         load = {"connections": args.connections, "threads": args.wrk_threads,
                 "cpus": args.load_cpus, "script": script.name}  # fmt: skip
@@ -107,6 +131,9 @@ def main() -> None:
             for name, url in targets.items():
                 run = wrk(url + "/v1/chat/completions", duration=args.duration, **load)  # type: ignore[arg-type]
                 results[name].append(run)
+        if ratios:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sink}/health") as answer:
+                print("otlp sink received:", answer.read().decode())
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     print(f"machine: {machine()}; {args.connections} connections, {args.rounds} x {args.duration} s rounds,"
           f" cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus} load={args.load_cpus},"
@@ -118,6 +145,11 @@ def main() -> None:
         ratio = f"{m['rps'] / peer:.2f}x" if peer else "n/a"
         print(f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio} |")
     print("rounds:", {n: [round(r["rps"]) for r in rs] for n, rs in results.items()})
+    off = med["hoist"]
+    for name, on in med.items():
+        if name.startswith("hoist+tracing"):
+            print(f"{name} / hoist: throughput {on['rps'] / off['rps']:.2f}x,"
+                  f" p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -38,22 +38,35 @@ _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 
 
 class RequestSpan:
-    """One request's span, from its arrival until its answer ended."""
+    """One request's span, from its arrival until its answer ended.
 
-    __slots__ = ("_attempts", "_operation", "span")
+    What the request learns on its way is kept in plain slots and given to the span once,
+    at the end (each attribute set on an SDK span takes its lock and validates the value)."""
+
+    __slots__ = (
+        "_adapter",
+        "_attempts",
+        "_input_tokens",
+        "_model",
+        "_operation",
+        "_output_tokens",
+        "_replica",
+        "_requested",
+        "_status",
+        "_tenant",
+        "span",
+    )
 
     def __init__(
         self, tracer: Tracer, endpoint: Endpoint, traceparent: bytes, tracestate: bytes
     ) -> None:
         context = extract_context(traceparent.decode("latin-1"), tracestate.decode("latin-1"))
         self._operation = _OPERATION.get(endpoint, str(endpoint))
-        self._attempts = 0
-        self.span: Span = tracer.start_span(
-            self._operation,
-            context=context,
-            kind=SpanKind.SERVER,
-            attributes={"gen_ai.operation.name": self._operation, "http.request.method": "POST"},
-        )
+        self._attempts = self._status = 0
+        self._requested = self._model = self._adapter = self._tenant = self._replica = ""
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self.span: Span = tracer.start_span(self._operation, context=context, kind=SpanKind.SERVER)
 
     def header(self) -> bytes:
         """The W3C header lines that make this span the engine's parent."""
@@ -64,26 +77,22 @@ class RequestSpan:
         return line.encode("latin-1")
 
     def asked_for(self, model: str) -> None:
-        self.span.update_name(f"{self._operation} {model}")
-        self.span.set_attribute("gen_ai.request.model", model)
+        self._requested = model
 
     def routed(self, model: str, adapter: str | None, tenant: str | None) -> None:
-        span = self.span
-        span.set_attribute("hoist.model", model)
-        if adapter is not None:
-            span.set_attribute("hoist.adapter", adapter)
-        if tenant is not None:
-            span.set_attribute("hoist.tenant", tenant_hash(tenant))
+        self._model = model
+        self._adapter = adapter or ""
+        self._tenant = tenant or ""
 
     def attempt(self, replica: str) -> None:
         self._attempts += 1
-        self.span.set_attribute("hoist.replica", replica)
+        self._replica = replica
 
     def first_token(self) -> None:
         self.span.add_event("first_token")
 
     def responded(self, status: int) -> None:
-        self.span.set_attribute("http.response.status_code", status)
+        self._status = status
 
     def usage(self, payload: bytes, *, streamed_events: int | None = None) -> None:
         """Token counts from the answer's `usage` (a stream's tail); a stream without usage
@@ -91,17 +100,42 @@ class RequestSpan:
         prompt = _PROMPT_TOKENS.search(payload)
         completion = _COMPLETION_TOKENS.search(payload)
         if prompt is not None:
-            self.span.set_attribute("gen_ai.usage.input_tokens", int(prompt.group(1)))
+            self._input_tokens = int(prompt.group(1))
         if completion is not None:
-            self.span.set_attribute("gen_ai.usage.output_tokens", int(completion.group(1)))
+            self._output_tokens = int(completion.group(1))
         elif streamed_events is not None:
-            self.span.set_attribute("gen_ai.usage.output_tokens", max(0, streamed_events - 1))
+            self._output_tokens = max(0, streamed_events - 1)
 
     def end(self, outcome: str) -> None:
         """`outcome`: the status class the request's metrics count (`2xx`, `client_closed`...)."""
         span = self.span
-        span.set_attribute("hoist.outcome", outcome)
-        span.set_attribute("hoist.retries", max(0, self._attempts - 1))
-        if outcome.startswith("5") or outcome == "stream_error":
-            span.set_status(Status(StatusCode.ERROR, outcome))
+        if span.is_recording():  # not when the sampler left it out
+            span.set_attributes(self._attributes(outcome))
+            if self._requested:
+                span.update_name(f"{self._operation} {self._requested}")
+            if outcome.startswith("5") or outcome == "stream_error":
+                span.set_status(Status(StatusCode.ERROR, outcome))
         span.end()
+
+    def _attributes(self, outcome: str) -> dict[str, str | int]:
+        out: dict[str, str | int] = {
+            "gen_ai.operation.name": self._operation,
+            "http.request.method": "POST",
+            "hoist.outcome": outcome,
+            "hoist.retries": max(0, self._attempts - 1),
+        }
+        known: dict[str, str | int] = {
+            "gen_ai.request.model": self._requested,
+            "hoist.model": self._model,
+            "hoist.adapter": self._adapter,
+            "hoist.tenant": tenant_hash(self._tenant) if self._tenant else "",
+            "hoist.replica": self._replica,
+        }
+        out.update((k, v) for k, v in known.items() if v != "")
+        if self._status:
+            out["http.response.status_code"] = self._status
+        if self._input_tokens is not None:
+            out["gen_ai.usage.input_tokens"] = self._input_tokens
+        if self._output_tokens is not None:
+            out["gen_ai.usage.output_tokens"] = self._output_tokens
+        return out
