@@ -50,6 +50,7 @@ class RequestSpan:
         "_model",
         "_operation",
         "_output_tokens",
+        "_recording",
         "_replica",
         "_requested",
         "_status",
@@ -67,6 +68,8 @@ class RequestSpan:
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
         self.span: Span = tracer.start_span(self._operation, context=context, kind=SpanKind.SERVER)
+        self._recording = self.span.is_recording()
+        """False when the sampler left the request out: then nothing is noted for it."""
 
     def header(self) -> bytes:
         """The W3C header lines that make this span the engine's parent."""
@@ -89,7 +92,8 @@ class RequestSpan:
         self._replica = replica
 
     def first_token(self) -> None:
-        self.span.add_event("first_token")
+        if self._recording:
+            self.span.add_event("first_token")
 
     def responded(self, status: int) -> None:
         self._status = status
@@ -97,6 +101,8 @@ class RequestSpan:
     def usage(self, payload: bytes, *, streamed_events: int | None = None) -> None:
         """Token counts from the answer's `usage` (a stream's tail); a stream without usage
         counts one token per event less the closing `[DONE]`."""
+        if not self._recording:
+            return
         prompt = _PROMPT_TOKENS.search(payload)
         completion = _COMPLETION_TOKENS.search(payload)
         if prompt is not None:
@@ -109,7 +115,7 @@ class RequestSpan:
     def end(self, outcome: str) -> None:
         """`outcome`: the status class the request's metrics count (`2xx`, `client_closed`...)."""
         span = self.span
-        if span.is_recording():  # not when the sampler left it out
+        if self._recording:
             span.set_attributes(self._attributes(outcome))
             if self._requested:
                 span.update_name(f"{self._operation} {self._requested}")
