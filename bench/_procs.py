@@ -45,14 +45,14 @@ def wait_http(url: str, timeout_s: float = 30) -> None:
 @contextmanager
 def process(
     argv: Sequence[str], ready_url: str, env: dict[str, str] | None = None
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         list(argv), cwd=ROOT, env=os.environ | (env or {}),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_http(ready_url)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:

@@ -3,9 +3,14 @@
 Targets, all in front of the same fast static upstream (bench/static_upstream.py):
 direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and Hoist's
 gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
+`--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
+(`OTEL_TRACES_SAMPLER=parentbased_traceidratio`; OTLP/HTTP to bench/otlp_sink.py), beside
+the untraced one. For Hoist's gateways the CPU time they spent per request is reported too
+(their processes' user + system time over each run, exporter threads included): on a
+shared machine it moves less with the neighbours' load than throughput does.
 
     .venv/bin/python bench/gateway_overhead.py [--connections 64] [--duration 10] [--rounds 3]
-        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1]
+        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1] [--tracing 1,0.1]
 
 Needs `wrk` (Debian) and, for the peer, `pip install vllm-router` in the same venv.
 """
@@ -18,8 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from contextlib import ExitStack
 
+import psutil
 from _procs import free_port, machine, pinned, process, router_binary
 
 BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
@@ -69,6 +76,7 @@ def main() -> None:
     parser.add_argument("--proxy-cpus")
     parser.add_argument("--load-cpus")
     parser.add_argument("--workers", type=int, default=1, help="Hoist gateway worker processes")
+    parser.add_argument("--tracing", help="sampling ratios of traced Hoist gateways, e.g. 1,0.1")
     args = parser.parse_args()
 
     up, hoist, router = free_port(), free_port(), free_port()
@@ -83,7 +91,8 @@ def main() -> None:
             pinned([py, "bench/static_upstream.py", "--port", str(up)], args.upstream_cpus),
             upstream + "/health",
         ))  # fmt: skip
-        stack.enter_context(process(
+        gateways: dict[str, subprocess.Popen[bytes]] = {}
+        gateways["hoist"] = stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
                     f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
                    args.proxy_cpus),
@@ -98,6 +107,25 @@ def main() -> None:
                         "--port", str(router), "--log-level", "warning"], args.proxy_cpus),
                 targets["vllm-router"] + "/health",
             ))  # fmt: skip
+        ratios = [r for r in (args.tracing or "").split(",") if r]
+        sink = free_port()
+        if ratios:
+            stack.enter_context(process(
+                [py, "bench/otlp_sink.py", "--port", str(sink)], f"http://127.0.0.1:{sink}/health"
+            ))  # fmt: skip
+        for ratio in ratios:
+            traced, name = free_port(), f"hoist+tracing@{ratio}"
+            targets[name] = f"http://127.0.0.1:{traced}"
+            gateways[name] = stack.enter_context(process(
+                pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
+                        f"m={upstream}", "--port", str(traced), "--workers", str(args.workers)],
+                       args.proxy_cpus),
+                targets[name] + "/readyz",
+                env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096",
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}",
+                     "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                     "OTEL_TRACES_SAMPLER_ARG": ratio},
+            ))  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         load = {"connections": args.connections, "threads": args.wrk_threads,
                 "cpus": args.load_cpus, "script": script.name}  # fmt: skip
@@ -105,19 +133,49 @@ def main() -> None:
             wrk(url + "/v1/chat/completions", duration=2, **load)  # type: ignore[arg-type]
         for _ in range(args.rounds):
             for name, url in targets.items():
+                before = _cpu_s(gateways.get(name))
                 run = wrk(url + "/v1/chat/completions", duration=args.duration, **load)  # type: ignore[arg-type]
+                if name in gateways:
+                    spent = _cpu_s(gateways[name]) - before
+                    run["cpu_us"] = spent / (run["rps"] * args.duration) * 1e6
                 results[name].append(run)
+        if ratios:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sink}/health") as answer:
+                print("otlp sink received:", answer.read().decode())
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     print(f"machine: {machine()}; {args.connections} connections, {args.rounds} x {args.duration} s rounds,"
           f" cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus} load={args.load_cpus},"
           f" hoist workers={args.workers}")  # fmt: skip
-    print("| target | requests/s | p50 ms | p99 ms | throughput vs vllm-router |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| target | requests/s | p50 ms | p99 ms | throughput vs vllm-router | gateway CPU us/request |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     peer = med.get("vllm-router", {}).get("rps")
     for name, m in med.items():
         ratio = f"{m['rps'] / peer:.2f}x" if peer else "n/a"
-        print(f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio} |")
+        cpu = f"{m['cpu_us']:.0f}" if "cpu_us" in m else ""
+        print(
+            f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio} | {cpu} |"
+        )
     print("rounds:", {n: [round(r["rps"]) for r in rs] for n, rs in results.items()})
+    off = med["hoist"]
+    for name, on in med.items():
+        if name.startswith("hoist+tracing"):
+            print(f"{name} / hoist: throughput {on['rps'] / off['rps']:.2f}x,"
+                  f" p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x,"
+                  f" CPU per request {on['cpu_us'] / off['cpu_us']:.2f}x")  # fmt: skip
+
+
+def _cpu_s(proc: subprocess.Popen[bytes] | None) -> float:
+    """User + system seconds of `proc` and its children (the gateway's workers)."""
+    if proc is None:
+        return 0.0
+    root = psutil.Process(proc.pid)
+    total = 0.0
+    for member in [root, *root.children(recursive=True)]:
+        times = member.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@
 Errors are split on purpose: `SidecarUnreachableError` (connection refused, timeout, 5xx: try
 again later) and `SidecarRefusedError` (4xx, or 502 when the adapter's source failed: the
 sidecar looked at the adapter and said no; bounded retries, then `Failed`).
+
+With a tracer (tracing on, `control_plane/telemetry.py`), each load is a client span
+(`adapter.load`: adapter, pod, source scheme, outcome) whose `traceparent` the PUT
+carries, so that the sidecar's fetch and load spans are its children.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from control_plane.api.tracing import safe_source, source_scheme
 from control_plane.lora_manager.placement import SidecarAdapter, SidecarPhase
+from control_plane.telemetry import traceparent_of
 
 
 class SidecarUnreachableError(Exception):
@@ -71,19 +78,29 @@ def _source_failed(status: int, body: bytes) -> bool:
 
 
 class SidecarClient:
-    def __init__(self, session: aiohttp.ClientSession, *, timeout_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_seconds: float = 60.0,
+        tracer: Tracer | None = None,
+    ) -> None:
         self._http = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._tracer = tracer
 
     async def _call(
-        self, method: str, url: str, body: dict[str, Any] | None = None
+        self, method: str, url: str, body: dict[str, Any] | None = None, span: Span | None = None
     ) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if span is not None:
+            headers["traceparent"] = traceparent_of(span)
         try:
             async with self._http.request(
                 method,
                 url,
                 data=orjson.dumps(body) if body is not None else None,
-                headers={"Content-Type": "application/json"} if body is not None else None,
+                headers=headers,
                 timeout=self._timeout,
             ) as resp:
                 payload = await resp.read()
@@ -119,7 +136,36 @@ class SidecarClient:
         payload: dict[str, str | None] = {"source": source, "sha256": sha256}
         if tenant is not None:
             payload["tenant"] = tenant
-        status, body = await self._call("PUT", f"{base_url}/adapters/{name}", payload)
+        if self._tracer is None:
+            return await self._load(base_url, name, payload, None)
+        attributes = {
+            "hoist.adapter": name,
+            "hoist.adapter.source_scheme": source_scheme(source),
+            "hoist.adapter.source": safe_source(source),
+            "server.address": base_url,
+        }
+        with self._tracer.start_as_current_span(
+            "adapter.load",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,  # messages may quote the source
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                adapter = await self._load(base_url, name, payload, span)
+            except (SidecarRefusedError, SidecarUnreachableError) as exc:
+                outcome = exc.reason if isinstance(exc, SidecarRefusedError) else "Unreachable"
+                span.set_attribute("hoist.outcome", outcome)
+                span.set_status(Status(StatusCode.ERROR, outcome))
+                raise
+            span.set_attribute("hoist.outcome", adapter.phase.value)
+            return adapter
+
+    async def _load(
+        self, base_url: str, name: str, payload: dict[str, str | None], span: Span | None
+    ) -> SidecarAdapter:
+        source, sha256 = payload["source"] or "", payload["sha256"]
+        status, body = await self._call("PUT", f"{base_url}/adapters/{name}", payload, span)
         if status >= 400:
             raise SidecarRefusedError(*_error_of(body, status))
         try:

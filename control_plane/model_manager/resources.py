@@ -73,6 +73,10 @@ class PodConfig:
     log_level: str = "INFO"
     sidecar_env: tuple[tuple[str, str], ...] = ()
     """More environment of the sidecar container (the adapter source policy)."""
+    otel_env: tuple[tuple[str, str], ...] = ()
+    """The operator's `OTEL_*` variables (`control_plane.api.tracing.otel_environment`),
+    given to the engine and the sidecar: they trace where the operator does, and the
+    engine launcher starts vLLM with its own OTLP export (docs/tracing.md)."""
     native_sidecar: bool = True
     """The sidecar as a native sidecar (init container, `restartPolicy: Always`; Kubernetes
     >= 1.29): it is up before the engine starts and outlives the engine on shutdown, so
@@ -205,6 +209,7 @@ def _engine_container(model: Model, cfg: PodConfig) -> Json:
             {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
             {"name": "LOG_LEVEL", "value": cfg.log_level},
             {"name": "ENGINE_STOP_GRACE_SECONDS", "value": str(engine_stop_grace_seconds(cfg))},
+            *({"name": name, "value": value} for name, value in cfg.otel_env),
         ],
         "ports": ports,
         "resources": _engine_resources(model),
@@ -252,6 +257,7 @@ def _sidecar_container(cfg: PodConfig) -> Json:
         "env": [
             {"name": "LOG_LEVEL", "value": cfg.log_level},
             *({"name": name, "value": value} for name, value in cfg.sidecar_env),
+            *({"name": name, "value": value} for name, value in cfg.otel_env),
         ],
         "ports": [{"name": "sidecar", "containerPort": SIDECAR_PORT, "protocol": "TCP"}],
         "resources": {

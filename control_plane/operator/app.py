@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import kopf
 from aiohttp import web
+from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from control_plane.api.constants import FINALIZER
+from control_plane.api.tracing import otel_environment
 from control_plane.autoscaler import handlers as autoscaler_handlers
 from control_plane.autoscaler.wiring import AutoscalerConfig, build_kube_autoscaler
 from control_plane.kube import KubeClient
@@ -33,6 +36,7 @@ from control_plane.model_manager.resources import PodConfig
 from control_plane.operator.context import OperatorContext
 from control_plane.operator.metrics import OperatorMetrics
 from control_plane.operator.settings import OperatorSettings
+from control_plane.telemetry import start_tracing, stop_tracing
 from control_plane.tenant_manager import handlers as tenant_handlers
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
         service_account=settings.inference_service_account,
         log_level=settings.log_level,
         sidecar_env=settings.sidecar_source_env(),
+        otel_env=tuple(sorted(otel_environment(os.environ).items())),
         native_sidecar=settings.native_sidecar,
     )
 
@@ -59,10 +64,11 @@ def build_context(
     session: aiohttp.ClientSession,
     connection: kopf.ConnectionInfo,
     registry: CollectorRegistry,
+    tracer: Tracer | None = None,
 ) -> OperatorContext:
     metrics = OperatorMetrics(registry)
     cycle = AdapterCycle(
-        SidecarClient(session, timeout_seconds=settings.sidecar_timeout_seconds),
+        SidecarClient(session, timeout_seconds=settings.sidecar_timeout_seconds, tracer=tracer),
         policy=RetryPolicy(
             max_failures=settings.max_load_failures,
             backoff_base_seconds=settings.backoff_base_seconds,
@@ -184,14 +190,21 @@ async def run(
 ) -> None:
     """Run the operator until `stop_flag` is set (or the task is cancelled)."""
     registry = metrics_registry or CollectorRegistry()
-    async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
-        log.info("metrics on %s:%d", settings.metrics_host, port)
-        ctx = build_context(settings, session, connection, registry)
-        await kopf.operator(
-            registry=build_registry(ctx, connection, session=session, metrics_registry=registry),
-            settings=kopf_settings(settings),
-            clusterwide=not settings.namespaces,
-            namespaces=settings.namespaces,
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        )
+    tracing = start_tracing("hoist-operator")  # OTEL_* variables; None: off
+    tracer = tracing.get_tracer("hoist.operator") if tracing is not None else None
+    try:
+        async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
+            log.info("metrics on %s:%d", settings.metrics_host, port)
+            ctx = build_context(settings, session, connection, registry, tracer)
+            await kopf.operator(
+                registry=build_registry(
+                    ctx, connection, session=session, metrics_registry=registry
+                ),
+                settings=kopf_settings(settings),
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+            )
+    finally:
+        await asyncio.to_thread(stop_tracing, tracing)  # export the last spans

@@ -30,6 +30,7 @@ from data_plane.gateway.drain import DrainingServer, bound_socket
 from data_plane.gateway.http_protocol import head_timeout_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
+from data_plane.telemetry import start_tracing
 
 # Flags that map one-to-one onto settings fields (the rest come from the environment).
 _FLAGS: dict[str, dict[str, Any]] = {
@@ -124,7 +125,7 @@ def store_factory(settings: GatewaySettings) -> Any:
 
 
 def build(settings: GatewaySettings, *, freeze_after_start: bool = False) -> HotPaths:
-    gateway = Gateway(settings, discovery_factory(settings))
+    gateway = Gateway(settings, discovery_factory(settings), start_tracing("hoist-gateway"))
     return build_app(gateway, store_factory(settings), freeze_after_start=freeze_after_start)
 
 

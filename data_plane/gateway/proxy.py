@@ -50,6 +50,7 @@ from data_plane.gateway.request_fields import (
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.tenancy.service import OPERATOR, Caller
 from data_plane.gateway.tenancy.upstream import UsageStripper, usage_tokens
+from data_plane.gateway.tracing import TRACE_HEADERS, RequestSpan
 from data_plane.gateway.upstream_client import (
     Address,
     UpstreamClientError,
@@ -74,6 +75,8 @@ _HOP_BY_HOP = (
     b"trailers", b"transfer-encoding", b"upgrade", b"content-length", b"x-request-id",
 )  # fmt: skip
 _REQUEST_DROP = frozenset((*_HOP_BY_HOP, b"host", b"expect"))
+_TRACED_DROP = _REQUEST_DROP | frozenset(TRACE_HEADERS)
+"""Tracing on: the caller's trace headers are replaced by the gateway span's (tracing.py)."""
 _RESPONSE_DROP = frozenset((*_HOP_BY_HOP, b"date", b"server"))
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
@@ -104,9 +107,13 @@ class _Exchange:
     stripper: UsageStripper | None = None
     draining: bool = False
     """The gateway drains: answers close their connection (the client reconnects elsewhere)."""
+    trace: RequestSpan | None = None
+    """The request's span; None while tracing is off (then nothing of it runs)."""
 
     async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
         headers.append((b"content-length", str(len(payload)).encode()))
+        if self.trace is not None:
+            self.trace.responded(status)
         self.started = True
         self.done = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -222,34 +229,48 @@ class ProxyEndpoint:
         gw = self.gw
         metrics = gw.metrics
         loop = asyncio.get_running_loop()
-        request_id = auth = length = b""
+        request_id = auth = length = traceparent = tracestate = b""
         forward: list[bytes] = []
+        tracer = gw.tracer
+        drop = _REQUEST_DROP if tracer is None else _TRACED_DROP
         for key, value in scope["headers"]:
-            if key in _REQUEST_DROP:
+            if key in drop:
                 if key == b"x-request-id":
                     request_id = value
                 elif key == b"content-length":
                     length = value
+                elif key == b"traceparent":
+                    traceparent = value
+                elif key == b"tracestate":
+                    tracestate = value
                 continue
             if key == b"authorization":
                 auth = value
             forward += (key, b": ", value, b"\r\n")
         if not request_id or len(request_id) > 200:
             request_id = self._ids.next()
+        trace = None
+        if tracer is not None:  # tracing hook: join the caller's trace, parent the engine's
+            trace = RequestSpan(tracer, self.endpoint, traceparent, tracestate)
+            forward.append(trace.header())
         forward += (b"x-request-id: ", request_id, b"\r\n\r\n")
-        exchange = _Exchange(send, request_id, loop.time(), b"".join(forward))
+        exchange = _Exchange(send, request_id, loop.time(), b"".join(forward), trace=trace)
         exchange.draining = gw.draining
         try:
             caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             exchange.body = await self._read_body(receive, length)
             fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
             exchange.fields = fields
+            if trace is not None:
+                trace.asked_for(fields.model)
             tenant = caller.tenant
             cap = gw.settings.max_request_tokens
             if tenant is not None and tenant.max_request_tokens is not None:
                 cap = tenant.max_request_tokens
             check_token_bound(fields, cap, gw.settings.assumed_max_tokens)
             route, adapter = gw.fleet.resolve(exchange.fields.model)
+            if trace is not None:
+                trace.routed(route.name, adapter, caller.name)
             if caller.tenant is not None:  # tenancy hook: 403/404/429, cache salt, usage
                 uses = [(route.name, route.tenant)]
                 if adapter is not None:
@@ -262,6 +283,8 @@ class ProxyEndpoint:
             await exchange.fail(exc)
             status_class = f"{exc.status // 100}xx"
             metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, status_class).inc()
+            if trace is not None:
+                trace.end(status_class)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -295,6 +318,8 @@ class ProxyEndpoint:
         metrics.child(metrics.latency, route.name, self.endpoint).observe(
             loop.time() - exchange.arrived
         )
+        if trace is not None:
+            trace.end(status)
 
     async def _read_body(self, receive: Receive, length: bytes) -> bytes:
         limit = self.gw.settings.max_body_bytes
@@ -379,6 +404,8 @@ class ProxyEndpoint:
                 if failure is None:
                     raise
                 break  # nobody else to try: report the last failure
+            if exchange.trace is not None:
+                exchange.trace.attempt(replica.name)
             try:
                 outcome = await self._attempt(exchange, replica, (route.name, adapter or ""))
             finally:
@@ -454,7 +481,7 @@ class ProxyEndpoint:
                 await exchange.respond(status, headers, payload)
                 gw.succeeded(replica)
                 if status == 200:
-                    _count_tokens(gw, series, payload)
+                    _count_tokens(gw, series, payload, exchange.trace)
                     if exchange.caller.tenant is not None:  # tenancy hook: charge usage
                         exchange.tokens = usage_tokens(payload[-1024:]) or usage_tokens(payload)
                 return f"{status // 100}xx"
@@ -489,6 +516,9 @@ class ProxyEndpoint:
         loop = asyncio.get_running_loop()
         first_at = loop.time()
         gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
+        if exchange.trace is not None:
+            exchange.trace.responded(200)
+            exchange.trace.first_token()
         response.track_data()  # the watchdog's sweeper judges the silences from here on
         if attempt is not None:
             replica.latency.observe(first_at - attempt.sent)
@@ -525,7 +555,7 @@ class ProxyEndpoint:
         tail = last if prev is last else prev + last
         if exchange.caller.tenant is not None:  # tenancy hook: charge usage
             exchange.tokens = usage_tokens(stripper.usage if stripper else tail)
-        _count_stream(gw, series, tail, events, loop.time() - first_at)
+        _count_stream(gw, series, tail, events, loop.time() - first_at, exchange.trace)
         return True
 
 
@@ -537,7 +567,9 @@ def _response_headers(response: UpstreamResponse, request_id: bytes, close: bool
     return out
 
 
-def _count_tokens(gw: Gateway, series: Series, payload: bytes) -> None:
+def _count_tokens(gw: Gateway, series: Series, payload: bytes, trace: RequestSpan | None) -> None:
+    if trace is not None:
+        trace.usage(payload)
     tail = payload[-1024:]
     prompt = _PROMPT_TOKENS.search(tail) or _PROMPT_TOKENS.search(payload)
     completion = _COMPLETION_TOKENS.search(tail) or _COMPLETION_TOKENS.search(payload)
@@ -547,9 +579,16 @@ def _count_tokens(gw: Gateway, series: Series, payload: bytes) -> None:
         gw.metrics.child(gw.metrics.output_tokens, *series).inc(int(completion.group(1)))
 
 
-def _count_stream(
-    gw: Gateway, series: Series, tail: bytes, events: int, after_first: float
+def _count_stream(  # noqa: PLR0917
+    gw: Gateway,
+    series: Series,
+    tail: bytes,
+    events: int,
+    after_first: float,
+    trace: RequestSpan | None,
 ) -> None:
+    if trace is not None:
+        trace.usage(tail, streamed_events=events)
     prompt = _PROMPT_TOKENS.search(tail)
     completion = _COMPLETION_TOKENS.search(tail)
     if prompt is not None:

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable
 
 import aiohttp
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 
 from data_plane.gateway.discovery import Discovery, DiscoveryError
 from data_plane.gateway.engine_metrics import parse_engine_metrics
@@ -33,6 +35,7 @@ from data_plane.gateway.tenancy.service import Tenancy
 from data_plane.gateway.tenancy.shares import WAIT, Shares, ShareSettings
 from data_plane.gateway.upstream_client import UpstreamClient
 from data_plane.gateway.watchdog import Watchdog
+from data_plane.telemetry import stop_tracing
 
 log = logging.getLogger("hoist.gateway")
 
@@ -59,8 +62,18 @@ def new_session(settings: GatewaySettings) -> aiohttp.ClientSession:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, discovery_factory: DiscoveryFactory) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        discovery_factory: DiscoveryFactory,
+        tracing: TracerProvider | None = None,
+    ) -> None:
         self.settings = settings
+        self._tracing = tracing
+        self.tracer: Tracer | None = (
+            tracing.get_tracer("hoist.gateway") if tracing is not None else None
+        )
+        """The proxy's span per request (tracing.py); None: tracing is off."""
         self.metrics = GatewayMetrics()
         self.fleet = Fleet(
             FleetSettings(
@@ -177,6 +190,9 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._tracing is not None:  # export the last spans (the exporter's timeout bounds it)
+            await asyncio.to_thread(stop_tracing, self._tracing)
+            self._tracing = None
 
     # --- discovery and load -------------------------------------------------------------
 

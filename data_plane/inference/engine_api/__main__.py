@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from pathlib import Path, PurePosixPath
@@ -168,6 +169,7 @@ async def run(model: Model, host: str, port: int, settings: EngineSettings) -> i
             host=host,
             port=port,
             cpu_kvcache_gib=settings.cpu_kvcache_gib,
+            otel=os.environ,  # OTEL_*: vLLM's own trace export
         )
         if launch.needs_lmcache and importlib.util.find_spec("lmcache") is None:
             raise UsageError(

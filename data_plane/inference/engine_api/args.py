@@ -16,6 +16,9 @@ Targets vLLM 0.32's OpenAI server (`python -m vllm.entrypoints.openai.api_server
 - On CPU the engine also runs with `TORCHDYNAMO_DISABLE=1` unless `engineArgs` ask for
   compilation: vLLM torch.compiles a few sampler helpers lazily even with
   `--enforce-eager`, and the first request with `logprobs` waited ~15 s for inductor.
+- Tracing: with the `OTEL_*` variables asking for OTLP export, vLLM's own
+  (`--otlp-traces-endpoint`, `control_plane.api.tracing.engine_tracing`), unless
+  `engineArgs` names the endpoint itself.
 - `engineArgs` pass through, except flags that would break the pod (refused) and flags the
   spec owns (refused, naming the spec field to use instead); the spec model refuses them
   too (`control_plane.api.engine_options`), so a bad Model fails at `kubectl apply`.
@@ -24,6 +27,7 @@ Targets vLLM 0.32's OpenAI server (`python -m vllm.entrypoints.openai.api_server
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from control_plane.api.engine_options import (
@@ -34,6 +38,7 @@ from control_plane.api.engine_options import (
     flag_name,
 )
 from control_plane.api.model import ModelSpec
+from control_plane.api.tracing import engine_tracing
 
 __all__ = [
     "BREAKS_THE_POD",
@@ -102,6 +107,16 @@ def _gib(value: float) -> str:
     return f"{value:g}"
 
 
+def _tracing(spec: ModelSpec, otel: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    try:
+        argv, env = engine_tracing(otel)
+    except ValueError as exc:  # an OTEL_* value Hoist cannot honour
+        raise EngineArgsError(str(exc)) from None
+    if argv and any(flag_name(a) == argv[0] for a in spec.engine_args):
+        return [], {}  # engineArgs names its own endpoint
+    return argv, env
+
+
 def build_launch(
     spec: ModelSpec,
     *,
@@ -110,8 +125,10 @@ def build_launch(
     host: str,
     port: int,
     cpu_kvcache_gib: float = 1,
+    otel: Mapping[str, str] | None = None,
 ) -> EngineLaunch:
-    """The engine's argv and environment for `spec`, with the weights at `model_path`."""
+    """The engine's argv and environment for `spec`, with the weights at `model_path`;
+    `otel`: the launcher's environment, whose `OTEL_*` variables say whether vLLM traces."""
     check_engine_args(spec.engine_args)
     lora = spec.lora
     argv = [
@@ -164,5 +181,8 @@ def build_launch(
         ]  # fmt: skip
     if not any(flag_name(a) == QUIET_ENDPOINTS_FLAG for a in spec.engine_args):
         argv += [QUIET_ENDPOINTS_FLAG, QUIET_ENDPOINTS]
+    tracing_argv, tracing_env = _tracing(spec, otel or {})
+    argv += tracing_argv
+    env.update(tracing_env)
     argv += spec.engine_args
     return EngineLaunch(argv=argv, env=env, needs_lmcache=needs_lmcache)

@@ -25,6 +25,8 @@ from data_plane.inference.sidecar_runtime.plan import AdapterReport
 from data_plane.inference.sidecar_runtime.settings import SidecarSettings
 from data_plane.inference.sidecar_runtime.source_guard import GuardedResolver
 from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError
+from data_plane.inference.sidecar_runtime.tracing import AdapterSpans
+from data_plane.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def create_app(settings: SidecarSettings) -> FastAPI:
         downloads = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=GuardedResolver(policy))
         )
-        async with aiohttp.ClientSession() as http, downloads:
+        async with aiohttp.ClientSession() as http, downloads, tracing("hoist-sidecar") as traced:
             metrics = SidecarMetrics()
             store = AdapterStore(
                 settings.adapter_dir,
@@ -94,7 +96,8 @@ def create_app(settings: SidecarSettings) -> FastAPI:
             engine = EngineClient(
                 settings.engine_url, http, timeout=settings.engine_timeout_seconds
             )
-            manager = AdapterManager(settings, store, engine, metrics)
+            tracer = traced.get_tracer("hoist.sidecar") if traced else None  # None: off
+            manager = AdapterManager(settings, store, engine, metrics, spans=AdapterSpans(tracer))
             manager.restore()
             app.state.manager = manager
             app.state.metrics = metrics
@@ -167,8 +170,11 @@ def create_app(settings: SidecarSettings) -> FastAPI:
         return JSONResponse(_report(found))
 
     @app.put("/adapters/{name}")
-    async def put_adapter(name: str, body: PutAdapter, manager: ManagerDep) -> JSONResponse:
-        status, item = await manager.put(name, body.source, body.sha256, body.tenant)
+    async def put_adapter(
+        name: str, body: PutAdapter, manager: ManagerDep, request: Request
+    ) -> JSONResponse:
+        with manager.spans.request(name, request.headers):  # the caller's trace, if traced
+            status, item = await manager.put(name, body.source, body.sha256, body.tenant)
         return JSONResponse(_report(item), status_code=status)
 
     @app.delete("/adapters/{name}")

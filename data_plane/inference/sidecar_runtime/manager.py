@@ -45,6 +45,7 @@ from data_plane.inference.sidecar_runtime.sources import (
     check_sha256,
     parse_source,
 )
+from data_plane.inference.sidecar_runtime.tracing import AdapterSpans
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ class AdapterManager:
         metrics: SidecarMetrics,
         *,
         clock: Callable[[], float] = time.monotonic,
+        spans: AdapterSpans | None = None,
     ) -> None:
         self._settings = settings
+        self.spans = spans or AdapterSpans(None)
+        """A span per fetch and load (tracing.py), when tracing is on."""
         self._store = store
         self._engine = engine
         self._metrics = metrics
@@ -169,7 +173,9 @@ class AdapterManager:
                 return 200, self._must_report(name)
             started = self._clock()
             try:
-                staged = await self._store.fetch(parsed, expected_sha256=sha256, tenant=tenant)
+                with self.spans.fetch(name, source) as step:
+                    staged = await self._store.fetch(parsed, expected_sha256=sha256, tenant=tenant)
+                    step.fetched(staged.size)
             except AdapterRefusedError as refusal:
                 self._refuse(name, source, refusal, record=current is None)
                 raise
@@ -189,7 +195,8 @@ class AdapterManager:
     async def _load_new(self, want: Desired, previous: Desired | None) -> int:
         name = want.name
         try:
-            await self._engine.load(name, want.path)
+            with self.spans.load(name):
+                await self._engine.load(name, want.path)
         except EngineRefusedError as exc:
             self._metrics.adapter_loads.labels("failure").inc()
             await asyncio.to_thread(self._store.remove_version, name, want.path)
@@ -286,7 +293,8 @@ class AdapterManager:
 
     async def _reload(self, want: Desired) -> None:
         try:
-            await self._engine.load(want.name, want.path)
+            with self.spans.load(want.name):
+                await self._engine.load(want.name, want.path)
         except (EngineRefusedError, EngineUnavailableError) as exc:
             self._metrics.adapter_loads.labels("failure").inc()
             self._metrics.adapter_failures.labels("ReloadFailed").inc()

@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from opentelemetry.trace import Tracer
 
 from data_plane.inference.simulator.engine import SimEngine
 from data_plane.inference.simulator.profiles import get_profile
 from data_plane.inference.simulator.server import SimServer
 from data_plane.inference.simulator.settings import SimulatorSettings, parse_args
+from data_plane.telemetry import tracing
 
 log = logging.getLogger("data_plane.inference.simulator")
 
@@ -64,8 +66,11 @@ def _bound_port(site: web.TCPSite) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_fleet(settings: SimulatorSettings) -> AsyncIterator[Fleet]:
-    """Serve every engine of `settings`; stop them all when the block exits."""
+async def running_fleet(
+    settings: SimulatorSettings, tracer: Tracer | None = None
+) -> AsyncIterator[Fleet]:
+    """Serve every engine of `settings` (a span per generation with `tracer`); stop them
+    all when the block exits."""
     fleet = Fleet()
     runners: list[web.AppRunner] = []
     try:
@@ -75,6 +80,7 @@ async def running_fleet(settings: SimulatorSettings) -> AsyncIterator[Fleet]:
                 engine,
                 accept_missing_lora_paths=settings.accept_missing_lora_paths,
                 stamp_chunks=settings.stamp_chunks,
+                tracer=tracer,
             )
             runner = web.AppRunner(server.build_app(), handler_cancellation=True, access_log=None)
             await runner.setup()
@@ -92,9 +98,11 @@ async def running_fleet(settings: SimulatorSettings) -> AsyncIterator[Fleet]:
             await runner.cleanup()
 
 
-async def serve(settings: SimulatorSettings, stop: asyncio.Event) -> None:
+async def serve(
+    settings: SimulatorSettings, stop: asyncio.Event, tracer: Tracer | None = None
+) -> None:
     """Run the fleet until `stop` is set."""
-    async with running_fleet(settings) as fleet:
+    async with running_fleet(settings, tracer) as fleet:
         log.info(
             "simulating %d engine(s) of %s (profile %s, time scale %g) at %s",
             len(fleet.urls),
@@ -111,7 +119,8 @@ async def _main(settings: SimulatorSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, stop)
+    async with tracing("hoist-simulator") as traced:  # OTEL_* variables; None: off
+        await serve(settings, stop, traced.get_tracer("hoist.simulator") if traced else None)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

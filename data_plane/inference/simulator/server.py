@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import Span, Tracer
 
 from data_plane.inference.simulator.engine import LoadedAdapter, SimEngine, Sink
 from data_plane.inference.simulator.engine_core import SimRequest
@@ -47,6 +48,7 @@ from data_plane.inference.simulator.protocol import (
     usage_chunk,
 )
 from data_plane.inference.simulator.text import plan_output, render_chat, token_text, tokenize
+from data_plane.inference.simulator.tracing import engine_span, record_error, record_generation
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +154,11 @@ class SimServer:
         *,
         accept_missing_lora_paths: bool = False,
         stamp_chunks: bool = False,
+        tracer: Tracer | None = None,
     ) -> None:
         self.engine = engine
+        self.tracer = tracer
+        """A span per generation (tracing.py); None: tracing is off."""
         self.accept_missing_lora_paths = accept_missing_lora_paths
         self.stamp_chunks = stamp_chunks
         """`SimulatorSettings.stamp_chunks`."""
@@ -368,10 +373,24 @@ class SimServer:
     # -- generation ----------------------------------------------------------------------
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
+        if self.tracer is not None:
+            return await self._traced(request, "completion", self.tracer)
         return await self._generate(request, "completion")
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        if self.tracer is not None:
+            return await self._traced(request, "chat", self.tracer)
         return await self._generate(request, "chat")
+
+    async def _traced(self, request: web.Request, kind: str, tracer: Tracer) -> web.StreamResponse:
+        span = engine_span(tracer, request.headers, kind)
+        try:
+            return await self._generate(request, kind, span)
+        except ApiError as error:
+            record_error(span, error.status, str(error))
+            raise
+        finally:
+            span.end()
 
     def _start(self, params: GenerationParams, model: str, adapter: str | None) -> _Generation:
         engine = self.engine
@@ -422,7 +441,9 @@ class SimServer:
             choices=[_Choice(sequence) for sequence in sequences],
         )
 
-    async def _generate(self, request: web.Request, kind: str) -> web.StreamResponse:
+    async def _generate(
+        self, request: web.Request, kind: str, span: Span | None = None
+    ) -> web.StreamResponse:
         engine = self.engine
         body = await self._json_body(request)
         params, fields = parse_chat(body) if kind == "chat" else parse_completion(body)
@@ -444,6 +465,14 @@ class SimServer:
             for choice in generation.choices:
                 if choice.finish_reason is None:
                     engine.finish_early(choice.sequence, "abort")
+            if span is not None:
+                record_generation(
+                    span,
+                    request_id=generation.request_id,
+                    model=generation.model,
+                    prompt_tokens=generation.prompt_tokens,
+                    completion_tokens=generation.completion_tokens,
+                )
 
     async def _collect(self, generation: _Generation, sink: Sink) -> web.Response:
         while not generation.done:

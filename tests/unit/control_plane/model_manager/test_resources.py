@@ -218,3 +218,17 @@ def test_engine_options_reach_the_engine_command_line() -> None:
     )
     argv = build_launch(carried.spec, model_path="/m", served_name="llama", host="h", port=1).argv
     assert argv[argv.index("--runner") + 1] == "pooling"
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sim"])
+def test_the_operators_otel_variables_reach_engine_and_sidecar(engine: str) -> None:
+    otel = (("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.obs:4318"),)
+    doc = deployment_for(
+        model(engine=engine), dataclasses.replace(CFG, otel_env=otel), owner_uid="u"
+    )
+    kubernetes_validate.validate(doc, "1.31.0", strict=True)
+    for container in containers(doc).values():
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.obs:4318"
+    plain = containers(deployment_for(model(engine=engine), CFG, owner_uid="u"))
+    assert not any(e["name"].startswith("OTEL_") for c in plain.values() for e in c["env"])

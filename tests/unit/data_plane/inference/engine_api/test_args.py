@@ -201,3 +201,34 @@ def test_polled_endpoints_are_kept_out_of_the_access_log_unless_overridden() -> 
     argv, _ = launch(engineArgs=["--disable-access-log-for-endpoints=/ping"])
     assert argv.count("--disable-access-log-for-endpoints") == 0
     assert argv[-1] == "--disable-access-log-for-endpoints=/ping"
+
+
+def test_tracing_on_gives_vllm_its_own_otlp_export() -> None:
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "PATH": "/bin"}
+    built = build_launch(spec(), model_path="/m", served_name="m", host="h", port=1, otel=otel)
+    assert flag(built.argv, "--otlp-traces-endpoint") == "http://collector:4318/v1/traces"
+    assert built.env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] == "http/protobuf"
+    assert "PATH" not in built.env
+
+
+def test_tracing_off_adds_nothing() -> None:
+    built = build_launch(spec(), model_path="/m", served_name="m", host="h", port=1, otel={})
+    assert "--otlp-traces-endpoint" not in built.argv
+    assert not any(k.startswith("OTEL_") for k in built.env)
+
+
+def test_an_endpoint_in_engine_args_is_kept_as_given() -> None:
+    otel = {"OTEL_TRACES_EXPORTER": "otlp"}
+    mine = ["--otlp-traces-endpoint=http://mine:4317"]
+    built = build_launch(
+        spec(engineArgs=mine), model_path="/m", served_name="m", host="h", port=1, otel=otel
+    )
+    assert [a for a in built.argv if a.startswith("--otlp")] == mine
+
+
+def test_an_otel_exporter_hoist_cannot_build_is_an_engine_args_error() -> None:
+    with pytest.raises(EngineArgsError, match="zipkin"):
+        build_launch(
+            spec(), model_path="/m", served_name="m", host="h", port=1,
+            otel={"OTEL_TRACES_EXPORTER": "zipkin"},
+        )  # fmt: skip
