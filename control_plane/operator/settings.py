@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceScheme
+from control_plane.api.adapter_sources import DEFAULT_SCHEMES, AdapterSourcePolicy, SourceScheme
 
 
 def _random_priority() -> int:
@@ -46,9 +46,9 @@ class OperatorSettings(BaseSettings):
 
     # The tenant boundary: where adapters may come from (docs/security.md).
     adapter_source_schemes: list[SourceScheme] = Field(
-        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+        default_factory=lambda: list(DEFAULT_SCHEMES)
     )
-    """Kinds of adapter source allowed (JSON list of `s3`, `https`, `http`, `file`); also
+    """Kinds of adapter source allowed (JSON list of `s3`, `hf`, `https`, `http`, `file`); also
     handed to every sidecar, which checks again when it fetches."""
     adapter_source_hosts: list[str] = Field(default_factory=list)
     """Hosts `http(s)://` sources may name, trusted whatever they resolve to (JSON list);

@@ -13,7 +13,7 @@ import aiohttp
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from control_plane.api.liveness import LivenessPolicy
 from data_plane.inference.sidecar_runtime.engine_client import EngineClient
@@ -24,9 +24,34 @@ from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
 from data_plane.inference.sidecar_runtime.plan import AdapterReport
 from data_plane.inference.sidecar_runtime.settings import SidecarSettings
 from data_plane.inference.sidecar_runtime.source_guard import GuardedResolver
-from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError
+from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError, SourceCredentials
 
 log = logging.getLogger(__name__)
+
+
+_Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+
+
+class PutCredentials(BaseModel):
+    """Credentials for the fetch, as the keys of the LoraAdapter's Secret name them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    aws_access_key_id: _Secret | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: _Secret | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
+    aws_session_token: _Secret | None = Field(default=None, alias="AWS_SESSION_TOKEN")
+    hf_token: _Secret | None = Field(default=None, alias="HF_TOKEN")
+
+    def unwrap(self) -> SourceCredentials:
+        def plain(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return SourceCredentials(
+            aws_access_key_id=plain(self.aws_access_key_id),
+            aws_secret_access_key=plain(self.aws_secret_access_key),
+            aws_session_token=plain(self.aws_session_token),
+            hf_token=plain(self.hf_token),
+        )
 
 
 class PutAdapter(BaseModel):
@@ -36,6 +61,9 @@ class PutAdapter(BaseModel):
     sha256: str | None = None
     tenant: str | None = Field(default=None, min_length=1, max_length=63)
     """The LoraAdapter's tenant, as the control plane read it: its `{tenant}` roots apply."""
+    credentials: PutCredentials | None = None
+    """From the Secret the LoraAdapter names (read by the LoRA manager): used for this
+    fetch only, never stored, logged or reported."""
 
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
@@ -90,6 +118,8 @@ def create_app(settings: SidecarSettings) -> FastAPI:
                 http=downloads,
                 timeout=settings.fetch_timeout_seconds,
                 policy=policy,
+                hf_endpoint=settings.hf_endpoint,
+                hf_token=settings.hf_token.get_secret_value() if settings.hf_token else None,
             )
             engine = EngineClient(
                 settings.engine_url, http, timeout=settings.engine_timeout_seconds
@@ -168,7 +198,10 @@ def create_app(settings: SidecarSettings) -> FastAPI:
 
     @app.put("/adapters/{name}")
     async def put_adapter(name: str, body: PutAdapter, manager: ManagerDep) -> JSONResponse:
-        status, item = await manager.put(name, body.source, body.sha256, body.tenant)
+        credentials = body.credentials.unwrap() if body.credentials is not None else None
+        status, item = await manager.put(
+            name, body.source, body.sha256, body.tenant, credentials=credentials
+        )
         return JSONResponse(_report(item), status_code=status)
 
     @app.delete("/adapters/{name}")
