@@ -5,6 +5,10 @@ API token at all) and hands the values to the sidecar in the load request, for t
 only. The values never enter a log line, an event, the status or an error: refusals name
 the Secret and the keys, never what they hold.
 
+A tenant's adapter (`spec.tenant` set) may name only a Secret labelled
+`serving.hoist.dev/tenant: <that tenant>`: tenants that share a namespace cannot borrow
+each other's store credentials (nor any other Secret) through the LoRA manager.
+
 Only these keys are read (the standard variables' names); others are ignored:
 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (`s3://`), `HF_TOKEN`
 (`hf://`).
@@ -17,6 +21,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from control_plane.api.constants import LABEL_TENANT
 from control_plane.kube import KubeClient, KubeError, core_path
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN")
@@ -33,13 +38,22 @@ class CredentialsError(Exception):
 
 
 class CredentialsReader(Protocol):
-    async def read(self, namespace: str | None, name: str) -> dict[str, str]:
-        """The credentials in Secret `name` of `namespace`; raises CredentialsError."""
+    async def read(self, namespace: str | None, name: str, tenant: str | None) -> dict[str, str]:
+        """The credentials in Secret `name` of `namespace` for an adapter of `tenant` (None:
+        the operator's); raises CredentialsError."""
         ...
 
 
-def credentials_of(secret: Mapping[str, Any], name: str) -> dict[str, str]:
+def credentials_of(secret: Mapping[str, Any], name: str, tenant: str | None) -> dict[str, str]:
     """Decode the known keys of a Secret's `data` (pure); raises CredentialsError."""
+    if tenant is not None:
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        if labels.get(LABEL_TENANT) != tenant:
+            raise CredentialsError(
+                "CredentialsNotAllowed",
+                f"the Secret {name!r} is not labelled {LABEL_TENANT}={tenant}; a tenant's"
+                " adapter may name only that tenant's Secrets",
+            )
     data = secret.get("data") or {}
     if not isinstance(data, Mapping):
         data = {}
@@ -73,7 +87,7 @@ class SecretCredentials:
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
 
-    async def read(self, namespace: str | None, name: str) -> dict[str, str]:
+    async def read(self, namespace: str | None, name: str, tenant: str | None) -> dict[str, str]:
         try:
             secret = await self._kube.get(core_path(namespace or "default", "secrets", name))
         except KubeError as exc:
@@ -86,4 +100,4 @@ class SecretCredentials:
             raise CredentialsError(
                 "CredentialsNotFound", f"no Secret {name!r} in the adapter's namespace"
             )
-        return credentials_of(secret, name)
+        return credentials_of(secret, name, tenant)

@@ -208,7 +208,7 @@ class AdapterCycle:
         ref = spec.credentials_secret_ref
         if plan.loads and ref is not None and self._credentials is not None:
             try:
-                secret = await self._credentials.read(meta.namespace, ref.name)
+                secret = await self._credentials.read(meta.namespace, ref.name, spec.tenant)
             except CredentialsError as exc:
                 log.warning("%s: %s", meta.name, exc.message)
                 out.refusal = Refusal("the LoRA manager", exc.reason, exc.message)

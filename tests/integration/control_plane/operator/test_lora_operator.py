@@ -315,28 +315,40 @@ async def test_credentials_come_from_the_named_secret_and_are_never_shown(
     signed["spec"]["credentialsSecretRef"] = {"name": "store-creds"}
     missing = lora("missing-secret", source=s3)
     missing["spec"]["credentialsSecretRef"] = {"name": "no-such-secret"}
+    borrowed = lora("borrowed", source=s3)  # a tenant naming a Secret not labelled as its own
+    borrowed["spec"] |= {"credentialsSecretRef": {"name": "store-creds"}, "tenant": "team-b"}
     async with operator_running(url, fast_settings()):
         await cluster.apply("loraadapters", signed)
         await cluster.apply("loraadapters", lora("ambient", source=s3))
         await cluster.apply("loraadapters", missing)
+        await cluster.apply("loraadapters", borrowed)
 
         async def loaded() -> bool:
             return all([await phase_of(cluster, n) == "Ready" for n in ("signed", "ambient")])
 
         await eventually(loaded, what="both adapters Ready")
 
-        async def refused() -> bool:
-            conditions = (await status_of(cluster, "missing-secret")).get("conditions") or []
-            return any(c.get("reason") == "CredentialsNotFound" for c in conditions)
+        async def refused(name: str, reason: str) -> bool:
+            conditions = (await status_of(cluster, name)).get("conditions") or []
+            return any(c.get("reason") == reason for c in conditions)
 
-        await eventually(refused, what="the missing Secret reported on the adapter")
-        statuses = [await status_of(cluster, n) for n in ("signed", "ambient", "missing-secret")]
+        await eventually(
+            lambda: refused("missing-secret", "CredentialsNotFound"),
+            what="the missing Secret reported on the adapter",
+        )
+        await eventually(
+            lambda: refused("borrowed", "CredentialsNotAllowed"),
+            what="another's Secret refused for a tenant's adapter",
+        )
+        names = ("signed", "ambient", "missing-secret", "borrowed")
+        statuses = [await status_of(cluster, n) for n in names]
     assert sidecars[0].credentials["signed"] == {
         "AWS_ACCESS_KEY_ID": SECRET_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": SECRET_VALUE,
     }
     assert sidecars[0].credentials["ambient"] is None
     assert sidecars[0].puts("missing-secret") == 0
+    assert sidecars[0].puts("borrowed") == 0
     message = next(
         c["message"] for c in statuses[2]["conditions"] if c["reason"] == "CredentialsNotFound"
     )
