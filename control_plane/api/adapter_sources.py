@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, StringConstraints
 
 from control_plane.api.common import Strict
+from control_plane.api.store_sources import HfRepo, S3Object, StoreUriError, parse_hf, parse_s3
 
 TENANT_PLACEHOLDER = "{tenant}"
 
@@ -38,12 +39,18 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class SourceScheme(StrEnum):
     S3 = "s3"
+    """Objects in the S3 store the operator configures (`AWS_ENDPOINT_URL`)."""
+    HF = "hf"
+    """Model repositories on the Hub the operator configures (`HF_ENDPOINT`)."""
     HTTPS = "https"
     HTTP = "http"
     """Plain HTTP: off by default (no integrity in transit unless `sha256` is set)."""
     FILE = "file"
     """Local paths and `file://` URIs, under `localRoots` only."""
 
+
+DEFAULT_SCHEMES = (SourceScheme.S3, SourceScheme.HF, SourceScheme.HTTPS, SourceScheme.FILE)
+"""Allowed unless a deployment or a Tenant says otherwise."""
 
 # A host name, `*.suffix` (any name below that suffix), an IP address or a CIDR network.
 HostPattern = Annotated[
@@ -54,9 +61,7 @@ HostPattern = Annotated[
 class AdapterSourcePolicy(Strict):
     """What adapter sources may name (a deployment setting, or a field on a Tenant)."""
 
-    schemes: list[SourceScheme] = Field(
-        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
-    )
+    schemes: list[SourceScheme] = Field(default_factory=lambda: list(DEFAULT_SCHEMES))
     """The kinds of source allowed; `file` covers local paths and `file://`."""
     allowed_hosts: list[HostPattern] = Field(default_factory=list)
     """Hosts `http(s)://` sources may name (`models.example.com`, `*.example.com`, an IP or
@@ -140,13 +145,7 @@ class RemoteUrl:
     url: str
 
 
-@dataclass(frozen=True, slots=True)
-class S3Object:
-    bucket: str
-    key: str
-
-
-CheckedSource = LocalPath | RemoteUrl | S3Object
+CheckedSource = LocalPath | RemoteUrl | S3Object | HfRepo
 
 
 def check_source(
@@ -178,10 +177,12 @@ def check_source(
         if parts.netloc not in ("", "localhost"):
             raise SourceRefusedError("InvalidSource", "a file:// URI may not name a host")
         return _local(PurePosixPath(unquote(parts.path)), policy, tenant, forbidden)
-    if kind is SourceScheme.S3:
-        if not parts.netloc or not parts.path.lstrip("/"):
-            raise SourceRefusedError("InvalidSource", "an s3:// URI needs a bucket and a key")
-        return S3Object(parts.netloc, parts.path.lstrip("/"))
+    if kind in (SourceScheme.S3, SourceScheme.HF):
+        # The object lies in the operator's store: its endpoint is not the tenant's to name.
+        try:
+            return parse_s3(source) if kind is SourceScheme.S3 else parse_hf(source)
+        except StoreUriError as exc:
+            raise SourceRefusedError("InvalidSource", str(exc)) from None
     return check_url(source, policy)
 
 

@@ -18,6 +18,8 @@ LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_ROLE: Final = f"{GROUP}/role"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "hoist"
+# Label on a Secret that a tenant's LoraAdapter may name as its credentialsSecretRef.
+LABEL_TENANT: Final = f"{GROUP}/tenant"
 
 # Annotation on an inference pod listing the adapters its sidecar reports loaded.
 ANNOTATION_LOADED_ADAPTERS: Final = f"{GROUP}/loaded-adapters"

@@ -10,9 +10,9 @@ from pydantic import Field, field_validator
 
 from control_plane.api.common import Condition, ObjectMeta, ResourceName, Strict
 
-SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
+SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "hf")
 # A local path (no scheme) or one of the supported schemes. Mirrored in the CRD schema.
-SOURCE_PATTERN = r"^([^:]+|(file|https?|s3)://.+)$"
+SOURCE_PATTERN = r"^([^:]+|(file|https?|s3|hf)://.+)$"
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
 
 
@@ -29,15 +29,31 @@ class Placement(Strict):
     policy: PlacementPolicy = PlacementPolicy.FEWEST_ADAPTERS
 
 
+# A DNS subdomain, as Kubernetes names Secrets.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # noqa: S105
+
+
+class SecretRef(Strict):
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+    """The Secret's name, in the LoraAdapter's namespace."""
+
+
 class LoraAdapterSpec(Strict):
     base_model: ResourceName
     """The `Model` (same namespace) whose pods load this adapter."""
     source: str = Field(
         min_length=1, max_length=2048, json_schema_extra={"pattern": SOURCE_PATTERN}
     )
-    """A local path, `file://`, `http(s)://` or `s3://` URI of the adapter directory or archive."""
+    """A local path, `file://` or `http(s)://` URI of the adapter directory or archive;
+    `s3://bucket/key` (an archive) or `s3://bucket/prefix/` (an unpacked adapter) in the
+    operator's S3 store; or `hf://org/repo@revision`, a repository on the operator's Hub."""
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
     """When set, the fetched adapter must hash to this value, or it is refused."""
+    credentials_secret_ref: SecretRef | None = None
+    """A Secret in this namespace with the credentials to fetch the source: keys
+    `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) for `s3://`,
+    `HF_TOKEN` for `hf://`. Read by the LoRA manager and handed to the sidecar for the fetch
+    only; never shown in status, events or logs. Unset: the sidecar's own credentials."""
     placement: Placement = Field(default_factory=Placement)
     tenant: str | None = Field(default=None, min_length=1, max_length=63)
 

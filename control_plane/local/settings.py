@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.api.adapter_sources import DEFAULT_SCHEMES
 from control_plane.api.constants import ADMIN_PORT, GATEWAY_PORT
 from control_plane.local.store import store_key
 
@@ -58,8 +59,8 @@ class SupervisorSettings(BaseSettings):
     gateway_tenant_keys_file: Path | None = None
     """The gateway's key file (`HOIST_GATEWAY_TENANT_KEYS_FILE`, passed on to it as is):
     checked against the declared tenants before anything starts."""
-    adapter_source_schemes: str = "s3 https file"
-    """Kinds of adapter source the gateway and the sidecars accept (`s3 https http file`)."""
+    adapter_source_schemes: str = " ".join(DEFAULT_SCHEMES)
+    """Kinds of adapter source the gateway and the sidecars accept (`s3 hf https http file`)."""
     adapter_source_hosts: str = ""
     """Hosts `http(s)://` sources may name, trusted whatever they resolve to (space
     separated); empty: any host whose every address is public."""

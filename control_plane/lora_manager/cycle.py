@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from control_plane.api import LoraAdapter, LoraAdapterStatus
+from control_plane.lora_manager.credentials import CredentialsError, CredentialsReader
 from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
 from control_plane.lora_manager.plan import (
     AdapterPlan,
@@ -89,8 +90,12 @@ class AdapterCycle:
         metrics: AdapterMetrics | None = None,
         now: Callable[[], datetime] = _utcnow,
         poll_seconds: float = 5.0,
+        credentials: CredentialsReader | None = None,
     ) -> None:
+        """`credentials` reads the Secrets adapters name (Kubernetes); None: a
+        `credentialsSecretRef` is not read and the sidecars use their own credentials."""
         self._client = client
+        self._credentials = credentials
         self._policy = policy or RetryPolicy()
         self._metrics: AdapterMetrics = metrics or NoMetrics()
         self._now = now
@@ -199,10 +204,20 @@ class AdapterCycle:
             if pod not in plan.loads and entry is not None and entry.phase is SidecarPhase.LOADED:
                 out.loaded[pod] = entry.sha256
 
+        secret: dict[str, str] | None = None
+        ref = spec.credentials_secret_ref
+        if plan.loads and ref is not None and self._credentials is not None:
+            try:
+                secret = await self._credentials.read(meta.namespace, ref.name, spec.tenant)
+            except CredentialsError as exc:
+                log.warning("%s: %s", meta.name, exc.message)
+                out.refusal = Refusal("the LoRA manager", exc.reason, exc.message)
+                plan = replace(plan, loads=())
+
         async def load(pod: str) -> None:
             try:
                 report = await self._client.load(
-                    urls[pod], meta.name, spec.source, spec.sha256, spec.tenant
+                    urls[pod], meta.name, spec.source, spec.sha256, spec.tenant, credentials=secret
                 )
             except SidecarRefusedError as exc:
                 self._metrics.sidecar_call("load", "refused")

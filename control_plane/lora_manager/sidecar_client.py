@@ -1,7 +1,8 @@
 """The control plane's client of the inference sidecar's adapter API (design.md section 2).
 
 - `GET /adapters` -> `{"items": [{"name", "phase", "source", "sha256"?, "reason"?, "message"?}]}`
-- `PUT /adapters/{name}` with `{"source", "sha256"}` -> 200 loaded / 202 accepted, loading
+- `PUT /adapters/{name}` with `{"source", "sha256", "tenant"?, "credentials"?}` -> 200
+  loaded / 202 accepted, loading (`credentials`: the keys of the adapter's Secret)
 - `DELETE /adapters/{name}` -> 200, or 404 (already gone: success)
 
 Errors are split on purpose: `SidecarUnreachableError` (connection refused, timeout, 5xx: try
@@ -15,6 +16,7 @@ carries, so that the sidecar's fetch and load spans are its children.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -129,13 +131,23 @@ class SidecarClient:
         return out
 
     async def load(
-        self, base_url: str, name: str, source: str, sha256: str | None, tenant: str | None = None
+        self,
+        base_url: str,
+        name: str,
+        source: str,
+        sha256: str | None,
+        tenant: str | None = None,
+        *,
+        credentials: Mapping[str, str] | None = None,
     ) -> SidecarAdapter:
         """Ask the sidecar to hold `name` (for `tenant`: the sidecar checks the source against
-        that tenant's roots); its report (Loaded, or Loading when accepted)."""
-        payload: dict[str, str | None] = {"source": source, "sha256": sha256}
+        that tenant's roots; with `credentials` from the adapter's Secret for the fetch);
+        its report (Loaded, or Loading when accepted)."""
+        payload: dict[str, Any] = {"source": source, "sha256": sha256}
         if tenant is not None:
             payload["tenant"] = tenant
+        if credentials:
+            payload["credentials"] = dict(credentials)
         if self._tracer is None:
             return await self._load(base_url, name, payload, None)
         attributes = {
@@ -162,7 +174,7 @@ class SidecarClient:
             return adapter
 
     async def _load(
-        self, base_url: str, name: str, payload: dict[str, str | None], span: Span | None
+        self, base_url: str, name: str, payload: dict[str, Any], span: Span | None
     ) -> SidecarAdapter:
         source, sha256 = payload["source"] or "", payload["sha256"]
         status, body = await self._call("PUT", f"{base_url}/adapters/{name}", payload, span)

@@ -28,6 +28,7 @@ from control_plane.autoscaler import handlers as autoscaler_handlers
 from control_plane.autoscaler.wiring import AutoscalerConfig, build_kube_autoscaler
 from control_plane.kube import KubeClient
 from control_plane.lora_manager import handlers as lora_handlers
+from control_plane.lora_manager.credentials import SecretCredentials
 from control_plane.lora_manager.cycle import AdapterCycle
 from control_plane.lora_manager.sidecar_client import SidecarClient
 from control_plane.lora_manager.status import RetryPolicy
@@ -67,6 +68,7 @@ def build_context(
     tracer: Tracer | None = None,
 ) -> OperatorContext:
     metrics = OperatorMetrics(registry)
+    kube = KubeClient(session, connection)
     cycle = AdapterCycle(
         SidecarClient(session, timeout_seconds=settings.sidecar_timeout_seconds, tracer=tracer),
         policy=RetryPolicy(
@@ -76,10 +78,11 @@ def build_context(
         ),
         metrics=metrics,
         poll_seconds=settings.adapter_resync_seconds,
+        credentials=SecretCredentials(kube),
     )
     return OperatorContext(
         settings=settings,
-        kube=KubeClient(session, connection),
+        kube=kube,
         cycle=cycle,
         metrics=metrics,
         pods=pod_config(settings),

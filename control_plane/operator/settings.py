@@ -5,14 +5,26 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceScheme
+from control_plane.api.adapter_sources import DEFAULT_SCHEMES, AdapterSourcePolicy, SourceScheme
 
 
 def _random_priority() -> int:
     return random.randint(1, 32767)  # noqa: S311 - peering priority, not a secret
+
+
+STORE_ENV_NAMES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "HF_ENDPOINT",
+)
+"""The adapter stores' standard variables that say where a store is (never a secret)."""
 
 
 class OperatorSettings(BaseSettings):
@@ -46,10 +58,15 @@ class OperatorSettings(BaseSettings):
 
     # The tenant boundary: where adapters may come from (docs/security.md).
     adapter_source_schemes: list[SourceScheme] = Field(
-        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+        default_factory=lambda: list(DEFAULT_SCHEMES)
     )
-    """Kinds of adapter source allowed (JSON list of `s3`, `https`, `http`, `file`); also
+    """Kinds of adapter source allowed (JSON list of `s3`, `hf`, `https`, `http`, `file`); also
     handed to every sidecar, which checks again when it fetches."""
+    sidecar_store_env: dict[str, str] = Field(default_factory=dict)
+    """Where the sidecars find the adapter stores (JSON object of standard variables, set
+    on every sidecar), e.g. `{"AWS_ENDPOINT_URL": "http://minio.storage:9000",
+    "AWS_REGION": "eu-central-1", "AWS_ALLOW_HTTP": "true", "HF_ENDPOINT": "..."}`. Trusted
+    (the operator's). Credentials are not accepted here: name a Secret on the LoraAdapter."""
     adapter_source_hosts: list[str] = Field(default_factory=list)
     """Hosts `http(s)://` sources may name, trusted whatever they resolve to (JSON list);
     empty: any host whose every address is public."""
@@ -108,12 +125,25 @@ class OperatorSettings(BaseSettings):
             local_roots=self.adapter_source_roots,
         )
 
+    @field_validator("sidecar_store_env")
+    @classmethod
+    def _store_variables_only(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(STORE_ENV_NAMES))
+        if unknown:
+            raise ValueError(
+                f"not a store location variable: {', '.join(unknown)} (allowed:"
+                f" {', '.join(STORE_ENV_NAMES)}; credentials go in a Secret)"
+            )
+        return value
+
     def sidecar_source_env(self) -> tuple[tuple[str, str], ...]:
-        """The same policy, as the sidecars' `SIDECAR_SOURCE_*` settings read it."""
+        """The same policy, as the sidecars' `SIDECAR_SOURCE_*` settings read it, and where
+        the stores are."""
         return (
             ("SIDECAR_SOURCE_SCHEMES", " ".join(self.adapter_source_schemes)),
             ("SIDECAR_SOURCE_HOSTS", " ".join(self.adapter_source_hosts)),
             ("SIDECAR_SOURCE_ROOTS", " ".join(self.adapter_source_roots)),
+            *sorted(self.sidecar_store_env.items()),
         )
 
     def gateway_metrics_headers(self) -> tuple[tuple[str, str], ...]:

@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from control_plane.api.adapter_sources import AdapterSourcePolicy, SourceScheme
+from control_plane.api.adapter_sources import DEFAULT_SCHEMES, AdapterSourcePolicy, SourceScheme
 
 
 class DiscoveryKind(StrEnum):
@@ -184,9 +184,9 @@ class GatewaySettings(BaseSettings):
     # --- end tenancy ---
     # --- adapter sources (control_plane/api/adapter_sources.py, docs/security.md) ---
     adapter_source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(
-        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+        default_factory=lambda: list(DEFAULT_SCHEMES)
     )
-    """The kinds of adapter source the adapter API accepts (`s3 https http file`)."""
+    """The kinds of adapter source the adapter API accepts (`s3 hf https http file`)."""
     adapter_source_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Hosts `http(s)://` sources may name, trusted whatever they resolve to; empty: any
     host whose every address is public."""

@@ -30,6 +30,8 @@ class FakeSidecar:
     adapters: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     """(method, adapter name) of every PUT and DELETE."""
+    credentials: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    """The `credentials` of the last PUT of each adapter (None: the PUT had none)."""
     url: str = ""
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
@@ -55,6 +57,7 @@ class FakeSidecar:
         name = request.match_info["name"]
         body = await request.json()
         self.calls.append(("PUT", name))
+        self.credentials[name] = body.get("credentials")
         self.put_arrived.set()
         if self.hold is not None:
             await self.hold.wait()

@@ -13,8 +13,9 @@ import aiohttp
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from control_plane.api.adapter_sources import AdapterSourcePolicy
 from control_plane.api.liveness import LivenessPolicy
 from data_plane.inference.sidecar_runtime.engine_client import EngineClient
 from data_plane.inference.sidecar_runtime.fetch import AdapterStore
@@ -24,11 +25,36 @@ from data_plane.inference.sidecar_runtime.metrics import SidecarMetrics
 from data_plane.inference.sidecar_runtime.plan import AdapterReport
 from data_plane.inference.sidecar_runtime.settings import SidecarSettings
 from data_plane.inference.sidecar_runtime.source_guard import GuardedResolver
-from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError
+from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError, SourceCredentials
 from data_plane.inference.sidecar_runtime.tracing import AdapterSpans
 from data_plane.telemetry import tracing
 
 log = logging.getLogger(__name__)
+
+
+_Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+
+
+class PutCredentials(BaseModel):
+    """Credentials for the fetch, as the keys of the LoraAdapter's Secret name them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    aws_access_key_id: _Secret | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: _Secret | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
+    aws_session_token: _Secret | None = Field(default=None, alias="AWS_SESSION_TOKEN")
+    hf_token: _Secret | None = Field(default=None, alias="HF_TOKEN")
+
+    def unwrap(self) -> SourceCredentials:
+        def plain(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return SourceCredentials(
+            aws_access_key_id=plain(self.aws_access_key_id),
+            aws_secret_access_key=plain(self.aws_secret_access_key),
+            aws_session_token=plain(self.aws_session_token),
+            hf_token=plain(self.hf_token),
+        )
 
 
 class PutAdapter(BaseModel):
@@ -38,6 +64,12 @@ class PutAdapter(BaseModel):
     sha256: str | None = None
     tenant: str | None = Field(default=None, min_length=1, max_length=63)
     """The LoraAdapter's tenant, as the control plane read it: its `{tenant}` roots apply."""
+    credentials: PutCredentials | None = None
+    """From the Secret the LoraAdapter names (read by the LoRA manager): used for this
+    fetch only, never stored, logged or reported."""
+
+    def secrets(self) -> SourceCredentials | None:
+        return self.credentials.unwrap() if self.credentials is not None else None
 
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
@@ -77,6 +109,36 @@ EngineDep = Annotated[EngineClient, Depends(get_engine)]
 LivenessDep = Annotated[EngineLiveness, Depends(get_liveness)]
 
 
+def _adapter_store(
+    settings: SidecarSettings, downloads: aiohttp.ClientSession, policy: AdapterSourcePolicy
+) -> AdapterStore:
+    return AdapterStore(
+        settings.adapter_dir,
+        max_bytes=settings.max_adapter_bytes,
+        http=downloads,
+        timeout=settings.fetch_timeout_seconds,
+        policy=policy,
+        hf_endpoint=settings.hf_endpoint,
+        hf_token=settings.hf_token.get_secret_value() if settings.hf_token else None,
+    )
+
+
+def _engine_liveness(
+    settings: SidecarSettings, http: aiohttp.ClientSession, metrics: SidecarMetrics
+) -> EngineLiveness:
+    return EngineLiveness(
+        f"{settings.engine_url.rstrip('/')}/health",
+        http,
+        metrics,
+        policy=LivenessPolicy(
+            unresponsive_after_s=settings.engine_unresponsive_after_seconds,
+            start_timeout_s=settings.engine_start_timeout_seconds,
+        ),
+        interval_s=settings.engine_probe_interval_seconds,
+        probe_timeout_s=settings.engine_probe_timeout_seconds,
+    )
+
+
 def create_app(settings: SidecarSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,13 +148,7 @@ def create_app(settings: SidecarSettings) -> FastAPI:
         )
         async with aiohttp.ClientSession() as http, downloads, tracing("hoist-sidecar") as traced:
             metrics = SidecarMetrics()
-            store = AdapterStore(
-                settings.adapter_dir,
-                max_bytes=settings.max_adapter_bytes,
-                http=downloads,
-                timeout=settings.fetch_timeout_seconds,
-                policy=policy,
-            )
+            store = _adapter_store(settings, downloads, policy)
             engine = EngineClient(
                 settings.engine_url, http, timeout=settings.engine_timeout_seconds
             )
@@ -102,17 +158,7 @@ def create_app(settings: SidecarSettings) -> FastAPI:
             app.state.manager = manager
             app.state.metrics = metrics
             app.state.engine = engine
-            liveness = EngineLiveness(
-                f"{settings.engine_url.rstrip('/')}/health",
-                http,
-                metrics,
-                policy=LivenessPolicy(
-                    unresponsive_after_s=settings.engine_unresponsive_after_seconds,
-                    start_timeout_s=settings.engine_start_timeout_seconds,
-                ),
-                interval_s=settings.engine_probe_interval_seconds,
-                probe_timeout_s=settings.engine_probe_timeout_seconds,
-            )
+            liveness = _engine_liveness(settings, http, metrics)
             app.state.liveness = liveness
             poller = asyncio.create_task(manager.run(), name="sidecar-poll")
             prober = asyncio.create_task(liveness.run(), name="sidecar-engine-liveness")
@@ -174,7 +220,9 @@ def create_app(settings: SidecarSettings) -> FastAPI:
         name: str, body: PutAdapter, manager: ManagerDep, request: Request
     ) -> JSONResponse:
         with manager.spans.request(name, request.headers):  # the caller's trace, if traced
-            status, item = await manager.put(name, body.source, body.sha256, body.tenant)
+            status, item = await manager.put(
+                name, body.source, body.sha256, body.tenant, credentials=body.secrets()
+            )
         return JSONResponse(_report(item), status_code=status)
 
     @app.delete("/adapters/{name}")

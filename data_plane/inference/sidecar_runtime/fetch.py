@@ -42,12 +42,16 @@ from data_plane.inference.sidecar_runtime.source_guard import (
 )
 from data_plane.inference.sidecar_runtime.sources import (
     AdapterRefusedError,
+    HfSource,
     HttpSource,
     LocalSource,
     S3Source,
     Source,
+    SourceCredentials,
     is_within,
 )
+from data_plane.inference.sidecar_runtime.store_hf import HfFetcher
+from data_plane.inference.sidecar_runtime.store_s3 import S3Fetcher
 
 ADAPTER_CONFIG = "adapter_config.json"
 _CHUNK = 1 << 16
@@ -105,7 +109,8 @@ class AdapterStore:
 
     `http` downloads only (give it a `GuardedResolver` with the same `policy`); every
     source is checked against `policy` where it is read: local paths once resolved,
-    URLs and each redirect before they are followed."""
+    URLs and each redirect before they are followed. `s3://` and `hf://` sources are read
+    from the stores the operator configured (`store_s3`, `store_hf`)."""
 
     def __init__(
         self,
@@ -115,6 +120,8 @@ class AdapterStore:
         http: aiohttp.ClientSession,
         timeout: float,
         policy: AdapterSourcePolicy,
+        hf_endpoint: str | None = None,
+        hf_token: str | None = None,
     ) -> None:
         self.directory = directory.resolve()
         self.max_bytes = max_bytes
@@ -122,6 +129,15 @@ class AdapterStore:
         self.forbidden = install_dirs(PurePosixPath(self.directory))
         self._http = http
         self._timeout = timeout
+        too_large = lambda: _too_large(max_bytes)  # noqa: E731 - one line, named by its use
+        self._s3 = S3Fetcher(max_bytes=max_bytes, timeout=timeout, too_large=too_large)
+        self._hf = HfFetcher(
+            endpoint=hf_endpoint,
+            token=hf_token,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            too_large=too_large,
+        )
         for sub in ("adapters", ".staging", ".trash"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
 
@@ -133,12 +149,19 @@ class AdapterStore:
         return self.directory / "state.json"
 
     async def fetch(
-        self, source: Source, *, expected_sha256: str | None, tenant: str | None = None
+        self,
+        source: Source,
+        *,
+        expected_sha256: str | None,
+        tenant: str | None = None,
+        credentials: SourceCredentials | None = None,
     ) -> Staged:
-        """Fetch `source` into a fresh staging directory, verified; refuse with a reason."""
+        """Fetch `source` into a fresh staging directory, verified; refuse with a reason.
+
+        `credentials` (from the adapter's Secret) are used for this fetch only."""
         workdir = Path(tempfile.mkdtemp(prefix="fetch-", dir=self.directory / ".staging"))
         try:
-            staged = await self._fetch(source, workdir, tenant)
+            staged = await self._fetch(source, workdir, tenant, credentials)
             if expected_sha256 is not None and staged.sha256 != expected_sha256:
                 raise AdapterRefusedError(
                     "DigestMismatch",
@@ -158,18 +181,36 @@ class AdapterStore:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
             raise
 
-    async def _fetch(self, source: Source, workdir: Path, tenant: str | None) -> Staged:
-        if isinstance(source, S3Source):
-            raise AdapterRefusedError(
-                "UnsupportedScheme",
-                "s3:// sources are not supported by this sidecar build (no S3 client is"
-                " installed); serve the adapter over https:// or from a local path",
-            )
+    async def _fetch(
+        self,
+        source: Source,
+        workdir: Path,
+        tenant: str | None,
+        credentials: SourceCredentials | None,
+    ) -> Staged:
+        if isinstance(source, S3Source | HfSource):
+            return await self._fetch_store(source, workdir, credentials)
         if isinstance(source, HttpSource):
             archive = workdir / "download"
             sha = await self._download(source.url, archive)
             return Staged(await asyncio.to_thread(self._extract, archive, workdir), sha, workdir)
         return await asyncio.to_thread(self._fetch_local, source, workdir, tenant)
+
+    async def _fetch_store(
+        self, source: S3Source | HfSource, workdir: Path, credentials: SourceCredentials | None
+    ) -> Staged:
+        """An object store's archive (an S3 key) or tree (an S3 prefix, a Hub repository)."""
+        if isinstance(source, S3Source) and not source.is_prefix:
+            archive = workdir / "download"
+            sha = await self._s3.archive(source, archive, credentials)
+            return Staged(await asyncio.to_thread(self._extract, archive, workdir), sha, workdir)
+        target = workdir / "adapter"
+        target.mkdir()
+        if isinstance(source, S3Source):
+            await self._s3.tree(source, target, credentials)
+        else:
+            await self._hf.tree(source, target, credentials)
+        return Staged(target, await asyncio.to_thread(tree_digest, target), workdir)
 
     def _fetch_local(self, source: LocalSource, workdir: Path, tenant: str | None) -> Staged:
         given = Path(source.path)

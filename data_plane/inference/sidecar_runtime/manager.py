@@ -41,6 +41,7 @@ from data_plane.inference.sidecar_runtime.settings import SidecarSettings
 from data_plane.inference.sidecar_runtime.source_guard import refused
 from data_plane.inference.sidecar_runtime.sources import (
     AdapterRefusedError,
+    SourceCredentials,
     check_name,
     check_sha256,
     parse_source,
@@ -138,10 +139,16 @@ class AdapterManager:
     # -- the adapter API ----------------------------------------------------------------
 
     async def put(
-        self, name: str, source: str, sha256: str | None, tenant: str | None = None
+        self,
+        name: str,
+        source: str,
+        sha256: str | None,
+        tenant: str | None = None,
+        *,
+        credentials: SourceCredentials | None = None,
     ) -> tuple[int, AdapterReport]:
         """Fetch, verify and load `name` (for `tenant`, whose `{tenant}` source roots then
-        apply); the HTTP status and the adapter's report.
+        apply; with `credentials` for this fetch only); the HTTP status and the report.
 
         Raises `AdapterRefusedError` with a reason; an adapter already serving under `name`
         keeps serving when the new source is refused before it reaches the engine.
@@ -174,7 +181,9 @@ class AdapterManager:
             started = self._clock()
             try:
                 with self.spans.fetch(name, source) as step:
-                    staged = await self._store.fetch(parsed, expected_sha256=sha256, tenant=tenant)
+                    staged = await self._store.fetch(
+                        parsed, expected_sha256=sha256, tenant=tenant, credentials=credentials
+                    )
                     step.fetched(staged.size)
             except AdapterRefusedError as refusal:
                 self._refuse(name, source, refusal, record=current is None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from control_plane.api.adapter_sources import (
+    DEFAULT_SCHEMES,
     TENANT_PLACEHOLDER,
     AdapterSourcePolicy,
     SourceScheme,
@@ -47,9 +48,9 @@ class SidecarSettings(BaseSettings):
     drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30
     """On SIGTERM: how long adapter operations in progress may take to finish."""
     source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(
-        default_factory=lambda: [SourceScheme.S3, SourceScheme.HTTPS, SourceScheme.FILE]
+        default_factory=lambda: list(DEFAULT_SCHEMES)
     )
-    """Kinds of adapter source fetched (`s3 https http file`): the outer bound of every
+    """Kinds of adapter source fetched (`s3 hf https http file`): the outer bound of every
     Tenant's policy (docs/security.md)."""
     source_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Hosts `http(s)://` sources may name, trusted whatever they resolve to; empty: any
@@ -57,6 +58,11 @@ class SidecarSettings(BaseSettings):
     source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Directories local sources must lie in once symlinks are resolved (`{tenant}`: the
     tenant the control plane names); empty: no local sources. Never `adapter_dir`."""
+    hf_endpoint: str | None = Field(default=None, validation_alias="HF_ENDPOINT")
+    """The Hub `hf://` sources are read from (the standard variable; unset:
+    huggingface.co). Set by the operator, trusted: a tenant names only a repository."""
+    hf_token: SecretStr | None = Field(default=None, validation_alias="HF_TOKEN")
+    """The operator's Hub token, used when the adapter names no Secret of its own."""
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
     @field_validator("source_schemes", "source_hosts", "source_roots", mode="before")

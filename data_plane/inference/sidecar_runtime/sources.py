@@ -1,18 +1,21 @@
 """Where an adapter comes from, checked before a byte is fetched (pure).
 
-A source is a local path, a `file://` URI, an `http(s)://` URL or an `s3://` URI. A
-relative local path is read inside the adapter directory and may not climb out of it; no
-local path may contain `..`. Symlinks are checked when the files are read (`fetch`).
+A source is a local path, a `file://` URI, an `http(s)://` URL, an `s3://` URI (a key: an
+archive; a prefix ending in `/`: an unpacked adapter) or `hf://org/repo@revision` (a
+Hugging Face model repository; `main` without a revision). A relative local path is read
+inside the adapter directory and may not climb out of it; no local path may contain `..`.
+Symlinks are checked when the files are read (`fetch`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from control_plane.api.common import DNS_LABEL_PATTERN
+from control_plane.api.store_sources import HfRepo, S3Object, StoreUriError, parse_hf, parse_s3
 
 _SHA256 = re.compile(r"^[a-f0-9]{64}$")
 _NAME = re.compile(DNS_LABEL_PATTERN)
@@ -47,13 +50,43 @@ class HttpSource:
     """URL of a tar archive (optionally gzip-compressed) of the adapter directory."""
 
 
+S3Source = S3Object
+HfSource = HfRepo
+Source = LocalSource | HttpSource | S3Source | HfSource
+
+
 @dataclass(frozen=True)
-class S3Source:
-    bucket: str
-    key: str
+class SourceCredentials:
+    """Credentials for one fetch, from the Secret a LoraAdapter names: used for that fetch
+    only, never stored, never shown (the repr hides them)."""
+
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    hf_token: str | None = field(default=None, repr=False)
+
+    def values(self) -> list[str]:
+        """Every secret value set, to scrub them from what is logged."""
+        given = (
+            self.aws_access_key_id,
+            self.aws_secret_access_key,
+            self.aws_session_token,
+            self.hf_token,
+        )
+        return [v for v in given if v]
 
 
-Source = LocalSource | HttpSource | S3Source
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced (for log lines built from library errors)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def error_detail(exc: BaseException, secrets: list[str]) -> str:
+    """One log line for the operator: the error's kind and first line, secrets scrubbed."""
+    first = next(iter(str(exc).splitlines()), "")
+    return redact(f"{type(exc).__name__}: {first}", secrets)
 
 
 def check_name(name: str) -> str:
@@ -110,16 +143,14 @@ def parse_source(source: str, *, adapter_dir: PurePosixPath) -> Source:
         if not parts.netloc:
             raise AdapterRefusedError("InvalidSource", f"URL {source!r} has no host")
         return HttpSource(source)
-    if scheme == "s3":
-        key = parts.path.lstrip("/")
-        if not parts.netloc or not key:
-            raise AdapterRefusedError(
-                "InvalidSource", f"s3 URI {source!r} needs a bucket and a key"
-            )
-        return S3Source(parts.netloc, key)
+    if scheme in ("s3", "hf"):
+        try:
+            return parse_s3(source) if scheme == "s3" else parse_hf(source)
+        except StoreUriError as exc:
+            raise AdapterRefusedError("InvalidSource", f"{source!r}: {exc}") from None
     raise AdapterRefusedError(
         "UnsupportedScheme",
-        f"unsupported scheme {scheme}://; use a local path, file://, http(s):// or s3://",
+        f"unsupported scheme {scheme}://; use a local path, file://, http(s)://, s3:// or hf://",
     )
 
 

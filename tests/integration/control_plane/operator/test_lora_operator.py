@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -286,3 +288,73 @@ async def test_adapters_nothing_declares_are_unloaded(
 
 async def _phase_is(cluster: Cluster, name: str, phase: str) -> bool:
     return await phase_of(cluster, name) == phase
+
+
+SECRET_KEY_ID = "AKIASECRETREFTEST01"
+SECRET_VALUE = "s3cr3t-from-the-secret-7f3a"
+
+
+async def test_credentials_come_from_the_named_secret_and_are_never_shown(
+    env: tuple[HoistKubeEmulator, str, Cluster, list[FakeSidecar]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, url, cluster, sidecars = env
+    await cluster.kube.create(
+        core_path("default", "secrets"),
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "store-creds", "namespace": "default"},
+         "data": {"AWS_ACCESS_KEY_ID": base64.b64encode(SECRET_KEY_ID.encode()).decode(),
+                  "AWS_SECRET_ACCESS_KEY": base64.b64encode(SECRET_VALUE.encode()).decode(),
+                  "unrelated": base64.b64encode(b"not-sent").decode()}},
+    )  # fmt: skip
+    await cluster.apply("models", {**MODEL, "spec": {**MODEL["spec"], "replicas": 1}})
+    await cluster.add_pod("base-0", "base", sidecars[0])
+    s3 = "s3://adapters/team-a/sql.tar.gz"
+    signed = lora("signed", source=s3)
+    signed["spec"]["credentialsSecretRef"] = {"name": "store-creds"}
+    missing = lora("missing-secret", source=s3)
+    missing["spec"]["credentialsSecretRef"] = {"name": "no-such-secret"}
+    borrowed = lora("borrowed", source=s3)  # a tenant naming a Secret not labelled as its own
+    borrowed["spec"] |= {"credentialsSecretRef": {"name": "store-creds"}, "tenant": "team-b"}
+    async with operator_running(url, fast_settings()):
+        await cluster.apply("loraadapters", signed)
+        await cluster.apply("loraadapters", lora("ambient", source=s3))
+        await cluster.apply("loraadapters", missing)
+        await cluster.apply("loraadapters", borrowed)
+
+        async def loaded() -> bool:
+            return all([await phase_of(cluster, n) == "Ready" for n in ("signed", "ambient")])
+
+        await eventually(loaded, what="both adapters Ready")
+
+        async def refused(name: str, reason: str) -> bool:
+            conditions = (await status_of(cluster, name)).get("conditions") or []
+            return any(c.get("reason") == reason for c in conditions)
+
+        await eventually(
+            lambda: refused("missing-secret", "CredentialsNotFound"),
+            what="the missing Secret reported on the adapter",
+        )
+        await eventually(
+            lambda: refused("borrowed", "CredentialsNotAllowed"),
+            what="another's Secret refused for a tenant's adapter",
+        )
+        names = ("signed", "ambient", "missing-secret", "borrowed")
+        statuses = [await status_of(cluster, n) for n in names]
+    assert sidecars[0].credentials["signed"] == {
+        "AWS_ACCESS_KEY_ID": SECRET_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_VALUE,
+    }
+    assert sidecars[0].credentials["ambient"] is None
+    assert sidecars[0].puts("missing-secret") == 0
+    assert sidecars[0].puts("borrowed") == 0
+    message = next(
+        c["message"] for c in statuses[2]["conditions"] if c["reason"] == "CredentialsNotFound"
+    )
+    assert "no-such-secret" in message
+    events = await cluster.kube.list(core_path("default", "events"))
+    shown = [repr(statuses), repr(events), caplog.text]
+    for text in shown:
+        assert SECRET_VALUE not in text
+        assert SECRET_KEY_ID not in text

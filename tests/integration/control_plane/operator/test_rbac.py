@@ -58,6 +58,12 @@ async def test_every_call_of_the_operator_is_granted() -> None:
              "metadata": {"name": "team-keys", "namespace": "default"},
              "data": {"ci": base64.b64encode(b"sk-rbac-test-key-1").decode()}},
         )  # fmt: skip
+        await cluster.kube.create(
+            core_path("default", "secrets"),
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "store-creds", "namespace": "default"},
+             "data": {"HF_TOKEN": base64.b64encode(b"hf_rbac_test").decode()}},
+        )  # fmt: skip
         await cluster.apply(
             "tenants",
             {"apiVersion": "serving.hoist.dev/v1alpha1", "kind": "Tenant",
@@ -69,7 +75,8 @@ async def test_every_call_of_the_operator_is_granted() -> None:
                 "loraadapters",
                 {"apiVersion": "serving.hoist.dev/v1alpha1", "kind": "LoraAdapter",
                  "metadata": {"name": "a", "namespace": "default"},
-                 "spec": {"baseModel": "base", "source": "/a"}},
+                 "spec": {"baseModel": "base", "source": "/a",
+                          "credentialsSecretRef": {"name": "store-creds"}}},
             )  # fmt: skip
 
             async def ready() -> bool:

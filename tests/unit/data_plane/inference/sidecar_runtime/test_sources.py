@@ -6,11 +6,14 @@ import pytest
 
 from data_plane.inference.sidecar_runtime.sources import (
     AdapterRefusedError,
+    HfSource,
     HttpSource,
     LocalSource,
     S3Source,
+    SourceCredentials,
     check_name,
     check_sha256,
+    error_detail,
     is_within,
     parse_source,
 )
@@ -29,6 +32,9 @@ P = PurePosixPath
         pytest.param("http://h/a.tgz", HttpSource("http://h/a.tgz"), id="http"),
         pytest.param("HTTPS://h/a.tar", HttpSource("HTTPS://h/a.tar"), id="https-upper"),
         pytest.param("s3://bucket/k/a.tgz", S3Source("bucket", "k/a.tgz"), id="s3"),
+        pytest.param("s3://bucket/k/", S3Source("bucket", "k/"), id="s3-prefix"),
+        pytest.param("hf://org/a@v2", HfSource("org/a", "v2"), id="hf"),
+        pytest.param("hf://org/a", HfSource("org/a", "main"), id="hf-main"),
     ],
 )
 def test_parse(source: str, expected: object) -> None:
@@ -47,6 +53,8 @@ def test_parse(source: str, expected: object) -> None:
         pytest.param("file://relative", "InvalidSource", id="file-no-path"),
         pytest.param("http:///a", "InvalidSource", id="http-no-host"),
         pytest.param("s3://bucket", "InvalidSource", id="s3-no-key"),
+        pytest.param("s3://BUCKET/a", "InvalidSource", id="s3-bad-bucket"),
+        pytest.param("hf://org/a@../b", "InvalidSource", id="hf-revision-climbs"),
         pytest.param("", "InvalidSource", id="empty"),
         pytest.param(" /a", "InvalidSource", id="spaces"),
         pytest.param("/a\x00b", "InvalidSource", id="nul"),
@@ -89,3 +97,12 @@ def test_sha256() -> None:
 )
 def test_is_within(path: str, root: str, inside: bool) -> None:
     assert is_within(P(path), P(root)) is inside
+
+
+def test_credentials_never_show_in_their_repr_nor_in_a_logged_error() -> None:
+    creds = SourceCredentials(aws_access_key_id="AKIAKEY1", aws_secret_access_key="s3cr3t-v4lue")
+    assert "AKIAKEY1" not in repr(creds)
+    assert "s3cr3t-v4lue" not in repr(creds)
+    exc = RuntimeError("signature for AKIAKEY1 with s3cr3t-v4lue did not match\nsecond line")
+    detail = error_detail(exc, creds.values())
+    assert detail == "RuntimeError: signature for [redacted] with [redacted] did not match"
