@@ -107,7 +107,9 @@ async def test_a_refusal_that_no_longer_holds_is_lifted() -> None:
     ):
         await cluster.apply("models", MODEL)
         await cluster.apply("tenants", TENANT)  # team-a: s3 only
-        await cluster.apply("models", {**MODEL, "metadata": {**MODEL["metadata"], "name": "twin"}})
+        await cluster.apply(
+            "models", {**MODEL, "metadata": {"name": "twin", "namespace": "default"}}
+        )
         await cluster.add_pod("base-0", "base", sidecars[0])
         async with operator_running(url, fast_settings(adapter_source_roots=["/adapters"])):
             await cluster.apply("loraadapters", lora("a-local", "/adapters/a", "team-a"))
