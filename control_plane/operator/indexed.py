@@ -73,9 +73,10 @@ async def each(
     it raised `PermanentError`, as a refusal does after writing why). Errors of one
     resource are logged and do not stop the others.
 
-    `fresh`: read each resource again first. An index lags the API by kopf's batching
-    window, so a pass that repeats sooner than that would start from the status before
-    the previous pass's write (a retry budget spent twice, a `Failed` adapter tried again).
+    `fresh`: read each resource again first, and skip those gone. An index lags the API
+    by kopf's batching window, so a pass that repeats sooner than that would start from
+    the status before the previous pass's write (a retry budget spent twice, a `Failed`
+    adapter tried again); and it may still hold a resource deleted while a watch was down.
     """
     bound = asyncio.Semaphore(concurrency)
 

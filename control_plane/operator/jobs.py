@@ -3,10 +3,17 @@
 | job | over | every | does |
 |---|---|---|---|
 | `tenants` | each namespace holding Tenants | `tenant_resync_seconds` | re-validate them |
-| `models` | each Model | `model_resync_seconds` | re-apply Deployment + Service, status |
+| `models` | each Model (read afresh) | `model_resync_seconds` | re-apply Deployment + Service |
 | `adapters` | each LoraAdapter (read afresh) | `adapter_resync_seconds` | admission, drift repair |
 | `sweep` | each Model | `adapter_resync_seconds` | unload adapters nothing declares |
 | `autoscale` | each Model with `autoscaling.enabled` | `autoscaler_interval_seconds` | one tick |
+
+Models and LoraAdapters are read afresh before their pass (one `get` each): the pass
+writes (a Deployment, a sidecar load), and an index may hold a resource that is gone (kopf
+drops an entry on its DELETED event only, so one deleted while a watch was broken stays
+until the operator restarts); re-applying a deleted Model's Deployment would start pods
+the garbage collector then deletes. The sweep and the autoscaler only read for a Model
+that is gone (no pods, no Deployment: nothing to do), and tenants are re-listed.
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ def operator_jobs(
 
     jobs = [
         Job("tenants", settings.tenant_resync_seconds, tenants),
-        Job("models", settings.model_resync_seconds, over(MODEL_PLURAL, passes.model)),
+        Job("models", settings.model_resync_seconds, over(MODEL_PLURAL, passes.model, fresh=True)),
         Job(
             "adapters",
             settings.adapter_resync_seconds,
