@@ -1,6 +1,6 @@
 """The autoscaler on Kubernetes: observe a Model's pods, decide, patch the Deployment.
 
-One `tick` per Model per interval (a kopf timer calls it, see `handlers`):
+One `tick` per Model per interval (the operator's periodic walk calls it, see `handlers`):
 1. read the Model's Deployment (named after the Model; absent: nothing to scale yet) and
    its pods (label `serving.hoist.dev/model=<name>`); a pod is *ready* when its Ready
    condition is True, *loading* when it exists, is not terminating and is not ready;

@@ -1,12 +1,16 @@
-"""The kopf shell: a timer per Model with autoscaling enabled, around `KubeAutoscaler`.
+"""The kopf shell around `KubeAutoscaler`: a tick per autoscaled Model, and forgetting.
 
-`register(registry, autoscaler)` adds the handlers to an operator's registry; the
-operator's wiring builds the `KubeAutoscaler` (its Kubernetes client and a `Decider` with
-an `EngineScraper`, a `GatewayDemandReader` and `AutoscalerMetrics`) once at start-up.
+`autoscale_pass(autoscaler)` is one Model's tick, which the operator's periodic walk
+(`operator/walk.py`; no kopf timer, so Models carry no finalizer for it) runs over every
+Model with `autoscaling.enabled`; `register(registry, autoscaler)` adds the handlers that
+forget a Model's history. The operator's wiring builds the `KubeAutoscaler` (its
+Kubernetes client and a `Decider` with an `EngineScraper`, a `GatewayDemandReader` and
+`AutoscalerMetrics`) once at start-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -17,40 +21,23 @@ from control_plane.api.model import ModelSpec
 from control_plane.autoscaler.actuator import KubeAutoscaler
 
 
-def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
+def autoscaling_enabled(doc: Mapping[str, Any]) -> bool:
+    spec = doc.get("spec") or {}
     return bool((spec.get("autoscaling") or {}).get("enabled", False))
 
 
-def register(
-    registry: kopf.OperatorRegistry,
+def autoscale_pass(
     autoscaler: KubeAutoscaler,
-    *,
-    interval_seconds: float = 2.0,
-) -> None:
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        MODEL_PLURAL,
-        registry=registry,
-        interval=interval_seconds,
-        sharp=True,
-        when=autoscaling_enabled,
-        id="autoscale",
-    )
-    async def autoscale(
-        *,
-        spec: kopf.Spec,
-        status: kopf.Status,
-        name: str | None,
-        namespace: str | None,
-        patch: kopf.Patch,
-        logger: kopf.Logger,
-        **_: Any,
-    ) -> None:
-        if not name or not namespace:
+) -> Callable[[kopf.Body, kopf.Patch, kopf.Logger], Awaitable[None]]:
+    """One autoscaling tick of one Model (the operator's walk runs it over every Model
+    with `autoscaling.enabled`, every `autoscaler_interval_seconds`)."""
+
+    async def autoscale(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+        name, namespace = body.meta.get("name"), body.meta.get("namespace")
+        if not name or not namespace or not autoscaling_enabled(body):
             return
         try:
-            model_spec = ModelSpec.model_validate(dict(spec))
+            model_spec = ModelSpec.model_validate(dict(body.spec))
         except ValidationError as exc:
             # The model manager reports the bad spec in a condition; nothing to scale.
             logger.debug("not autoscaling %s: invalid spec: %s", name, exc.error_count())
@@ -58,14 +45,24 @@ def register(
         rec = await autoscaler.tick(namespace, name, model_spec)
         if rec is None:
             return
+        status = body.status
         if status.get("desiredReplicas") != rec.desired_replicas:
             patch.status["desiredReplicas"] = rec.desired_replicas
         if status.get("scalingReason") != rec.reason.value:
             patch.status["scalingReason"] = rec.reason.value
 
-    @kopf.on.delete(GROUP, VERSION, MODEL_PLURAL, registry=registry, optional=True)
-    async def forget(*, name: str | None, namespace: str | None, **_: Any) -> None:
-        if name and namespace:
+    return autoscale
+
+
+def register(registry: kopf.OperatorRegistry, autoscaler: KubeAutoscaler) -> None:
+    """Forget a Model's history when it goes or stops autoscaling (no finalizer needed)."""
+
+    # A watch event, not `on.delete`: a delete handler without a finalizer never runs.
+    @kopf.on.event(GROUP, VERSION, MODEL_PLURAL, registry=registry)
+    async def forget(
+        *, event: kopf.RawEvent, name: str | None, namespace: str | None, **_: Any
+    ) -> None:
+        if event.get("type") == "DELETED" and name and namespace:
             autoscaler.forget(namespace, name)
 
     @kopf.on.field(

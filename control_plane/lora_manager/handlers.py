@@ -1,18 +1,22 @@
 """kopf handlers for `LoraAdapter`: a thin shell around `cycle.AdapterCycle`.
 
-- create / update / resume, and a timer every `adapter_resync_seconds`: one reconcile
-  pass (observe the base model's pods, place, load, unload, write the status); the timer
-  is what repairs drift and places adapters on new or restarted pods;
+- create / update / resume, and every `adapter_resync_seconds` the operator's walk
+  (`operator/walk.py`): one reconcile pass (admission, then observe the base model's pods,
+  place, load, unload, write the status); the walk is what repairs drift, places adapters
+  on new or restarted pods, and re-admits an adapter refused by a policy (or a Model's
+  name) that has changed since;
 - delete: unload everywhere, then let kopf release the finalizer (a temporary error while
-  some ready pod's sidecar cannot be reached);
+  some ready pod's sidecar cannot be reached); the only finalizer Hoist asks for: no
+  garbage collector unloads an adapter from pods that live on;
 - a spec the types refuse (the CRD schema normally does): `SpecValid=False`, permanent;
-- `register_sweep`: a timer per Model, every `adapter_resync_seconds`, that unloads from
-  its pods the adapters no LoraAdapter declares.
+- `sweep_pass`: a pass per Model (run by the walk every `adapter_resync_seconds`) that
+  unloads from its pods the adapters no LoraAdapter declares.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -36,12 +40,13 @@ from control_plane.lora_manager.cycle import RemovalIncompleteError
 from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
 from control_plane.lora_manager.plan import loaded_after
 from control_plane.lora_manager.pods import pod_ref
-from control_plane.lora_manager.status import invalid_status
+from control_plane.lora_manager.status import invalid_status, readmitted
 from control_plane.model_manager.resources import ADAPTER_DIR, ROLE_INFERENCE
 from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
 from control_plane.operator.context import OperatorContext
 
 KIND = "LoraAdapter"
+Pass = Callable[[kopf.Body, kopf.Patch, kopf.Logger], Awaitable[None]]
 
 
 async def list_pods(ctx: OperatorContext, namespace: str) -> list[PodRef]:
@@ -178,7 +183,8 @@ def _refuse(
     raise kopf.PermanentError(refused.message)
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
+    """The handlers; returns the reconcile pass, which the operator's walk repeats."""
     resource = (GROUP, VERSION, LORA_ADAPTER_PLURAL)
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
@@ -205,6 +211,12 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         if refused is not None:
             _refuse(ctx, adapter, refused, body=body, patch=patch, logger=logger)
             return
+        start = readmitted(adapter.status)
+        if start is not adapter.status:
+            logger.info(
+                "LoraAdapter %s admitted now (its refusal no longer holds)", adapter.metadata.name
+            )
+            adapter = adapter.model_copy(update={"status": start})
         try:
             async with ctx.cycle.lock(adapter):
                 pods = await list_pods(ctx, namespace)
@@ -241,22 +253,6 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     ) -> None:
         await reconcile(body, patch, logger)
 
-    @kopf.timer(
-        *resource,
-        interval=ctx.settings.adapter_resync_seconds,
-        initial_delay=ctx.settings.adapter_resync_seconds,
-        registry=registry,
-    )
-    async def adapter_resync(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        if body.meta.get("deletionTimestamp"):
-            return
-        try:
-            await reconcile(body, patch, logger)
-        except kopf.PermanentError:
-            return  # the status says why; the next spec change tries again
-
     @kopf.on.delete(*resource, registry=registry)
     async def adapter_deleted(
         name: str, namespace: str | None, logger: kopf.Logger, **_: Any
@@ -270,26 +266,16 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
         logger.info("adapter %s unloaded from every pod", name)
 
+    return reconcile
 
-def register_sweep(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
-    """A timer per Model that unloads from its pods what no LoraAdapter declares (deleted
-    while the operator was down, loaded by hand): GPU LoRA slots are scarce."""
 
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        MODEL_PLURAL,
-        id="unload-undeclared-adapters",
-        interval=ctx.settings.adapter_resync_seconds,
-        initial_delay=ctx.settings.adapter_resync_seconds,
-        registry=registry,
-    )
-    async def sweep_undeclared(
-        name: str, namespace: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
-    ) -> None:
-        if body.meta.get("deletionTimestamp"):
-            return
-        namespace = namespace or "default"
+def sweep_pass(ctx: OperatorContext) -> Pass:
+    """A pass over one Model that unloads from its pods what no LoraAdapter declares
+    (deleted while the operator was down, loaded by hand): GPU LoRA slots are scarce. The
+    operator's walk runs it over every Model every `adapter_resync_seconds`."""
+
+    async def sweep_undeclared(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+        name, namespace = str(body.meta.get("name", "")), body.meta.get("namespace") or "default"
         try:
             pods = [p for p in await list_pods(ctx, namespace) if p.model == name]
             if not pods:
@@ -304,3 +290,5 @@ def register_sweep(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
             await annotate_swept(
                 ctx, namespace=namespace, pods=pods, views=views, swept=swept, logger=logger
             )
+
+    return sweep_undeclared

@@ -7,7 +7,8 @@ Phases:
 - `Degraded`: loaded on some of them, after having been ready (a pod left, a sidecar is
   unreachable, a reload is in progress);
 - `Failed`: the spec is invalid, or `RetryPolicy.max_failures` passes in a row saw the
-  adapter refused; the `Ready` condition says why. A new spec (generation) starts over.
+  adapter refused; the `Ready` condition says why. A new spec (generation) starts over,
+  and so does an admission refusal whose cause lay outside the spec (`readmitted`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,26 @@ def is_failed(status: LoraAdapterStatus | None, generation: int | None) -> bool:
         and status.phase is LoraAdapterPhase.FAILED
         and status.observed_generation == generation
     )
+
+
+ADMISSION_REASONS = frozenset({"SourceNotAllowed", "NameTaken"})
+"""Refusals by the tenant boundary (`admission.py`): they depend on the Tenant's
+`adapterSources` (or the operator's policy) and on the Models of the namespace, which may
+change while the adapter's spec does not."""
+
+
+def readmitted(status: LoraAdapterStatus | None) -> LoraAdapterStatus | None:
+    """The status a pass starts from once admission accepts an adapter it had refused
+    (`Failed` with `SpecValid=False` for an admission reason): `Pending`, no failures, so
+    the pass places it and writes `SpecValid=True`. Any other status comes back as is."""
+    if status is None or status.phase is not LoraAdapterPhase.FAILED:
+        return status
+    valid = find_condition(status.conditions, CONDITION_SPEC_VALID)
+    if valid is None or valid.status != ConditionStatus.FALSE:
+        return status
+    if valid.reason not in ADMISSION_REASONS:
+        return status
+    return status.model_copy(update={"phase": LoraAdapterPhase.PENDING, "failures": 0})
 
 
 def failures_so_far(status: LoraAdapterStatus | None, generation: int | None) -> int:

@@ -1,8 +1,10 @@
 """kopf handlers for `Model`: apply its Deployment and Service, mirror their status.
 
-- create / update / resume, and a timer every `model_resync_seconds`: create or patch the
-  Deployment and the Service (owned by the Model: deleting the Model deletes them), then
-  write the status; a spec change changes the pod template and so rolls out;
+- create / update / resume, and every `model_resync_seconds` the operator's walk
+  (`operator/walk.py`, no kopf timer, so no finalizer): create or patch the Deployment and
+  the Service (owned by the Model: deleting the Model deletes them, and its pods with the
+  adapters loaded in them, so a Model needs no finalizer), then write the status; a spec
+  change changes the pod template and so rolls out;
 - any event on a Deployment Hoist manages: refresh its Model's status right away;
 - a spec the types refuse: `SpecValid=False`, permanent, nothing applied.
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -31,6 +34,7 @@ from control_plane.operator.bodies import already_reported, dump_status, error_t
 from control_plane.operator.context import OperatorContext
 
 KIND = "Model"
+Pass = Callable[[kopf.Body, kopf.Patch, kopf.Logger], Awaitable[None]]
 
 
 async def _observe(
@@ -44,7 +48,8 @@ async def _observe(
     return deployment, pods
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
+    """The handlers; returns the reconcile pass, which the operator's walk repeats."""
     resource = (GROUP, VERSION, MODEL_PLURAL)
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
@@ -90,20 +95,6 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     ) -> None:
         await reconcile(body, patch, logger)
 
-    @kopf.timer(
-        *resource,
-        interval=ctx.settings.model_resync_seconds,
-        initial_delay=ctx.settings.model_resync_seconds,
-        registry=registry,
-    )
-    async def model_resync(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        try:
-            await reconcile(body, patch, logger)
-        except kopf.PermanentError:
-            return
-
     @kopf.on.event(
         "apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY}, registry=registry
     )
@@ -130,3 +121,5 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
                 )
         except KubeError as exc:
             logger.warning("could not refresh the status of Model %s: %s", name, exc)
+
+    return reconcile

@@ -5,16 +5,21 @@ Several replicas may run: they meet in the `KopfPeering` named `settings.peering
 (one per served namespace; `ClusterKopfPeering` when serving the whole cluster) and only
 the one with the highest priority handles resources; the others wait, and take over when
 it goes away. Without a peering object (or with `standalone`), every replica works alone.
+The periodic work (`walk.PeriodicWalk`, over kopf indexes) follows the same rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import aiohttp
 import kopf
@@ -34,9 +39,12 @@ from control_plane.lora_manager.sidecar_client import SidecarClient
 from control_plane.lora_manager.status import RetryPolicy
 from control_plane.model_manager import handlers as model_handlers
 from control_plane.model_manager.resources import PodConfig
+from control_plane.operator import indexed
 from control_plane.operator.context import OperatorContext
+from control_plane.operator.jobs import Passes, operator_jobs
 from control_plane.operator.metrics import OperatorMetrics
 from control_plane.operator.settings import OperatorSettings
+from control_plane.operator.walk import PeeringGate, PeriodicWalk, WalkMetrics
 from control_plane.telemetry import start_tracing, stop_tracing
 from control_plane.tenant_manager import handlers as tenant_handlers
 
@@ -95,18 +103,17 @@ def build_registry(
     *,
     session: aiohttp.ClientSession,
     metrics_registry: CollectorRegistry,
+    walk: PeriodicWalk,
 ) -> kopf.OperatorRegistry:
+    """The handlers of every manager, and the indexes `walk` goes over periodically."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection
 
-    model_handlers.register(registry, ctx)
-    lora_handlers.register(registry, ctx)
-    lora_handlers.register_sweep(registry, ctx)
-    tenant_handlers.register(registry, ctx)
     settings = ctx.settings
+    autoscale = None
     if settings.autoscaler_enabled:
         config = AutoscalerConfig(
             interval_seconds=settings.autoscaler_interval_seconds,
@@ -116,12 +123,17 @@ def build_registry(
             gateway_headers=settings.gateway_metrics_headers(),
         )
         autoscaler = build_kube_autoscaler(ctx.kube, session, metrics_registry, config)
-        autoscaler_handlers.register(registry, autoscaler, interval_seconds=config.interval_seconds)
+        autoscaler_handlers.register(registry, autoscaler)
+        autoscale = autoscaler_handlers.autoscale_pass(autoscaler)
+    passes = Passes(
+        model=model_handlers.register(registry, ctx),
+        adapter=lora_handlers.register(registry, ctx),
+        sweep=lora_handlers.sweep_pass(ctx),
+        recheck_tenants=tenant_handlers.register(registry, ctx),
+        autoscale=autoscale,
+    )
+    indexed.register(registry, lambda found: operator_jobs(settings, ctx.kube, found, passes), walk)
     return registry
-
-
-TIMER_EXIT_GRACE_S = 5.0
-"""How long a timer's pass in progress may run on when the operator stops or its resource goes."""
 
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
@@ -134,15 +146,10 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # run alone (and say so in the log) rather than pause.
     out.peering.mandatory = settings.peering_mandatory
     out.posting.level = logging.WARNING
-    # LoraAdapters are held until unloaded everywhere under Hoist's own finalizer name.
+    # LoraAdapters (the only kind with a finalizer: their delete handler unloads them) are
+    # held under Hoist's own finalizer name. No kopf timer or daemon: kopf would put the
+    # finalizer on every resource one matches (the periodic work is `walk.PeriodicWalk`).
     out.persistence.finalizer = FINALIZER
-    # A resource being deleted waits for its timer to finish its pass: check every second
-    # (kopf's default is a minute) so the finalizer is released promptly.
-    out.background.cancellation_polling = 1.0
-    # On exit, a timer in the middle of its pass may finish it (bounded) rather than be
-    # orphaned: an orphan outlives the operator's clients, and kopf's own exit then stops
-    # on the warning it raises before it closes its API sessions.
-    out.background.instant_exit_timeout = TIMER_EXIT_GRACE_S
     return out
 
 
@@ -172,6 +179,16 @@ async def metrics_server(
         await runner.cleanup()
 
 
+def own_identity() -> str:
+    """This replica's name in the peering (kopf's own choice when none is given: the pod's
+    name from `POD_ID`, else user@host with a start time); the walk's gate needs to know it."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{getpass.getuser()}@{socket.gethostname()}/{started}/{secrets.token_hex(2)}"
+
+
 def default_connection() -> kopf.ConnectionInfo:
     """In-cluster service account, else the kubeconfig (`KUBECONFIG` or ~/.kube/config)."""
     settings = kopf.OperatorSettings()
@@ -193,21 +210,29 @@ async def run(
 ) -> None:
     """Run the operator until `stop_flag` is set (or the task is cancelled)."""
     registry = metrics_registry or CollectorRegistry()
+    identity = own_identity()
     tracing = start_tracing("hoist-operator")  # OTEL_* variables; None: off
     tracer = tracing.get_tracer("hoist.operator") if tracing is not None else None
     try:
         async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
             log.info("metrics on %s:%d", settings.metrics_host, port)
             ctx = build_context(settings, session, connection, registry, tracer)
-            await kopf.operator(
-                registry=build_registry(
-                    ctx, connection, session=session, metrics_registry=registry
-                ),
-                settings=kopf_settings(settings),
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-                stop_flag=stop_flag,
-                ready_flag=ready_flag,
-            )
+            walk = PeriodicWalk(PeeringGate(ctx.kube, settings, identity), WalkMetrics(registry))
+            try:
+                await kopf.operator(
+                    registry=build_registry(
+                        ctx, connection, session=session, metrics_registry=registry, walk=walk
+                    ),
+                    settings=kopf_settings(settings),
+                    clusterwide=not settings.namespaces,
+                    namespaces=settings.namespaces,
+                    identity=cast(
+                        Any, identity
+                    ),  # kopf's `Identity`: a str NewType it keeps private
+                    stop_flag=stop_flag,
+                    ready_flag=ready_flag,
+                )
+            finally:
+                await walk.stop()
     finally:
         await asyncio.to_thread(stop_tracing, tracing)  # export the last spans

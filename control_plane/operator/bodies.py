@@ -42,7 +42,7 @@ def dump_status(status: Any) -> dict[str, Any]:
 
 
 def already_reported(body: Mapping[str, Any]) -> bool:
-    """The status already says this very spec is invalid (the timer need not repeat it)."""
+    """The status already says this very spec is invalid (a periodic pass need not repeat it)."""
     status = body.get("status") or {}
     return bool(
         status.get("phase") == "Failed"

@@ -75,13 +75,17 @@ class OperatorSettings(BaseSettings):
     `{tenant}`: the tenant's name); empty: no local sources."""
 
     # Reconciliation.
+    # (periodic passes of the operator's walk, `operator/walk.py`; no kopf timers)
     adapter_resync_seconds: float = Field(default=30.0, gt=0)
-    """Interval of the timer that compares declared with loaded adapters (drift repair)."""
+    """Interval of the pass that compares declared with loaded adapters (drift repair,
+    re-admission of refused adapters) and unloads undeclared ones."""
     model_resync_seconds: float = Field(default=60.0, gt=0)
-    """Interval of the timer that re-applies each Model's Deployment and refreshes status."""
+    """Interval of the pass that re-applies each Model's Deployment and refreshes status."""
     tenant_resync_seconds: float = Field(default=30.0, gt=0)
-    """Interval of the timer that re-validates each Tenant (its key Secret, the keys of the
-    other tenants, the Models it names may change without the Tenant changing)."""
+    """Interval of the pass that re-validates the Tenants (their key Secrets, the keys of
+    the other tenants, the Models they name may change without a Tenant changing)."""
+    walk_concurrency: int = Field(default=8, ge=1)
+    """Resources one periodic pass works on at once (sidecar calls may take long)."""
     sidecar_timeout_seconds: float = Field(default=120.0, gt=0)
     """Longest wait for one sidecar call (a PUT downloads and loads the adapter)."""
     max_load_failures: int = Field(default=5, ge=1)

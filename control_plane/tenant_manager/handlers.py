@@ -1,11 +1,12 @@
 """kopf handlers for `Tenant`: validate it against its namespace, write the status.
 
-- create / update / resume, and a timer every `tenant_resync_seconds`: read the
-  namespace's Tenants, their key Secrets (by name: `get`, never `list`), Models and
-  LoraAdapters, check this Tenant (`validation.check_tenant`), write the status. The
-  timer is what notices a Secret that appeared, changed or went away later, and a key
-  another tenant took since; timer passes share one observation of a namespace for half
-  an interval (`RecentObservations`);
+- create / update / resume: read the namespace's Tenants, their key Secrets (by name:
+  `get`, never `list`), Models and LoraAdapters, check this Tenant
+  (`validation.check_tenant`), write the status;
+- every `tenant_resync_seconds`, the operator's walk (`operator/walk.py`; no kopf timer,
+  so Tenants carry no finalizer) re-checks each namespace holding Tenants with one
+  observation for all of them (`register` returns that re-check): it is what notices a
+  Secret that appeared, changed or went away later, and a key another tenant took since;
 - a Model or LoraAdapter created or deleted: re-check every Tenant of its namespace at
   once (an `allowedModels` id may have come into or gone out of existence);
 - a spec the types refuse (the CRD schema normally does first): `SpecValid=False`,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,29 +129,6 @@ async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None =
     return Namespace(tenants, keys, catalog)
 
 
-class RecentObservations:
-    """Each namespace's last observation, reused by timer passes while young enough.
-
-    Each pass reads every Tenant's Secret (to compare keys across tenants); without this,
-    n Tenants' timers would read n Secrets each per interval. Passes for a change (create,
-    update, resume, a Model's event) always observe afresh and refresh the entry.
-    """
-
-    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._max_age = max_age_seconds
-        self._clock = clock
-        self._entries: dict[str, tuple[float, Namespace]] = {}
-
-    def get(self, namespace: str, tenant: Tenant) -> Namespace | None:
-        at, seen = self._entries.get(namespace, (0.0, None))
-        if seen is None or self._clock() - at > self._max_age or not seen.covers(tenant):
-            return None
-        return seen
-
-    def put(self, namespace: str, seen: Namespace) -> None:
-        self._entries[namespace] = (self._clock(), seen)
-
-
 def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> None:
     """Log (and so post as an event) a Tenant that is not ready, once per new message."""
     ready = find_condition(status.conditions, CONDITION_READY)
@@ -181,13 +159,14 @@ def refuse(
     raise kopf.PermanentError(message) from exc
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def register(
+    registry: kopf.OperatorRegistry, ctx: OperatorContext
+) -> Callable[[str], Awaitable[None]]:
+    """The handlers; returns the re-check of one namespace, which the operator's walk
+    repeats for every namespace holding Tenants."""
     resource = (GROUP, VERSION, TENANT_PLURAL)
-    recent = RecentObservations(max_age_seconds=ctx.settings.tenant_resync_seconds / 2)
 
-    async def reconcile(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, *, fresh: bool = True
-    ) -> None:
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
         started = time.perf_counter()
         now = ctx.cycle.now()
         try:
@@ -198,10 +177,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             return
         namespace = tenant.metadata.namespace
         try:
-            seen = None if fresh else recent.get(namespace, tenant)
-            if seen is None:
-                seen = await observe(ctx, namespace, tenant)
-                recent.put(namespace, seen)
+            seen = await observe(ctx, namespace, tenant)
         except KubeError as exc:
             ctx.metrics.reconciles.labels(KIND, "error").inc()
             raise kopf.TemporaryError(str(exc), delay=ctx.settings.tenant_resync_seconds) from exc
@@ -221,28 +197,10 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     ) -> None:
         await reconcile(body, patch, logger)
 
-    @kopf.timer(
-        *resource,
-        interval=ctx.settings.tenant_resync_seconds,
-        initial_delay=ctx.settings.tenant_resync_seconds,
-        registry=registry,
-    )
-    async def tenant_resync(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        try:
-            await reconcile(body, patch, logger, fresh=False)
-        except kopf.PermanentError:
-            return  # the status says why; the next spec change tries again
-
-    async def model_ids_changed(event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
-        # Only creations and deletions change which ids exist (None: the initial listing,
-        # which the Tenants' own resume handlers cover).
-        if event.get("type") not in ("ADDED", "DELETED") or not namespace:
-            return
+    async def recheck_namespace(namespace: str) -> None:
+        """Observe `namespace` once and write every valid Tenant's status that changed."""
         try:
             seen = await observe(ctx, namespace)
-            recent.put(namespace, seen)
             now = ctx.cycle.now()
             for tenant in seen.tenants:
                 status = seen.status(tenant, now=now)
@@ -256,5 +214,12 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         except KubeError as exc:
             log.warning("could not re-check the Tenants of %s: %s", namespace, exc)
 
+    async def model_ids_changed(event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
+        # Only creations and deletions change which ids exist (None: the initial listing,
+        # which the Tenants' own resume handlers cover).
+        if event.get("type") in ("ADDED", "DELETED") and namespace:
+            await recheck_namespace(namespace)
+
     for plural in (MODEL_PLURAL, LORA_ADAPTER_PLURAL):
         kopf.on.event(GROUP, VERSION, plural, registry=registry)(model_ids_changed)
+    return recheck_namespace

@@ -59,7 +59,7 @@ class RunningOperator:
     async def shutdown(self) -> None:
         self.stop.set()
         try:
-            # kopf's own exit: handlers' passes in progress (TIMER_EXIT_GRACE_S), then its
+            # kopf's own exit: handlers in progress, the walk's last pass, then kopf's
             # cleanup; cancelling it earlier skips the cleanup and leaks its API sessions.
             await asyncio.wait_for(asyncio.shield(self.task), timeout=30)
         except TimeoutError:

@@ -1,4 +1,6 @@
-"""The kopf timer: `kopf.operator` with the autoscaler's handlers, against the API emulator.
+"""The autoscaler's periodic pass: `kopf.operator` with the autoscaler's handlers and the
+operator's walk (kopf indexes + `PeriodicWalk`, only the `autoscale` job), against the API
+emulator.
 
 Engines and gateway pods serve their metrics from a loopback server; the operator runs in
 the test's own task and is stopped by it.
@@ -25,6 +27,11 @@ from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.autoscaler.wiring import gateway_pod_urls
 from control_plane.kube import KubeClient, apps_path, core_path, hoist_path
+from control_plane.operator import indexed
+from control_plane.operator.indexed import Indexed
+from control_plane.operator.jobs import autoscale_job
+from control_plane.operator.settings import OperatorSettings
+from control_plane.operator.walk import Job, PeeringGate, PeriodicWalk, WalkMetrics
 from tests.support.kube_emulator import running_emulator
 from tests.support.kubelet import create_with_status
 from tests.support.metrics_server import MetricsServer, engine_text, metrics_server
@@ -125,8 +132,19 @@ async def env() -> AsyncIterator[Env]:
         def login(**_: Any) -> kopf.ConnectionInfo:
             return connection
 
-        handlers.register(registry, autoscaler, interval_seconds=0.2)
-        yield Env(kube, server, metrics, registry)
+        handlers.register(registry, autoscaler)
+        gate = PeeringGate(kube, OperatorSettings(standalone=True), identity="test")
+        walk = PeriodicWalk(gate, WalkMetrics(metrics))
+
+        def jobs(found: Indexed) -> list[Job]:
+            tick = handlers.autoscale_pass(autoscaler)
+            return [autoscale_job(kube, found, tick, interval_seconds=0.2, concurrency=4)]
+
+        indexed.register(registry, jobs, walk)
+        try:
+            yield Env(kube, server, metrics, registry)
+        finally:
+            await walk.stop()
 
 
 async def _redirect(urls: Callable[[], Awaitable[list[str]]], server: MetricsServer) -> list[str]:
@@ -135,7 +153,7 @@ async def _redirect(urls: Callable[[], Awaitable[list[str]]], server: MetricsSer
     return [server.url(f"gw-{i}") for i in range(len(found))]
 
 
-async def test_the_timer_scales_a_busy_model_and_records_why(env: Env) -> None:
+async def test_the_walk_scales_a_busy_model_and_records_why(env: Env) -> None:
     kube, server, metrics = env.kube, env.server, env.metrics
     server.texts["chat-a"] = engine_text("chat", running=5, waiting=3)
     server.texts["gw-0"] = (
@@ -206,7 +224,7 @@ async def test_models_without_autoscaling_are_not_touched(env: Env) -> None:
 
     async with env.operator():
         await eventually(chat_decided, what="a decision for chat")
-        await asyncio.sleep(0.5)  # several more timer intervals
+        await asyncio.sleep(0.5)  # several more intervals
     dep = await kube.get(deployment_path(NS, "code"))
     assert dep is not None
     assert dep["spec"]["replicas"] == 1

@@ -94,3 +94,57 @@ async def test_refused_sources_and_names_are_never_placed() -> None:
         assert sorted(sidecars[0].loaded()) == ["a-s3", "public"]
         for name in refused:
             assert sidecars[0].puts(name) == 0, name
+
+
+async def test_a_refusal_that_no_longer_holds_is_lifted() -> None:
+    """Admission refusals depend on things outside the adapter's spec: its Tenant's
+    `adapterSources` and the Models of the namespace. When those change, the next
+    periodic pass admits the adapter and places it, without a spec change."""
+    async with (
+        running_emulator() as (_, url),
+        cluster_client(url) as cluster,
+        fake_sidecars(1) as sidecars,
+    ):
+        await cluster.apply("models", MODEL)
+        await cluster.apply("tenants", TENANT)  # team-a: s3 only
+        await cluster.apply(
+            "models", {**MODEL, "metadata": {"name": "twin", "namespace": "default"}}
+        )
+        await cluster.add_pod("base-0", "base", sidecars[0])
+        async with operator_running(url, fast_settings(adapter_source_roots=["/adapters"])):
+            await cluster.apply("loraadapters", lora("a-local", "/adapters/a", "team-a"))
+            await cluster.apply("loraadapters", lora("twin", "/adapters/t"))
+
+            async def refused() -> bool:
+                reasons = [
+                    (await _status(cluster, n)).get("conditions") and
+                    _spec_valid(await _status(cluster, n)).get("reason")
+                    for n in ("a-local", "twin")
+                ]  # fmt: skip
+                return reasons == ["SourceNotAllowed", "NameTaken"]
+
+            await eventually(refused, what="both adapters refused")
+            generations = {
+                n: ((await cluster.get("loraadapters", n)) or {})["metadata"]["generation"]
+                for n in ("a-local", "twin")
+            }
+            # the tenant's policy now allows its local directory; the Model "twin" goes
+            await cluster.patch(
+                "tenants",
+                "team-a",
+                {"spec": {"adapterSources": {"schemes": ["s3", "file"],
+                                             "localRoots": ["/adapters"]}}},
+            )  # fmt: skip
+            await cluster.delete("models", "twin")
+
+            async def admitted() -> bool:
+                phases = [(await _status(cluster, n)).get("phase") for n in ("a-local", "twin")]
+                return phases == ["Ready", "Ready"]
+
+            await eventually(admitted, what="both adapters admitted and Ready")
+            for name, generation in generations.items():
+                doc = await cluster.get("loraadapters", name)
+                assert doc is not None and doc["metadata"]["generation"] == generation
+                condition = _spec_valid(doc["status"])
+                assert (condition["status"], condition["reason"]) == ("True", "Valid"), name
+        assert sorted(sidecars[0].loaded()) == ["a-local", "twin"]

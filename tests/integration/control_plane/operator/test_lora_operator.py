@@ -138,8 +138,13 @@ async def test_pod_restart_and_drift(
         async def repaired() -> bool:
             return "sql" in sidecars[1].loaded()
 
-        await eventually(repaired, what="drift repaired by the timer")
-        assert operator.sample("hoist_operator_adapter_drift_repairs_total", {"model": "base"}) >= 1
+        await eventually(repaired, what="drift repaired by the periodic walk")
+
+        async def counted() -> bool:  # counted once the sidecar's answer is back
+            labels = {"model": "base"}
+            return operator.sample("hoist_operator_adapter_drift_repairs_total", labels) >= 1
+
+        await eventually(counted, what="the repair counted")
 
         # pod restart: base-1 is replaced by base-2 (a fresh sidecar)
         await cluster.remove_pod("base-1")

@@ -7,6 +7,7 @@ from typing import Any
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator
 from tests.support.operator_harness import (
+    RunningOperator,
     cluster_client,
     eventually,
     fast_settings,
@@ -14,6 +15,10 @@ from tests.support.operator_harness import (
 )
 
 PEERING_PATH = "/apis/kopf.dev/v1/clusterkopfpeerings"
+
+
+def walk(replica: RunningOperator, job: str, outcome: str) -> float:
+    return replica.sample("hoist_operator_walk_passes_total", {"job": job, "outcome": outcome})
 
 
 def lora(placement: int | str = "all") -> dict[str, Any]:
@@ -98,6 +103,18 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
                 assert sidecars[0].puts("sql") == 1
                 assert sidecars[1].puts("sql") == 1
 
+                # the periodic walk (no kopf timer) pauses with the handlers: the low
+                # replica's passes all found the high one working, and did nothing
+                async def low_walk_paused() -> bool:
+                    return (
+                        walk(low, "adapters", "paused") >= 3 and walk(low, "models", "paused") >= 1
+                    )
+
+                await eventually(low_walk_paused, what="the low replica's walk paused")
+                assert walk(high, "adapters", "ran") > 0
+                for job in ("tenants", "models", "adapters", "sweep", "autoscale"):
+                    assert walk(low, job, "ran") == 0, job
+
                 # the high-priority replica leaves: the other one takes over
                 stopped = True
                 await high_replica.__aexit__(None, None, None)
@@ -113,6 +130,11 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
                     "hoist_operator_reconciles_total", {"kind": "LoraAdapter", "result": "ok"}
                 )
                 assert taken_over > 0
+
+                async def low_walks() -> bool:
+                    return walk(low, "adapters", "ran") > 0
+
+                await eventually(low_walks, what="the remaining replica's walk running")
                 assert len(sidecars[0].loaded() | sidecars[1].loaded()) == 1
                 assert sidecars[0].loaded() != sidecars[1].loaded()
         finally:

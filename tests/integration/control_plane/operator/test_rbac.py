@@ -108,7 +108,7 @@ async def test_every_call_of_the_operator_is_granted() -> None:
     # The test runs kopf cluster-wide (kmock cannot serve kopf's namespace observation);
     # the manifests run it namespaced, where the same calls are namespaced ones.
     allowed = granted(rbac_docs(), {"hoist-controller", "hoist-controller-discovery"})
-    allowed |= {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch")}
+    allowed |= {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
     assert calls, "no operator calls were recorded"
     missing = sorted(c for c in calls if c not in allowed)
     assert not missing, f"the operator made calls its RBAC does not grant: {missing}"

@@ -15,6 +15,7 @@ from control_plane.lora_manager.status import (
     invalid_status,
     is_failed,
     next_status,
+    readmitted,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -155,3 +156,40 @@ def test_status_counts(loaded: set[str], targets: set[str], replicas: int | str)
     assert (status.phase is LoraAdapterPhase.READY) == (
         status.ready_replicas >= status.desired_replicas > 0
     )
+
+
+@pytest.mark.parametrize(
+    ("reason", "again"),
+    [
+        pytest.param("SourceNotAllowed", True, id="policy-may-change"),
+        pytest.param("NameTaken", True, id="the-model-may-go"),
+        pytest.param("InvalidSpec", False, id="only-a-new-spec-helps"),
+    ],
+)
+def test_an_admission_refusal_is_readmitted_when_it_no_longer_holds(
+    reason: str, again: bool
+) -> None:
+    refused = invalid_status(None, "spec.source is not allowed", 3, now=T0, reason=reason)
+    assert is_failed(refused, 3)
+    start = readmitted(refused)
+    assert start is not None
+    assert is_failed(start, 3) is not again
+    if again:
+        # the pass that follows places it and says the spec is valid again
+        after = next_status(
+            start,
+            result(generation=3, candidates=1, targets=("a",), loaded={"a": None}),
+            now=T0,
+            policy=POLICY,
+        )
+        assert after.phase is LoraAdapterPhase.READY
+        valid = find_condition(after.conditions, "SpecValid")
+        assert valid is not None and valid.status == "True"
+
+
+def test_readmitted_leaves_other_statuses_alone() -> None:
+    assert readmitted(None) is None
+    loading = next_status(None, result(candidates=1, targets=("a",)), now=T0, policy=POLICY)
+    assert readmitted(loading) is loading
+    gave_up = LoraAdapterStatus(phase=LoraAdapterPhase.FAILED, observed_generation=1)
+    assert readmitted(gave_up) is gave_up  # refused by the sidecars: not an admission matter
