@@ -75,6 +75,8 @@ async def running_fleet(settings: SimulatorSettings) -> AsyncIterator[Fleet]:
                 engine,
                 accept_missing_lora_paths=settings.accept_missing_lora_paths,
                 stamp_chunks=settings.stamp_chunks,
+                runner=settings.runner,
+                embedding_dim=settings.embedding_dim,
             )
             runner = web.AppRunner(server.build_app(), handler_cancellation=True, access_log=None)
             await runner.setup()
