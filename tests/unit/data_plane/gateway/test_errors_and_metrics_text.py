@@ -3,8 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from data_plane.gateway.engine_metrics import parse_engine_metrics
 from data_plane.gateway.engine_errors import as_openai_error
+from data_plane.gateway.engine_metrics import parse_engine_metrics
 from data_plane.gateway.errors import OverCapacityError, sse_error_event
 
 
