@@ -28,6 +28,12 @@ from aiohttp import web
 from data_plane.inference.simulator import embeddings, responses_api
 from data_plane.inference.simulator.engine import LoadedAdapter, SimEngine, Sink
 from data_plane.inference.simulator.engine_core import SimRequest
+from data_plane.inference.simulator.logprobs import (
+    TokenLogprob,
+    chat_logprobs,
+    completion_logprobs,
+    token_logprob,
+)
 from data_plane.inference.simulator.protocol import (
     VLLM_VERSION,
     ApiError,
@@ -81,6 +87,11 @@ class _Choice:
     tokens: int = 0
     finish_reason: str | None = None
     stop_reason: str | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    reported: int = 0
+    """Log-probabilities already sent (streams send each token's once)."""
+    text_offset: int = 0
+    """Characters already sent, where the next completion logprobs' offsets start."""
 
 
 @dataclass
@@ -113,8 +124,13 @@ class _Generation:
         choice = self.choices[sequence.index]
         if choice.finish_reason is not None:
             return None
-        piece = token_text(sequence.output_token_ids[index])
+        token_id = sequence.output_token_ids[index]
+        piece = token_text(token_id)
         choice.tokens += 1
+        asked = self.params.logprobs
+        if asked is not None:
+            alternatives = asked if self.params.kind == "chat" else max(asked, 1)
+            choice.logprobs.append(token_logprob(piece, token_id, index, alternatives))
         searched_to = len(choice.text)
         choice.text += piece
         last = index + 1 >= len(sequence.output_token_ids)
@@ -138,6 +154,20 @@ class _Generation:
         if last:
             choice.finish_reason = sequence.planned_finish
         return self._emit(choice, emit_to)
+
+    def logprobs_of(self, choice: _Choice, *, fresh: bool) -> dict[str, Any] | None:
+        """The choice's logprobs in the answer's shape (`fresh`: only those not yet sent)."""
+        asked = self.params.logprobs
+        if asked is None:
+            return None
+        entries = choice.logprobs[choice.reported :] if fresh else choice.logprobs
+        offset = choice.text_offset if fresh else 0
+        if fresh:
+            choice.reported = len(choice.logprobs)
+            choice.text_offset += sum(len(e.text) for e in entries)
+        if self.params.kind == "chat":
+            return chat_logprobs(entries, asked)
+        return completion_logprobs(entries, asked, offset)
 
     @staticmethod
     def _emit(choice: _Choice, end: int) -> str:
@@ -600,6 +630,7 @@ class SimServer:
                 text=choice.text,
                 finish_reason=choice.finish_reason or "abort",
                 stop_reason=choice.stop_reason,
+                logprobs=generation.logprobs_of(choice, fresh=False),
             )
             for i, choice in enumerate(generation.choices)
         ]
@@ -655,6 +686,7 @@ class SimServer:
                     finish_reason=choice.finish_reason,
                     stop_reason=choice.stop_reason,
                     fingerprint=self.fingerprint if finished and tag_finish else None,
+                    logprobs=generation.logprobs_of(choice, fresh=True),
                 )
                 if continuous:
                     chunk["usage"] = usage(
