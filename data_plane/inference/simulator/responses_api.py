@@ -73,7 +73,8 @@ def parse_responses(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
             param="previous_response_id",
         )
     messages = _messages(body)
-    chat_view = {k: v for k, v in body.items() if k in ("model", "stream", "temperature", "top_p")}
+    shared = ("model", "stream", "temperature", "top_p", "seed", "stop", "ignore_eos")
+    chat_view = {k: v for k, v in body.items() if k in shared}
     fields = _common(chat_view, "chat")
     fields["max_tokens"] = _output_tokens(body)
     fields["max_tokens_param"] = "max_output_tokens"
