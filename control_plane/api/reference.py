@@ -24,6 +24,9 @@ _INTRO = """\
 Generated from `control_plane/api` by `make crds`; do not edit by hand. The same fields
 are accepted by `kubectl apply` (through the CRDs in `k8s/crds`) and by `hoist up -f`.
 Unknown fields are refused.
+
+The gateway's OpenAI API (every endpoint and parameter: supported, passed through or refused,
+and how engine errors are translated) is in [openai-compatibility.md](openai-compatibility.md).
 """
 
 

@@ -1,6 +1,6 @@
 """The gateway's HTTP surface: FastAPI for the control routes, raw ASGI for the hot path.
 
-`build_app` returns the ASGI callable uvicorn serves: the two proxy routes are dispatched
+`build_app` returns the ASGI callable uvicorn serves: the four proxy routes are dispatched
 before FastAPI's routing and middleware (they cost per request), everything else is a
 FastAPI route. Every error, from either side, has OpenAI's shape.
 """
@@ -39,6 +39,7 @@ from data_plane.gateway.openapi.responses import Responses, answer, error_respon
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
+from data_plane.gateway.stored_responses import stored_responses
 from data_plane.gateway.tenancy.errors import PermissionDeniedError
 from data_plane.gateway.tenancy.keys import presented
 from data_plane.gateway.tenancy.service import Caller
@@ -240,6 +241,7 @@ def build_app(
     app.state.adapter_store = None
     app.include_router(control)
     app.include_router(adapters)
+    app.include_router(stored_responses)
     install_openapi(app)
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -247,5 +249,7 @@ def build_app(
     routes = {
         "/v1/chat/completions": ProxyEndpoint(gateway, Endpoint.CHAT, "/v1/chat/completions"),
         "/v1/completions": ProxyEndpoint(gateway, Endpoint.COMPLETIONS, "/v1/completions"),
+        "/v1/responses": ProxyEndpoint(gateway, Endpoint.RESPONSES, "/v1/responses"),
+        "/v1/embeddings": ProxyEndpoint(gateway, Endpoint.EMBEDDINGS, "/v1/embeddings"),
     }
     return HotPaths(app, routes)

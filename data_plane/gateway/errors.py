@@ -6,25 +6,25 @@
     +-- ModelNotFoundError             404 invalid_request_error / model_not_found
     +-- RequestTooLargeError           413 invalid_request_error / request_too_large
     +-- OverCapacityError              429 rate_limit_error (+ Retry-After)
-    +-- NoReadyReplicaError            503 service_unavailable (+ Retry-After)
-    +-- UpstreamTimeoutError           504 timeout
-    +-- UpstreamUnavailableError       502 upstream_error
+    +-- NoReadyReplicaError            503 server_error / no_ready_replica (+ Retry-After)
+    +-- UpstreamTimeoutError           504 server_error / upstream_timeout
+    +-- UpstreamUnavailableError       502 server_error / upstream_unavailable
 
 The body is `{"error": {"message", "type", "param", "code"}}`: the OpenAI SDK maps the
 status to its exception classes (BadRequestError, NotFoundError, RateLimitError, ...).
+Every `type` is one of OpenAI's; an engine's own errors are translated (engine_errors.py).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import orjson
 
 
 class GatewayError(Exception):
     status: int = 500
-    type: str = "internal_error"
+    type: str = "server_error"
     code: str | None = None
 
     def __init__(
@@ -109,19 +109,19 @@ class OverCapacityError(GatewayError):
 
 class UpstreamUnavailableError(GatewayError):
     status = 502
-    type = "upstream_error"
+    type = "server_error"
     code = "upstream_unavailable"
 
 
 class NoReadyReplicaError(GatewayError):
     status = 503
-    type = "service_unavailable"
+    type = "server_error"
     code = "no_ready_replica"
 
 
 class UpstreamTimeoutError(GatewayError):
     status = 504
-    type = "timeout"
+    type = "server_error"
     code = "upstream_timeout"
 
 
@@ -151,33 +151,6 @@ def type_for_status(status: int) -> str:
     return "server_error" if status >= 500 else "invalid_request_error"
 
 
-def as_openai_error(status: int, body: bytes) -> bytes:
-    """`body` unchanged when it already has OpenAI's shape, else wrapped in it.
-
-    vLLM answers `{"error": {...}}` (new) or `{"object": "error", "message": ...}` (old);
-    anything else (text, HTML from a proxy) becomes the message.
-    """
-    try:
-        parsed: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict):
-        inner = parsed.get("error")
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return body
-        if isinstance(parsed.get("message"), str):
-            return error_body(
-                parsed["message"],
-                str(parsed.get("type") or type_for_status(status)),
-                param=parsed.get("param") if isinstance(parsed.get("param"), str) else None,
-                code=str(parsed["code"]) if parsed.get("code") is not None else None,
-            )
-        if isinstance(parsed.get("detail"), str):
-            return error_body(parsed["detail"], type_for_status(status))
-    text = body.decode("utf-8", "replace").strip()[:500] or f"upstream answered {status}"
-    return error_body(text, type_for_status(status))
-
-
-def sse_error_event(message: str, type_: str = "upstream_error", code: str | None = None) -> bytes:
+def sse_error_event(message: str, type_: str = "server_error", code: str | None = None) -> bytes:
     """The final event of a stream that broke after its first byte (the SDK raises APIError)."""
     return b"data: " + error_body(message, type_, code=code) + b"\n\n"

@@ -1,4 +1,5 @@
-"""The hot path: `POST /v1/chat/completions` and `/v1/completions` as plain ASGI apps.
+"""The hot path: `POST /v1/chat/completions`, `/v1/completions`, `/v1/responses` and
+`/v1/embeddings` as plain ASGI apps (SSE streams are passed through as they come).
 
 Per request: read the body (bounded), read the routing fields, pick a replica, send the
 client's bytes upstream on the pooled session and pass the answer's bytes back. Failures
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from data_plane.gateway.engine_errors import as_openai_error
 from data_plane.gateway.errors import (
     BadRequestError,
     GatewayError,
@@ -34,7 +36,6 @@ from data_plane.gateway.errors import (
     RequestTooLargeError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
-    as_openai_error,
     sse_error_event,
 )
 from data_plane.gateway.fleet import ModelRoute, Replica
@@ -82,8 +83,8 @@ _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _WATCH_AFTER_S = 0.02
-_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
-_COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+_PROMPT_TOKENS = re.compile(rb'"(?:prompt|input)_tokens"\s*:\s*(\d+)')  # Responses: input/output
+_COMPLETION_TOKENS = re.compile(rb'"(?:completion|output)_tokens"\s*:\s*(\d+)')
 
 
 @dataclass(slots=True)
@@ -426,7 +427,7 @@ class ProxyEndpoint:
                 code="upstream_unreachable",
                 retry_after_s=settings.retry_after_s,
             )
-        payload = as_openai_error(failure.status, failure.body)
+        payload = as_openai_error(failure.status, failure.body, self.path)
         await exchange.respond(failure.status, list(failure.headers), payload)
         return "5xx"
 
@@ -477,7 +478,7 @@ class ProxyEndpoint:
             if not stream or status != 200:
                 complete = True
                 if status >= 400:
-                    payload = as_openai_error(status, payload)
+                    payload = as_openai_error(status, payload, self.path)
                 await exchange.respond(status, headers, payload)
                 gw.succeeded(replica)
                 if status == 200:

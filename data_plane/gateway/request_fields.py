@@ -3,7 +3,8 @@
 The body is parsed once (orjson) and never re-encoded: the bytes the client sent are the
 bytes the engine receives. Only `model`, `stream`, `stream_options`, the start of the
 prompt and what bounds the work asked for (`n`, the prompt count, `max_tokens`) are looked
-at; everything else passes through unread.
+at; everything else passes through unread. `/v1/responses` and `/v1/embeddings` read
+`input` instead of `messages`/`prompt` (openai_inputs.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from typing import Any
 import orjson
 
 from data_plane.gateway.errors import BadRequestError
+from data_plane.gateway.openai_inputs import (
+    embeddings_prefix,
+    responses_max_tokens,
+    responses_prefix,
+)
 
 MAX_N = 128
 """OpenAI's own limit on `n` (choices per prompt)."""
@@ -23,6 +29,8 @@ MAX_N = 128
 class Endpoint(StrEnum):
     CHAT = "chat"
     COMPLETIONS = "completions"
+    RESPONSES = "responses"
+    EMBEDDINGS = "embeddings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +78,35 @@ def parse_request(body: bytes, endpoint: Endpoint, prefix_chars: int) -> Request
         if not isinstance(options, dict):
             raise BadRequestError("`stream_options` must be an object.", param="stream_options")
         include_usage = options.get("include_usage") is True
-    prompts = 1
-    if endpoint is Endpoint.CHAT:
-        prefix = _chat_prefix(data.get("messages"), prefix_chars)
-    else:
-        prompt = data.get("prompt")
-        prefix = _completion_prefix(prompt, prefix_chars)
-        if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
-            prompts = len(prompt)
+    prefix, prompts, max_tokens = _prompt_fields(data, endpoint, prefix_chars)
+    if endpoint is Endpoint.RESPONSES:
+        include_usage = True  # `response.completed` always carries the usage
     return RequestFields(
         model=model,
         stream=stream,
         include_usage=include_usage,
         prefix=prefix,
         choices=_n(data.get("n")) * prompts,
-        max_tokens=_max_tokens(data),
+        max_tokens=max_tokens,
     )
+
+
+def _prompt_fields(
+    data: dict[str, Any], endpoint: Endpoint, limit: int
+) -> tuple[str, int, int | None]:
+    """The prompt's start, how many prompts, and the output bound per choice."""
+    if endpoint is Endpoint.CHAT:
+        return _chat_prefix(data.get("messages"), limit), 1, _max_tokens(data)
+    if endpoint is Endpoint.RESPONSES:
+        return responses_prefix(data, limit), 1, responses_max_tokens(data)
+    if endpoint is Endpoint.EMBEDDINGS:  # nothing is generated: no token bound applies
+        return embeddings_prefix(data, limit), 1, 0
+    prompt = data.get("prompt")
+    prefix = _completion_prefix(prompt, limit)
+    prompts = 1
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
+        prompts = len(prompt)
+    return prefix, prompts, _max_tokens(data)
 
 
 def _n(value: Any) -> int:

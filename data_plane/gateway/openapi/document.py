@@ -1,6 +1,7 @@
 """The OpenAPI document: FastAPI's, plus the proxy routes it does not serve (pure).
 
-`/v1/chat/completions` and `/v1/completions` are raw ASGI in front of FastAPI (`HotPaths`),
+`/v1/chat/completions`, `/v1/completions`, `/v1/responses` and `/v1/embeddings` are raw ASGI
+in front of FastAPI (`HotPaths`),
 so FastAPI knows nothing of them: their operations are written here from the models of
 `openai_bodies`. FastAPI's own 422 answers are replaced by what the gateway really sends
 for a malformed request: a 400 in OpenAI's shape.
@@ -16,6 +17,13 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from data_plane.gateway.openapi.input_bodies import (
+    EmbeddingList,
+    EmbeddingRequest,
+    ResponseEvent,
+    ResponseObject,
+    ResponsesRequest,
+)
 from data_plane.gateway.openapi.openai_bodies import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -76,8 +84,19 @@ def _proxy_operation(
     }
 
 
+def _json_operation(
+    summary: str, request: dict[str, Any], answer: dict[str, Any], error: dict[str, Any]
+) -> dict[str, Any]:
+    operation = _proxy_operation(summary, request, answer, answer, error)
+    operation["responses"]["200"] = {
+        "description": "The answer.",
+        "content": {"application/json": {"schema": answer}},
+    }
+    return operation
+
+
 def proxy_paths() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two proxy routes' path items, and the component schemas they refer to."""
+    """The proxy routes' path items, and the component schemas they refer to."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (ChatCompletionRequest, "validation"),
         (CompletionRequest, "validation"),
@@ -85,6 +104,11 @@ def proxy_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         (Completion, "serialization"),
         (ChatCompletionChunk, "serialization"),
         (ErrorResponse, "serialization"),
+        (ResponsesRequest, "validation"),
+        (ResponseObject, "serialization"),
+        (ResponseEvent, "serialization"),
+        (EmbeddingRequest, "validation"),
+        (EmbeddingList, "serialization"),
     ]
     refs, defs = models_json_schema(models, ref_template=_REF)
     ref = {model: refs[(model, mode)] for model, mode in models}
@@ -105,6 +129,20 @@ def proxy_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 "Text completion", ref[CompletionRequest], ref[Completion], ref[Completion], error
             )
             | {"operationId": "create_completion"}
+        },
+        "/v1/responses": {
+            "post": _proxy_operation(
+                "Response (Responses API)",
+                ref[ResponsesRequest],
+                ref[ResponseObject],
+                ref[ResponseEvent],
+                error,
+            )
+            | {"operationId": "create_response"}
+        },
+        "/v1/embeddings": {
+            "post": _json_operation("Embeddings", ref[EmbeddingRequest], ref[EmbeddingList], error)
+            | {"operationId": "create_embeddings"}
         },
     }
     return paths, defs.get("$defs", {})

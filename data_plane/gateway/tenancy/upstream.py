@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
-_PROMPT = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
-_COMPLETION = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+_PROMPT = re.compile(rb'"(?:prompt|input)_tokens"\s*:\s*(\d+)')
+_COMPLETION = re.compile(rb'"(?:completion|output)_tokens"\s*:\s*(\d+)')
+"""Chat and completions say prompt/completion tokens, Responses input/output tokens."""
 
 
 def cache_salt(tenant: str) -> str:
@@ -34,7 +35,8 @@ def rewrite_body(body: bytes, tenant: str, *, salt: bool, want_usage: bool) -> b
 
 
 def usage_tokens(payload: bytes) -> int:
-    """Prompt plus completion tokens in an answer's `usage` (0 when it has none)."""
+    """Prompt plus completion tokens in an answer's `usage` (0 when it has none); an
+    embedding's usage has prompt tokens only."""
     prompt = _PROMPT.search(payload)
     completion = _COMPLETION.search(payload)
     return (int(prompt.group(1)) if prompt else 0) + (int(completion.group(1)) if completion else 0)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 VLLM_VERSION = "0.32.0"
+MAX_LOGPROBS = 20
+"""vLLM's default `--max-logprobs`."""
 
 Kind = Literal["completion", "chat"]
 
@@ -98,6 +100,9 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     cache_salt: str | None = None
+    logprobs: int | None = None
+    """Alternatives per output token (chat `top_logprobs`, completions `logprobs`); None:
+    no log-probabilities asked for."""
 
 
 # -- field readers ---------------------------------------------------------------------
@@ -256,6 +261,40 @@ def _messages(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return value
 
 
+def _logprobs(body: Mapping[str, Any], kind: Kind) -> int | None:
+    """vLLM's checks of `logprobs` / `top_logprobs`, with its messages."""
+    if kind == "completion":
+        value = _int_field(body, "logprobs")
+        if value is not None and value < 0 and value != -1:
+            raise ApiError(
+                f"`logprobs` must be a positive value or -1. (parameter=logprobs, value={value})",
+                param="logprobs",
+            )
+        return value
+    top = body.get("top_logprobs")
+    if top is not None and (not isinstance(top, int | float) or isinstance(top, bool)):
+        raise ApiError(
+            f"`top_logprobs` must be an integer. (parameter=top_logprobs, value={top})",
+            param="top_logprobs",
+        )
+    wanted = _bool_field(body, "logprobs", False)
+    if top is not None:
+        if top < 0 and top != -1:
+            raise ApiError(
+                "`top_logprobs` must be a positive value or -1. "
+                f"(parameter=top_logprobs, value={top})",
+                param="top_logprobs",
+            )
+        if top != 0 and not wanted:
+            raise ApiError(
+                "when using `top_logprobs`, `logprobs` must be set to true. "
+                "(parameter=top_logprobs)",
+                param="top_logprobs",
+            )
+    top = _int_field(body, "top_logprobs")
+    return (top or 0) if wanted else None
+
+
 def _common(body: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     model = _str_field(body, "model")
     stream = _bool_field(body, "stream", False)
@@ -272,7 +311,9 @@ def _common(body: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     stop = _stop_field(body)
     ignore_eos = _bool_field(body, "ignore_eos", False)
     cache_salt = _str_field(body, "cache_salt")
+    logprobs = _logprobs(body, kind)
     return {
+        "logprobs": logprobs,
         "model": model or None,
         "stream": stream,
         "include_usage": include_usage,
@@ -320,6 +361,14 @@ def _check_sampling(fields: Mapping[str, Any], max_model_len: int) -> None:
             f"top_p must be in (0, 1], got {top_p}. (parameter=top_p, value={top_p})",
             param="top_p",
         )
+    logprobs = fields.get("logprobs")
+    if logprobs is not None and (logprobs == -1 or logprobs > MAX_LOGPROBS):
+        asked = "the vocabulary" if logprobs == -1 else logprobs
+        raise ApiError(
+            f"Requested sample logprobs of {asked}, which is greater than max allowed: "
+            f"{MAX_LOGPROBS} (parameter=logprobs, value={logprobs})",
+            param="logprobs",
+        )
     max_tokens = fields["max_tokens"]
     param = fields["max_tokens_param"]
     if max_tokens is not None:
@@ -351,7 +400,7 @@ def _as_mapping(body: Any) -> Mapping[str, Any]:
 
 _PARAM_FIELDS = (
     "model", "max_tokens", "max_tokens_param", "n", "stream", "include_usage",
-    "continuous_usage_stats", "ignore_eos", "stop", "seed", "cache_salt",
+    "continuous_usage_stats", "ignore_eos", "stop", "seed", "cache_salt", "logprobs",
 )  # fmt: skip
 
 
@@ -439,6 +488,7 @@ class ChoiceResult:
     text: str
     finish_reason: str
     stop_reason: str | None
+    logprobs: dict[str, Any] | None = None
 
 
 def completion_body(
@@ -460,7 +510,7 @@ def completion_body(
             {
                 "index": choice.index,
                 "text": choice.text,
-                "logprobs": None,
+                "logprobs": choice.logprobs,
                 "finish_reason": choice.finish_reason,
                 "stop_reason": choice.stop_reason,
                 "token_ids": None,
@@ -506,7 +556,7 @@ def chat_body(
                     "function_call": None,
                     "reasoning": None,
                 },
-                "logprobs": None,
+                "logprobs": choice.logprobs,
                 "finish_reason": choice.finish_reason,
                 "stop_reason": choice.stop_reason,
                 "token_ids": None,
@@ -536,11 +586,12 @@ def completion_chunk(
     finish_reason: str | None = None,
     stop_reason: str | None = None,
     fingerprint: str | None = None,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     choice: dict[str, Any] = {
         "index": index,
         "text": text,
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": finish_reason,
         "stop_reason": stop_reason,
         "prompt_token_ids": None,
@@ -589,6 +640,7 @@ def chat_chunk(
     finish_reason: str | None = None,
     stop_reason: str | None = None,
     fingerprint: str | None = None,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     if first:
         choice: dict[str, Any] = {
@@ -609,7 +661,7 @@ def chat_chunk(
     choice = {
         "index": index,
         "delta": {"content": text},
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": finish_reason,
     }
     if finish_reason is not None:

@@ -81,6 +81,8 @@ async def running_fleet(
                 accept_missing_lora_paths=settings.accept_missing_lora_paths,
                 stamp_chunks=settings.stamp_chunks,
                 tracer=tracer,
+                runner=settings.runner,
+                embedding_dim=settings.embedding_dim,
             )
             runner = web.AppRunner(server.build_app(), handler_cancellation=True, access_log=None)
             await runner.setup()

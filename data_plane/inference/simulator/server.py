@@ -1,8 +1,10 @@
 """The HTTP face of a simulated engine: vLLM's OpenAI-compatible API on aiohttp.web.
 
 Routes (as vLLM 0.32 serves them): `GET /health`, `GET|POST /ping`, `GET /version`,
-`GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`,
-`POST /v1/load_lora_adapter`, `POST /v1/unload_lora_adapter`, `GET /metrics`.
+`GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/responses`,
+`POST /v1/load_lora_adapter`, `POST /v1/unload_lora_adapter`, `GET /metrics`; with
+`runner="pooling"` (vLLM's `--runner pooling`) `POST /v1/embeddings` instead of the three
+generating routes, as vLLM registers only the routes of the model's tasks.
 Unknown paths answer `{"detail": "Not Found"}` (404), wrong methods
 `{"detail": "Method Not Allowed"}` (405), like FastAPI. A request that fails never takes
 the engine down: every error becomes an OpenAI-shaped JSON answer.
@@ -18,14 +20,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
 from opentelemetry.trace import Span, Tracer
 
+from data_plane.inference.simulator import embeddings, responses_api
 from data_plane.inference.simulator.engine import LoadedAdapter, SimEngine, Sink
 from data_plane.inference.simulator.engine_core import SimRequest
+from data_plane.inference.simulator.logprobs import (
+    TokenLogprob,
+    chat_logprobs,
+    completion_logprobs,
+    token_logprob,
+)
 from data_plane.inference.simulator.protocol import (
     VLLM_VERSION,
     ApiError,
@@ -80,6 +89,11 @@ class _Choice:
     tokens: int = 0
     finish_reason: str | None = None
     stop_reason: str | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    reported: int = 0
+    """Log-probabilities already sent (streams send each token's once)."""
+    text_offset: int = 0
+    """Characters already sent, where the next completion logprobs' offsets start."""
 
 
 @dataclass
@@ -112,8 +126,13 @@ class _Generation:
         choice = self.choices[sequence.index]
         if choice.finish_reason is not None:
             return None
-        piece = token_text(sequence.output_token_ids[index])
+        token_id = sequence.output_token_ids[index]
+        piece = token_text(token_id)
         choice.tokens += 1
+        asked = self.params.logprobs
+        if asked is not None:
+            alternatives = asked if self.params.kind == "chat" else max(asked, 1)
+            choice.logprobs.append(token_logprob(piece, token_id, index, alternatives))
         searched_to = len(choice.text)
         choice.text += piece
         last = index + 1 >= len(sequence.output_token_ids)
@@ -138,11 +157,34 @@ class _Generation:
             choice.finish_reason = sequence.planned_finish
         return self._emit(choice, emit_to)
 
+    def logprobs_of(self, choice: _Choice, *, fresh: bool) -> dict[str, Any] | None:
+        """The choice's logprobs in the answer's shape (`fresh`: only those not yet sent)."""
+        asked = self.params.logprobs
+        if asked is None:
+            return None
+        entries = choice.logprobs[choice.reported :] if fresh else choice.logprobs
+        offset = choice.text_offset if fresh else 0
+        if fresh:
+            choice.reported = len(choice.logprobs)
+            choice.text_offset += sum(len(e.text) for e in entries)
+        if self.params.kind == "chat":
+            return chat_logprobs(entries, asked)
+        return completion_logprobs(entries, asked, offset)
+
     @staticmethod
     def _emit(choice: _Choice, end: int) -> str:
         out = choice.text[choice.emitted : end]
         choice.emitted = end
         return out
+
+
+class _Running(NamedTuple):
+    generation: _Generation
+    sink: Sink
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class SimServer:
@@ -155,10 +197,15 @@ class SimServer:
         accept_missing_lora_paths: bool = False,
         stamp_chunks: bool = False,
         tracer: Tracer | None = None,
+        runner: str = "generate",
+        embedding_dim: int = 64,
     ) -> None:
         self.engine = engine
         self.tracer = tracer
         """A span per generation (tracing.py); None: tracing is off."""
+        self.runner = runner
+        """vLLM's `--runner`: `generate` (chat, completions, responses) or `pooling`."""
+        self.embedding_dim = embedding_dim
         self.accept_missing_lora_paths = accept_missing_lora_paths
         self.stamp_chunks = stamp_chunks
         """`SimulatorSettings.stamp_chunks`."""
@@ -172,8 +219,12 @@ class SimServer:
         app.router.add_route("*", "/ping", self.health)
         app.router.add_get("/version", self.version)
         app.router.add_get("/v1/models", self.models)
-        app.router.add_post("/v1/completions", self.completions)
-        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        if self.runner == "pooling":
+            app.router.add_post("/v1/embeddings", self.embeddings)
+        else:
+            app.router.add_post("/v1/completions", self.completions)
+            app.router.add_post("/v1/chat/completions", self.chat_completions)
+            app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/v1/load_lora_adapter", self.load_lora_adapter)
         app.router.add_post("/v1/unload_lora_adapter", self.unload_lora_adapter)
         app.router.add_get("/metrics", self.metrics)
@@ -441,30 +492,42 @@ class SimServer:
             choices=[_Choice(sequence) for sequence in sequences],
         )
 
+    def _model(self, name: str | None) -> tuple[str, str | None]:
+        """The model a request names (the base model when it names none), and its adapter."""
+        engine = self.engine
+        model = name or engine.served_model_name
+        if model == engine.served_model_name:
+            return model, None
+        if model not in engine.adapters:
+            raise model_not_found(model, engine.served_model_name)
+        return model, model
+
+    def _submit(self, params: GenerationParams, model: str, adapter: str | None) -> _Running:
+        generation = self._start(params, model, adapter)
+        sink = Sink()
+        self.engine.submit([c.sequence for c in generation.choices], sink, n=params.n)
+        return _Running(generation, sink)
+
+    def _abort_unfinished(self, generation: _Generation) -> None:
+        for choice in generation.choices:
+            if choice.finish_reason is None:
+                self.engine.finish_early(choice.sequence, "abort")
+
     async def _generate(
         self, request: web.Request, kind: str, span: Span | None = None
     ) -> web.StreamResponse:
         engine = self.engine
         body = await self._json_body(request)
         params, fields = parse_chat(body) if kind == "chat" else parse_completion(body)
-        adapter: str | None = None
-        model = params.model or engine.served_model_name
-        if model != engine.served_model_name:
-            if model not in engine.adapters:
-                raise model_not_found(model, engine.served_model_name)
-            adapter = model
+        model, adapter = self._model(params.model)
         params = check_sampling(params, fields, body, engine.max_model_len)
-        generation = self._start(params, model, adapter)
-        sink = Sink()
-        engine.submit([c.sequence for c in generation.choices], sink, n=params.n)
+        generation, sink = self._submit(params, model, adapter)
         try:
             if params.stream:
                 return await self._stream(request, generation, sink)
             return await self._collect(generation, sink)
         finally:
-            for choice in generation.choices:
-                if choice.finish_reason is None:
-                    engine.finish_early(choice.sequence, "abort")
+            self._abort_unfinished(generation)
             if span is not None:
                 record_generation(
                     span,
@@ -474,16 +537,129 @@ class SimServer:
                     completion_tokens=generation.completion_tokens,
                 )
 
-    async def _collect(self, generation: _Generation, sink: Sink) -> web.Response:
+    async def embeddings(self, request: web.Request) -> web.Response:
+        engine = self.engine
+        body = await self._json_body(request)
+        inputs, encoding, dimensions = embeddings.parse_inputs(body)
+        model, _ = self._model(_str_or_none(body.get("model")))
+        size = embeddings.check_dimensions(dimensions, self.embedding_dim, model)
+        for token_ids in inputs:
+            check_prompt_length(len(token_ids), engine.max_model_len)
+        vectors = [
+            embeddings.encode(
+                embeddings.truncate(embeddings.vector(engine.seed, ids, self.embedding_dim), size),
+                encoding,
+            )
+            for ids in inputs
+        ]
+        return _json(
+            embeddings.embeddings_body(
+                request_id=f"embd-{secrets.token_hex(16)}",
+                created=int(time.time()),
+                model=model,
+                vectors=vectors,
+                prompt_tokens=sum(len(ids) for ids in inputs),
+            )
+        )
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        engine = self.engine
+        body = await self._json_body(request)
+        params, fields = responses_api.parse_responses(body)
+        model, adapter = self._model(params.model)
+        params = check_sampling(params, fields, body, engine.max_model_len)
+        generation, sink = self._submit(params, model, adapter)
+        response_id = f"resp_{secrets.token_hex(8)}"
+        try:
+            if params.stream:
+                return await self._stream_response(request, body, generation, sink, response_id)
+            await self._drain(generation, sink)
+            return _json(self._response_object(body, generation, response_id))
+        finally:
+            self._abort_unfinished(generation)
+
+    def _response_object(
+        self, body: Any, generation: _Generation, response_id: str, item_id: str | None = None
+    ) -> dict[str, Any]:
+        choice = generation.choices[0]
+        text = choice.text
+        return responses_api.response_object(
+            body,
+            response_id=response_id,
+            created=generation.created,
+            model=generation.model,
+            status="incomplete" if choice.finish_reason == "length" else "completed",
+            output=[responses_api.output_message(item_id or f"msg_{secrets.token_hex(16)}", text)],
+            usage=responses_api.response_usage(
+                generation.prompt_tokens, generation.completion_tokens
+            ),
+        )
+
+    async def _drain(self, generation: _Generation, sink: Sink) -> None:
         while not generation.done:
             for sequence, index in await sink.next_batch():
                 generation.advance(self.engine, sequence, index)
+
+    async def _stream_response(
+        self,
+        request: web.Request,
+        body: Any,
+        generation: _Generation,
+        sink: Sink,
+        response_id: str,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers=_SSE_HEADERS)
+        await response.prepare(request)
+        initial = responses_api.response_object(
+            body,
+            response_id=response_id,
+            created=generation.created,
+            model=generation.model,
+            status="in_progress",
+            output=[],
+            usage=None,
+        )
+        event = responses_api.event
+        await response.write(
+            event("response.created", 0, response=initial)
+            + event("response.in_progress", 1, response=initial)
+        )
+        item_id = f"msg_{secrets.token_hex(16)}"
+        sequence = 2
+        opened = False
+        while not generation.done:
+            out = bytearray()
+            for seq, index in await sink.next_batch():
+                text = generation.advance(self.engine, seq, index)
+                if not text:
+                    continue
+                if not opened:
+                    out += responses_api.opening_events(item_id, sequence)
+                    sequence, opened = sequence + 2, True
+                out += responses_api.delta_event(item_id, sequence, text)
+                sequence += 1
+            if out:
+                await response.write(bytes(out))
+        final = self._response_object(body, generation, response_id, item_id)
+        tail = b""
+        if opened:
+            tail = responses_api.closing_events(item_id, sequence, generation.choices[0].text)
+            sequence += 3
+        else:
+            final["output"] = []
+        await response.write(tail + event("response.completed", sequence, response=final))
+        await response.write_eof()
+        return response
+
+    async def _collect(self, generation: _Generation, sink: Sink) -> web.Response:
+        await self._drain(generation, sink)
         choices = [
             ChoiceResult(
                 index=i,
                 text=choice.text,
                 finish_reason=choice.finish_reason or "abort",
                 stop_reason=choice.stop_reason,
+                logprobs=generation.logprobs_of(choice, fresh=False),
             )
             for i, choice in enumerate(generation.choices)
         ]
@@ -539,6 +715,7 @@ class SimServer:
                     finish_reason=choice.finish_reason,
                     stop_reason=choice.stop_reason,
                     fingerprint=self.fingerprint if finished and tag_finish else None,
+                    logprobs=generation.logprobs_of(choice, fresh=True),
                 )
                 if continuous:
                     chunk["usage"] = usage(

@@ -2,7 +2,7 @@
 
     python -m data_plane.inference.simulator --host 127.0.0.1 --port P \\
         --served-model-name NAME --max-loras N --max-lora-rank R [--max-model-len L] \\
-        --seed I [--profile NAME] [--time-scale X]
+        --seed I [--profile NAME] [--time-scale X] [--runner pooling --embedding-dim D]
     python -m data_plane.inference.simulator --replicas N --base-port P ...   # N engines
 
 Flags take precedence over `HOIST_SIM_*` environment variables. Flags named like vLLM's
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,11 @@ class SimulatorSettings(BaseSettings):
     """Add `hoist_sent_ns` (the host's monotonic clock, ns) to each streamed chunk as it is
     written, so a benchmark on the same host can tell what a proxy adds to the inter-token
     latency from the engine's own timing. Not a vLLM field: off unless asked for."""
+    runner: Literal["generate", "pooling"] = "generate"
+    """vLLM's `--runner`: `generate` serves chat, completions and responses; `pooling` an
+    embedding model, serving `/v1/embeddings` only (as vLLM does)."""
+    embedding_dim: int = Field(default=64, ge=1, le=65536)
+    """Length of the vectors a pooling model returns (the model's hidden size)."""
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -123,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add hoist_sent_ns (monotonic clock) to streamed chunks, for latency benchmarks",
     )
+    add(
+        "--runner",
+        choices=("generate", "pooling"),
+        help="vLLM's --runner: generate (default) or pooling (an embedding model)",
+    )
+    add("--embedding-dim", type=int, help="vector length of a pooling model (default 64)")
     add("--log-level", help="logging level (default INFO)")
     return parser
 

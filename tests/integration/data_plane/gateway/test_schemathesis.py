@@ -145,7 +145,7 @@ def test_every_operation_conforms_to_the_schema(sim: SimProcess, tmp_path: Path)
     print(done.stdout[-4000:])
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["operations"]["tested"] == report["operations"]["total"] == 12
+    assert report["operations"]["tested"] == report["operations"]["total"] == 18
     assert report["test_cases"]["with_failures"] == 0
     assert not report["failures"] and not report["errors"]
     phases = report["phases"]

@@ -3,8 +3,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from data_plane.gateway.engine_errors import as_openai_error
 from data_plane.gateway.engine_metrics import parse_engine_metrics
-from data_plane.gateway.errors import OverCapacityError, as_openai_error, sse_error_event
+from data_plane.gateway.errors import OverCapacityError, sse_error_event
 
 
 def test_error_shape_and_retry_after() -> None:
