@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from control_plane.api import EngineKind, Model
+from control_plane.api.simulator_args import simulator_argv
 
 
 class Role(StrEnum):
@@ -166,17 +167,8 @@ def engine_argv(model: Model, index: int, port: int, python: str) -> tuple[str, 
     """The command line of one engine replica."""
     spec = model.spec
     if spec.engine is EngineKind.SIM:
-        argv = [
-            python, "-m", "data_plane.inference.simulator",
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--served-model-name", model.metadata.name,
-            "--max-loras", str(spec.lora.max_loras),
-            "--max-lora-rank", str(spec.lora.max_lora_rank),
-            "--seed", str(index),
-        ]  # fmt: skip
-        if spec.max_model_len is not None:
-            argv += ["--max-model-len", str(spec.max_model_len)]
+        argv = simulator_argv(model, python=python, host="127.0.0.1", port=port)
+        argv += ["--seed", str(index)]
         return tuple(argv)
     document = model.model_dump_json(by_alias=True, exclude_none=True, exclude={"status"})
     return (

@@ -37,6 +37,7 @@ from control_plane.api.constants import (
     MODEL_KIND,
     SIDECAR_PORT,
 )
+from control_plane.api.simulator_args import simulator_argv
 
 Json = dict[str, Any]
 
@@ -132,16 +133,7 @@ def model_json(model: Model) -> str:
 
 def _engine_command(model: Model) -> list[str]:
     if model.spec.engine is EngineKind.SIM:
-        argv = [
-            "python", "-m", "data_plane.inference.simulator",
-            "--host", "0.0.0.0", "--port", str(ENGINE_PORT),
-            "--served-model-name", model.metadata.name,
-            "--max-loras", str(model.spec.lora.max_loras),
-            "--max-lora-rank", str(model.spec.lora.max_lora_rank),
-        ]  # fmt: skip
-        if model.spec.max_model_len is not None:
-            argv += ["--max-model-len", str(model.spec.max_model_len)]
-        return argv
+        return simulator_argv(model, python="python", host="0.0.0.0", port=ENGINE_PORT)
     return [
         "python", "-m", "data_plane.inference.engine_api",
         "--model-json", model_json(model),

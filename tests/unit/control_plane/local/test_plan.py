@@ -94,3 +94,12 @@ def test_sidecar_and_gateway_wiring() -> None:
     gateway = p.gateway.argv
     assert gateway[gateway.index("--admin-url") + 1] == "http://127.0.0.1:8079"
     assert gateway[gateway.index("--host") + 1] == "0.0.0.0"
+
+
+def test_a_simulated_embedding_model_runs_the_simulators_pooling_runner() -> None:
+    embed = Model.model_validate(
+        {"metadata": {"name": "e"}, "spec": {"source": "s", "engine": "sim", "task": "embed"}}
+    )
+    [replica] = plan([embed], SETTINGS).replicas
+    argv = replica.engine.argv
+    assert argv[argv.index("--runner") + 1] == "pooling"

@@ -232,3 +232,11 @@ def test_the_operators_otel_variables_reach_engine_and_sidecar(engine: str) -> N
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.obs:4318"
     plain = containers(deployment_for(model(engine=engine), CFG, owner_uid="u"))
     assert not any(e["name"].startswith("OTEL_") for c in plain.values() for e in c["env"])
+
+
+def test_a_simulated_embedding_model_runs_the_simulators_pooling_runner() -> None:
+    embed = containers(deployment_for(model(engine="sim", task="embed"), CFG, owner_uid="u"))
+    command = embed["engine"]["command"]
+    assert command[command.index("--runner") + 1] == "pooling"
+    chat = containers(deployment_for(model(engine="sim"), CFG, owner_uid="u"))
+    assert "--runner" not in chat["engine"]["command"]
