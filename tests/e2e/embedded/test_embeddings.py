@@ -1,9 +1,7 @@
 """Embeddings from the real vLLM engine on CPU, as examples/embeddings declares them:
 SmolLM2-135M-Instruct's weights under `task: embed` (vLLM's pooling runner), started by
-`hoist up`, asked with the official OpenAI SDK.
-
-The engine is asked directly: the gateway's `/v1/embeddings` route is built beside this
-work, and the check through the gateway belongs with it.
+`hoist up`, asked with the official OpenAI SDK through the gateway's `/v1/embeddings`
+(and the engine directly, to show what the gateway passes on).
 """
 
 from __future__ import annotations
@@ -42,11 +40,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield running
 
 
-@pytest.fixture
-def engine(stack: EmbeddedStack) -> Iterator[openai.OpenAI]:
-    (replica,) = stack.replicas()
+@pytest.fixture(params=["gateway", "engine"])
+def engine(stack: EmbeddedStack, request: pytest.FixtureRequest) -> Iterator[openai.OpenAI]:
+    if request.param == "gateway":
+        base_url = stack.gateway_url
+    else:
+        (replica,) = stack.replicas()
+        base_url = replica["engineUrl"]
     with openai.OpenAI(
-        base_url=f"{replica['engineUrl']}/v1", api_key="unused", max_retries=0, timeout=120
+        base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=120
     ) as sdk:
         yield sdk
 
