@@ -57,7 +57,7 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
 def build_context(
     settings: OperatorSettings,
     session: aiohttp.ClientSession,
-    connection: kopf.ConnectionInfo,
+    kube: KubeClient,
     registry: CollectorRegistry,
 ) -> OperatorContext:
     metrics = OperatorMetrics(registry)
@@ -73,7 +73,7 @@ def build_context(
     )
     return OperatorContext(
         settings=settings,
-        kube=KubeClient(session, connection),
+        kube=kube,
         cycle=cycle,
         metrics=metrics,
         pods=pod_config(settings),
@@ -176,14 +176,20 @@ async def run(
 ) -> None:
     """Run the operator until `stop_flag` is set (or the task is cancelled)."""
     registry = metrics_registry or CollectorRegistry()
-    async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
-        log.info("metrics on %s:%d", settings.metrics_host, port)
-        ctx = build_context(settings, session, connection, registry)
-        await kopf.operator(
-            registry=build_registry(ctx, connection, session=session, metrics_registry=registry),
-            settings=kopf_settings(settings),
-            clusterwide=not settings.namespaces,
-            namespaces=settings.namespaces,
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        )
+    kube = KubeClient.connect(connection)
+    try:
+        async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
+            log.info("metrics on %s:%d", settings.metrics_host, port)
+            ctx = build_context(settings, session, kube, registry)
+            await kopf.operator(
+                registry=build_registry(
+                    ctx, connection, session=session, metrics_registry=registry
+                ),
+                settings=kopf_settings(settings),
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+            )
+    finally:
+        await kube.aclose()
