@@ -13,7 +13,8 @@ Errors: one `KubeError` for every failed call. `status` is the HTTP status (0: n
 `get` answers `None` for 404; `apply` turns a 409 on create into a merge-patch.
 """
 
-from control_plane.kube.client import KubeClient, KubeError
+from control_plane.api.kube_error import KubeError
+from control_plane.kube.client import KubeClient
 from control_plane.kube.refs import (
     KINDS,
     Kind,

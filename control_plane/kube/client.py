@@ -26,29 +26,11 @@ from lightkube.config.client_adapter import verify_cluster
 from lightkube.core.client import LabelSelector
 from lightkube.types import PatchType
 
+from control_plane.api.kube_error import KubeError
 from control_plane.kube.config import Identified, kubeconfig_from
 from control_plane.kube.refs import Ref, parse_selector
 
 Json = dict[str, Any]
-
-
-class KubeError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}" if status else message)
-        self.status = status
-        self.message = message
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def temporary(self) -> bool:
-        return self.status in {0, 429} or self.status >= 500
 
 
 @contextlib.asynccontextmanager
