@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from control_plane.api.constants import LABEL_MODEL, SIDECAR_PORT
 from control_plane.api.model import ModelSpec
 from control_plane.autoscaler.algorithm import Recommendation
 from control_plane.autoscaler.decider import Decider, Replica
+from control_plane.kube import Ref, apps_ref, core_ref
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ Json = dict[str, Any]
 
 class KubeApi(Protocol):
     """What the autoscaler needs of a Kubernetes client (`control_plane.kube.KubeClient`
-    has this shape). Paths are API paths; `get` answers `None` for 404."""
+    has this shape); `get` answers `None` for 404."""
 
-    async def get(self, path: str) -> Json | None: ...
+    async def get(self, ref: Ref) -> Json | None: ...
 
-    async def list(self, path: str, *, label_selector: str | None = None) -> list[Json]: ...
+    async def list(self, ref: Ref, *, label_selector: str | None = None) -> list[Json]: ...
 
-    async def merge_patch(self, path: str, body: Json) -> Json: ...
+    async def merge_patch(self, ref: Ref, body: Json) -> Json: ...
 
 
 EngineUrl = Callable[[str, str], str]
@@ -70,12 +70,12 @@ def read_pod(obj: Json, engine_url: EngineUrl = default_engine_url) -> Replica |
     )
 
 
-def deployment_path(namespace: str, name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}"
+def deployment_ref(namespace: str, name: str) -> Ref:
+    return apps_ref(namespace, "deployments", name)
 
 
-def pods_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{quote(namespace)}/pods"
+def pods_ref(namespace: str) -> Ref:
+    return core_ref(namespace, "pods")
 
 
 class KubeAutoscaler:
@@ -91,16 +91,16 @@ class KubeAutoscaler:
 
     async def tick(self, namespace: str, name: str, spec: ModelSpec) -> Recommendation | None:
         """Decide and apply once; `None` while the Model has no Deployment yet."""
-        deployment = await self._kube.get(deployment_path(namespace, name))
+        deployment = await self._kube.get(deployment_ref(namespace, name))
         if deployment is None:
             return None
         current = int((deployment.get("spec") or {}).get("replicas", 1))
-        listed = await self._kube.list(pods_path(namespace), label_selector=f"{LABEL_MODEL}={name}")
+        listed = await self._kube.list(pods_ref(namespace), label_selector=f"{LABEL_MODEL}={name}")
         replicas = [r for r in (read_pod(o, self._engine_url) for o in listed) if r is not None]
         rec = await self._decider.decide(namespace, name, spec, current=current, replicas=replicas)
         if rec.desired_replicas != current:
             await self._kube.merge_patch(
-                deployment_path(namespace, name), {"spec": {"replicas": rec.desired_replicas}}
+                deployment_ref(namespace, name), {"spec": {"replicas": rec.desired_replicas}}
             )
             log.info(
                 "scaled %s/%s from %d to %d: %s (%s)",

@@ -14,7 +14,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import GATEWAY_PORT
-from control_plane.autoscaler.actuator import KubeApi, KubeAutoscaler, pods_path, read_pod
+from control_plane.autoscaler.actuator import KubeApi, KubeAutoscaler, pods_ref, read_pod
 from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader, GatewayUrls
@@ -44,8 +44,8 @@ def gateway_pod_urls(kube: KubeApi, namespace: str, selector: str, port: int) ->
 
     async def urls() -> list[str]:
         try:
-            pods = await kube.list(pods_path(namespace), label_selector=selector)
-        except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            pods = await kube.list(pods_ref(namespace), label_selector=selector)
+        except KubeError as exc:
             # The demand is then missing for this tick, which the algorithm handles.
             log.warning("cannot list gateway pods in %s (%s): %s", namespace, selector, exc)
             return []

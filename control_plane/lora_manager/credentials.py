@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from control_plane.api.constants import LABEL_TENANT
-from control_plane.kube import KubeClient, KubeError, core_path
+from control_plane.kube import KubeClient, KubeError, core_ref
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN")
 
@@ -89,7 +89,7 @@ class SecretCredentials:
 
     async def read(self, namespace: str | None, name: str, tenant: str | None) -> dict[str, str]:
         try:
-            secret = await self._kube.get(core_path(namespace or "default", "secrets", name))
+            secret = await self._kube.get(core_ref(namespace or "default", "secrets", name))
         except KubeError as exc:
             if exc.temporary:
                 raise

@@ -34,7 +34,7 @@ from control_plane.api.constants import (
     TENANT_PLURAL,
     VERSION,
 )
-from control_plane.kube import KubeError, core_path, hoist_path
+from control_plane.kube import KubeError, core_ref, hoist_ref
 from control_plane.lora_manager.admission import Refused, admission_refusal
 from control_plane.lora_manager.cycle import RemovalIncompleteError
 from control_plane.lora_manager.placement import PodRef, PodView, SidecarPhase
@@ -51,7 +51,7 @@ Pass = Callable[[kopf.Body, kopf.Patch, kopf.Logger], Awaitable[None]]
 
 async def list_pods(ctx: OperatorContext, namespace: str) -> list[PodRef]:
     pods = await ctx.kube.list(
-        core_path(namespace, "pods"), label_selector=f"{LABEL_ROLE}={ROLE_INFERENCE}"
+        core_ref(namespace, "pods"), label_selector=f"{LABEL_ROLE}={ROLE_INFERENCE}"
     )
     return [ref for ref in map(pod_ref, pods) if ref is not None]
 
@@ -90,7 +90,7 @@ async def _write_annotations(
             continue
         try:
             await ctx.kube.merge_patch(
-                core_path(namespace, "pods", pod),
+                core_ref(namespace, "pods", pod),
                 {"metadata": {"annotations": {ANNOTATION_LOADED_ADAPTERS: ",".join(names)}}},
             )
         except KubeError as exc:
@@ -101,7 +101,7 @@ async def declared_adapters(ctx: OperatorContext, namespace: str) -> dict[str, s
     """The LoraAdapters of `namespace`, as base model -> adapter names (pure reads; one
     being deleted still counts: its own handler unloads it)."""
     declared: dict[str, set[str]] = {}
-    for item in await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)):
+    for item in await ctx.kube.list(hoist_ref(namespace, LORA_ADAPTER_PLURAL)):
         base = (item.get("spec") or {}).get("baseModel")
         name = (item.get("metadata") or {}).get("name")
         if isinstance(base, str) and isinstance(name, str):
@@ -140,14 +140,14 @@ async def _admission(ctx: OperatorContext, adapter: LoraAdapter) -> Refused | No
     policy = ctx.settings.adapter_source_policy()
     try:
         if adapter.spec.tenant is not None:
-            found = await ctx.kube.get(hoist_path(namespace, TENANT_PLURAL, adapter.spec.tenant))
+            found = await ctx.kube.get(hoist_ref(namespace, TENANT_PLURAL, adapter.spec.tenant))
             own = ((found or {}).get("spec") or {}).get("adapterSources")
             if isinstance(own, dict):
                 try:
                     policy = AdapterSourcePolicy.model_validate(own)
                 except ValidationError:
                     return Refused("SourceNotAllowed", "the Tenant's adapterSources is invalid")
-        twin = await ctx.kube.get(hoist_path(namespace, MODEL_PLURAL, adapter.metadata.name))
+        twin = await ctx.kube.get(hoist_ref(namespace, MODEL_PLURAL, adapter.metadata.name))
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=ctx.settings.adapter_resync_seconds) from exc
     return await admission_refusal(
@@ -222,7 +222,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
                 pods = await list_pods(ctx, namespace)
                 views = await ctx.cycle.observe(pods)
                 model = await ctx.kube.get(
-                    hoist_path(namespace, MODEL_PLURAL, adapter.spec.base_model)
+                    hoist_ref(namespace, MODEL_PLURAL, adapter.spec.base_model)
                 )
                 outcome = await ctx.cycle.reconcile(
                     adapter, pods, views, base_model_found=model is not None

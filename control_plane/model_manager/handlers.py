@@ -27,7 +27,7 @@ from control_plane.api.constants import (
     MODEL_PLURAL,
     VERSION,
 )
-from control_plane.kube import KubeError, apps_path, core_path, hoist_path
+from control_plane.kube import KubeError, apps_ref, core_ref, hoist_ref
 from control_plane.model_manager.resources import deployment_for, selector_of, service_for
 from control_plane.model_manager.status import invalid_model_status, model_status
 from control_plane.operator.bodies import already_reported, dump_status, error_text, parse, plain
@@ -42,9 +42,9 @@ async def _observe(
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The Model's Deployment and its pods (their engine restarts go into its status)."""
     ns, name = model.metadata.namespace, model.metadata.name
-    deployment = await ctx.kube.get(apps_path(ns, "deployments", name))
+    deployment = await ctx.kube.get(apps_ref(ns, "deployments", name))
     selector = ",".join(f"{k}={v}" for k, v in selector_of(model).items())
-    pods = await ctx.kube.list(core_path(ns, "pods"), label_selector=selector)
+    pods = await ctx.kube.list(core_ref(ns, "pods"), label_selector=selector)
     return deployment, pods
 
 
@@ -73,9 +73,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
         uid = str(body.meta.get("uid", ""))
         try:
             await ctx.kube.apply(
-                apps_path(ns, "deployments"), deployment_for(model, ctx.pods, owner_uid=uid)
+                apps_ref(ns, "deployments"), deployment_for(model, ctx.pods, owner_uid=uid)
             )
-            await ctx.kube.apply(core_path(ns, "services"), service_for(model, owner_uid=uid))
+            await ctx.kube.apply(core_ref(ns, "services"), service_for(model, owner_uid=uid))
             deployment, pods = await _observe(ctx, model)
         except KubeError as exc:
             ctx.metrics.reconciles.labels(KIND, "error").inc()
@@ -105,7 +105,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
         if not name or not namespace:
             return
         try:
-            doc = await ctx.kube.get(hoist_path(namespace, MODEL_PLURAL, name))
+            doc = await ctx.kube.get(hoist_ref(namespace, MODEL_PLURAL, name))
             if doc is None:
                 return
             try:
@@ -116,7 +116,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
             status = model_status(model, deployment, now=ctx.cycle.now())
             if status != model.status:
                 await ctx.kube.merge_patch(
-                    hoist_path(namespace, MODEL_PLURAL, name, "status"),
+                    hoist_ref(namespace, MODEL_PLURAL, name, "status"),
                     {"status": dump_status(status)},
                 )
         except KubeError as exc:

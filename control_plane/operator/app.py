@@ -71,12 +71,11 @@ def pod_config(settings: OperatorSettings) -> PodConfig:
 def build_context(
     settings: OperatorSettings,
     session: aiohttp.ClientSession,
-    connection: kopf.ConnectionInfo,
+    kube: KubeClient,
     registry: CollectorRegistry,
     tracer: Tracer | None = None,
 ) -> OperatorContext:
     metrics = OperatorMetrics(registry)
-    kube = KubeClient(session, connection)
     cycle = AdapterCycle(
         SidecarClient(session, timeout_seconds=settings.sidecar_timeout_seconds, tracer=tracer),
         policy=RetryPolicy(
@@ -213,10 +212,11 @@ async def run(
     identity = own_identity()
     tracing = start_tracing("hoist-operator")  # OTEL_* variables; None: off
     tracer = tracing.get_tracer("hoist.operator") if tracing is not None else None
+    kube = KubeClient.connect(connection)
     try:
         async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
             log.info("metrics on %s:%d", settings.metrics_host, port)
-            ctx = build_context(settings, session, connection, registry, tracer)
+            ctx = build_context(settings, session, kube, registry, tracer)
             walk = PeriodicWalk(PeeringGate(ctx.kube, settings, identity), WalkMetrics(registry))
             try:
                 await kopf.operator(
@@ -226,13 +226,13 @@ async def run(
                     settings=kopf_settings(settings),
                     clusterwide=not settings.namespaces,
                     namespaces=settings.namespaces,
-                    identity=cast(
-                        Any, identity
-                    ),  # kopf's `Identity`: a str NewType it keeps private
+                    # kopf's `Identity`: a str NewType it keeps private
+                    identity=cast(Any, identity),
                     stop_flag=stop_flag,
                     ready_flag=ready_flag,
                 )
             finally:
                 await walk.stop()
     finally:
+        await kube.aclose()
         await asyncio.to_thread(stop_tracing, tracing)  # export the last spans

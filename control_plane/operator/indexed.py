@@ -24,7 +24,7 @@ from control_plane.api.constants import (
     TENANT_PLURAL,
     VERSION,
 )
-from control_plane.kube import KubeClient, KubeError, KubeNotFoundError, hoist_path
+from control_plane.kube import KubeClient, KubeError, hoist_ref
 from control_plane.operator.bodies import plain
 from control_plane.operator.walk import Job, PeriodicWalk
 
@@ -88,7 +88,7 @@ async def each(
         async with bound:
             try:
                 if fresh:
-                    found = await kube.get(hoist_path(namespace, plural, name))
+                    found = await kube.get(hoist_ref(namespace, plural, name))
                     if found is None or (found.get("metadata") or {}).get("deletionTimestamp"):
                         return
                     doc = found
@@ -102,11 +102,11 @@ async def each(
                 return
             try:
                 await kube.merge_patch(
-                    hoist_path(namespace, plural, name, "status"), {"status": plain(status)}
+                    hoist_ref(namespace, plural, name, "status"), {"status": plain(status)}
                 )
-            except KubeNotFoundError:
-                return  # deleted meanwhile
             except KubeError as exc:
+                if exc.not_found:
+                    return  # deleted meanwhile
                 log.warning("cannot write the status of %s %s/%s: %s", plural, namespace, name, exc)
 
     await asyncio.gather(*(one(doc) for doc in docs))

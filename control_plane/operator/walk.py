@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,13 +28,11 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter
 
-from control_plane.kube import KubeClient, KubeError
+from control_plane.kube import KINDS, KubeClient, KubeError, Ref, cluster_ref
 from control_plane.operator.peering import yields_to_peers
 from control_plane.operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
-
-PEERING_API = "/apis/kopf.dev/v1"
 
 
 @dataclass(frozen=True)
@@ -68,21 +67,29 @@ class PeeringGate:
         self._cached: tuple[float, bool] | None = None
         self._lock = asyncio.Lock()
 
-    def _paths(self) -> list[str]:
+    def _refs(self) -> list[Ref]:
         name = self._settings.peering_name
         if not self._settings.namespaces:
-            return [f"{PEERING_API}/clusterkopfpeerings/{name}"]
-        return [
-            f"{PEERING_API}/namespaces/{ns}/kopfpeerings/{name}" for ns in self._settings.namespaces
-        ]
+            return [cluster_ref("clusterkopfpeerings", name)]
+        return [Ref(KINDS["kopfpeerings"], ns, name) for ns in self._settings.namespaces]
+
+    async def _peering_installed(self) -> bool:
+        """Whether the peering CRDs exist: listing their collection answers 404 if not."""
+        try:
+            await self._kube.list(dataclasses.replace(self._refs()[0], name=None))
+        except KubeError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
 
     async def _decide(self) -> bool:
         if self._settings.standalone:
             return True
-        found = [await self._kube.get(path) for path in self._paths()]
+        found = [await self._kube.get(ref) for ref in self._refs()]
         if all(doc is None for doc in found) and self._settings.peering_mandatory:
             # kopf pauses while the peering CRDs are missing (not while the object is)
-            return await self._kube.get(PEERING_API) is not None
+            return await self._peering_installed()
         now = self._now()
         return not any(
             yields_to_peers(

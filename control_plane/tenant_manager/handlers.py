@@ -38,7 +38,7 @@ from control_plane.api.constants import (
     TENANT_PLURAL,
     VERSION,
 )
-from control_plane.kube import KubeError, core_path, hoist_path
+from control_plane.kube import KubeError, core_ref, hoist_ref
 from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
 from control_plane.operator.context import OperatorContext
 from control_plane.tenant_manager.status import invalid_tenant_status, tenant_status
@@ -106,14 +106,14 @@ class Namespace:
 async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None = None) -> Namespace:
     """The namespace's Tenants (`current` as its handler sees it, fresher than a list),
     each one's key digests (every named Secret read once), its Models and adapters."""
-    tenants = valid_tenants(await ctx.kube.list(hoist_path(namespace, TENANT_PLURAL)))
+    tenants = valid_tenants(await ctx.kube.list(hoist_ref(namespace, TENANT_PLURAL)))
     if current is not None:
         tenants = [current] + [t for t in tenants if t.metadata.name != current.metadata.name]
     secrets: dict[str, Json] = {}
     forbidden: set[str] = set()
     for name in sorted({t.spec.api_keys_secret.name for t in tenants if t.spec.api_keys_secret}):
         try:
-            found = await ctx.kube.get(core_path(namespace, "secrets", name))
+            found = await ctx.kube.get(core_ref(namespace, "secrets", name))
         except KubeError as exc:
             if exc.status != 403:
                 raise
@@ -122,8 +122,8 @@ async def observe(ctx: OperatorContext, namespace: str, current: Tenant | None =
         if found is not None:
             secrets[name] = found
     catalog = catalog_of(
-        await ctx.kube.list(hoist_path(namespace, MODEL_PLURAL)),
-        await ctx.kube.list(hoist_path(namespace, LORA_ADAPTER_PLURAL)),
+        await ctx.kube.list(hoist_ref(namespace, MODEL_PLURAL)),
+        await ctx.kube.list(hoist_ref(namespace, LORA_ADAPTER_PLURAL)),
     )
     keys = {t.metadata.name: kube_keys(t, secrets, frozenset(forbidden)) for t in tenants}
     return Namespace(tenants, keys, catalog)
@@ -208,7 +208,7 @@ def register(
                     continue
                 report_change(log, tenant, status)
                 await ctx.kube.merge_patch(
-                    hoist_path(namespace, TENANT_PLURAL, tenant.metadata.name, "status"),
+                    hoist_ref(namespace, TENANT_PLURAL, tenant.metadata.name, "status"),
                     {"status": dump_status(status)},
                 )
         except KubeError as exc:

@@ -90,13 +90,15 @@ def discovery_factory(settings: GatewaySettings) -> Any:
         static = StaticDiscovery.from_settings(settings.upstreams, settings.upstreams_file)
         return lambda _session: static
     if settings.discovery is DiscoveryKind.KUBERNETES:
-        from data_plane.gateway.discovery.kubernetes import KubernetesDiscovery, kube_client
+        from data_plane.gateway.discovery.kube_api import KubeApi
+        from data_plane.gateway.discovery.kubernetes import KubernetesDiscovery, watch_timing
 
-        def kube(session: aiohttp.ClientSession) -> Discovery:
+        def kube(_session: aiohttp.ClientSession) -> Discovery:
             return KubernetesDiscovery(
-                kube_client(session, settings),
+                KubeApi.connect(settings),
                 (settings.kube_namespace, *settings.kube_model_namespaces),
                 settings.engine_port,
+                watch_timing(settings),
             )
 
         return kube
@@ -115,10 +117,11 @@ def store_factory(settings: GatewaySettings) -> Any:
         headers = admin_headers(settings)
         return lambda session: LocalAdapterStore(session, settings.admin_url, headers=headers)
     if settings.discovery is DiscoveryKind.KUBERNETES:
-        from data_plane.gateway.discovery.kubernetes import KubernetesAdapterStore, kube_client
+        from data_plane.gateway.discovery.kube_adapter_store import KubernetesAdapterStore
+        from data_plane.gateway.discovery.kube_api import KubeApi
 
-        def kube(session: aiohttp.ClientSession) -> AdapterStore:
-            return KubernetesAdapterStore(kube_client(session, settings), settings.kube_namespace)
+        def kube(_session: aiohttp.ClientSession) -> AdapterStore:
+            return KubernetesAdapterStore(KubeApi.connect(settings), settings.kube_namespace)
 
         return kube
     return lambda _session: None

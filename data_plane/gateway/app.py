@@ -229,6 +229,9 @@ def build_app(
             yield
         finally:
             await gateway.stop()
+            close = getattr(app.state.adapter_store, "aclose", None)
+            if close is not None:  # a store with a client of its own (Kubernetes)
+                await close()
 
     app = FastAPI(
         title="Hoist gateway",

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
-from data_plane.gateway.discovery import Discovery, DiscoveryError
+from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDiscovery
 from data_plane.gateway.engine_metrics import parse_engine_metrics
 from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
 from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
@@ -116,6 +116,7 @@ class Gateway:
         self._upstream: UpstreamClient | None = None
         self.discovery: Discovery | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []  # closed at stop()
         self._refreshed = asyncio.Event()
         self.watchdog = Watchdog(self)
         self.draining = False
@@ -147,6 +148,8 @@ class Gateway:
         self._session = new_session(self.settings)
         self._upstream = UpstreamClient(self.settings.connect_timeout_s)
         self.discovery = self._discovery_factory(self._session)
+        if isinstance(self.discovery, WatchingDiscovery):
+            await self.discovery.start()
         await self.refresh()
         settings = self.settings
         if (  # tenancy hook: Tenant resources, unless files declare the tenants
@@ -165,15 +168,14 @@ class Gateway:
         self._tasks.append(asyncio.create_task(sweeper, name="gateway-stall-sweeper"))
 
     async def _start_kube_tenants(self) -> None:
-        from data_plane.gateway.discovery.kubernetes import kube_client
+        from data_plane.gateway.discovery.kube_api import KubeApi
         from data_plane.gateway.tenancy import kube_source
 
-        client = kube_client(self.session, self.settings)
+        api = KubeApi.connect(self.settings)
+        self._closers.append(api.aclose)
         ns = self.settings.kube_namespace
-        await kube_source.refresh(self.tenancy, client, ns)
-        loop = kube_source.refresh_loop(
-            self.tenancy, client, ns, self.settings.discovery_interval_s
-        )
+        await kube_source.refresh(self.tenancy, api, ns)
+        loop = kube_source.refresh_loop(self.tenancy, api, ns, self.settings.discovery_interval_s)
         self._tasks.append(asyncio.create_task(loop, name="gateway-tenants"))
 
     async def stop(self) -> None:
@@ -183,6 +185,11 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if isinstance(self.discovery, WatchingDiscovery):
+            await self.discovery.close()
+        for close in self._closers:
+            await close()
+        self._closers.clear()
         await self.tenancy.close()  # tenancy hook
         if self._upstream is not None:
             await self._upstream.close()
@@ -217,8 +224,14 @@ class Gateway:
         return True
 
     async def _discovery_loop(self) -> None:
+        """Refresh on every change a watching source reports, and each interval anyway."""
         while True:
-            await asyncio.sleep(self.settings.discovery_interval_s)
+            if isinstance(self.discovery, WatchingDiscovery):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.discovery_interval_s):
+                        await self.discovery.wait_changed()
+            else:
+                await asyncio.sleep(self.settings.discovery_interval_s)
             await self.refresh()
 
     async def _load_loop(self) -> None:

@@ -70,6 +70,19 @@ class GatewaySettings(BaseSettings):
     kube_ca_file: Path | None = None
     engine_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     """Kubernetes discovery: the engine's port on each pod."""
+    kube_request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Kubernetes: the longest wait for one API call (a watch's reads excepted)."""
+    kube_watch_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 300
+    """Kubernetes discovery: the API server ends each watch request after this long (its
+    `timeoutSeconds`); the watch is re-opened from the last resourceVersion."""
+    kube_watch_silence_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    """Kubernetes discovery: a watch that brings nothing, not even a bookmark (the API
+    server sends one about every minute), for this long is restarted."""
+    kube_backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    """Kubernetes discovery: the first wait after a failed list or watch, doubled per
+    failure in a row up to `kube_backoff_cap_s`."""
+    kube_backoff_cap_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Kubernetes discovery: the longest wait between two attempts."""
     discovery_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
     load_poll_interval_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
     """How often each engine's `/metrics` is read for its waiting queue; 0: never."""

@@ -18,7 +18,7 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import FINALIZER
-from control_plane.kube import apps_path, core_path
+from control_plane.kube import apps_ref, core_ref
 from control_plane.operator.app import run
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator
@@ -91,9 +91,9 @@ async def test_an_operator_killed_mid_reconcile_is_replaced_and_converges() -> N
             assert adapter is not None
             assert FINALIZER in adapter["metadata"].get("finalizers", [])
 
-            deployment = await cluster.kube.get(apps_path(NS, "deployments", "base"))
+            deployment = await cluster.kube.get(apps_ref(NS, "deployments", "base"))
             assert deployment is not None and deployment["spec"]["replicas"] == 2
-            assert await cluster.kube.get(core_path(NS, "services", "base")) is not None
+            assert await cluster.kube.get(core_ref(NS, "services", "base")) is not None
 
             async def model_reported() -> bool:
                 doc = await cluster.get("models", "base")
@@ -126,7 +126,7 @@ async def test_engine_restarts_reach_the_models_status() -> None:
             await eventually(stable, what="engineRestarts 0")
             # The kubelet killed the engine container after its liveness probe failed.
             await cluster.kube.merge_patch(
-                core_path(NS, "pods", "base-0") + "/status",
+                core_ref(NS, "pods", "base-0").status_of(),
                 {
                     "status": {
                         "containerStatuses": [

@@ -9,20 +9,21 @@ running create it, then report its status, as a kubelet would.
 from __future__ import annotations
 
 from typing import Any, Protocol
-from urllib.parse import quote
+
+from control_plane.kube import Ref
 
 
 class Writer(Protocol):
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(self, ref: Ref, body: dict[str, Any]) -> dict[str, Any]: ...
 
-    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def merge_patch(self, ref: Ref, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
-async def create_with_status(kube: Writer, collection: str, doc: dict[str, Any]) -> dict[str, Any]:
+async def create_with_status(kube: Writer, collection: Ref, doc: dict[str, Any]) -> dict[str, Any]:
     """Create `doc` in `collection`, then write its `status` through /status."""
     status = doc.get("status")
     created = await kube.create(collection, {k: v for k, v in doc.items() if k != "status"})
     if status is None:
         return created
-    name = quote(doc["metadata"]["name"])
-    return await kube.merge_patch(f"{collection}/{name}/status", {"status": status})
+    target = collection.named(doc["metadata"]["name"]).status_of()
+    return await kube.merge_patch(target, {"status": status})

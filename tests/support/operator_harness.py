@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import kopf
 from prometheus_client import CollectorRegistry
 
@@ -20,7 +19,7 @@ from control_plane.api.constants import (
     LABEL_ROLE,
     MANAGED_BY,
 )
-from control_plane.kube import KubeClient, core_path, hoist_path
+from control_plane.kube import KubeClient, core_ref, hoist_ref
 from control_plane.operator.app import run
 from control_plane.operator.settings import OperatorSettings
 from tests.support.fake_sidecar import FakeSidecar
@@ -109,16 +108,16 @@ class Cluster:
     pods: dict[str, FakeSidecar] = field(default_factory=dict)
 
     async def apply(self, plural: str, doc: dict[str, Any]) -> dict[str, Any]:
-        return await self.kube.create(hoist_path(NS, plural), doc)
+        return await self.kube.create(hoist_ref(NS, plural), doc)
 
     async def get(self, plural: str, name: str) -> dict[str, Any] | None:
-        return await self.kube.get(hoist_path(NS, plural, name))
+        return await self.kube.get(hoist_ref(NS, plural, name))
 
     async def patch(self, plural: str, name: str, doc: dict[str, Any]) -> dict[str, Any]:
-        return await self.kube.merge_patch(hoist_path(NS, plural, name), doc)
+        return await self.kube.merge_patch(hoist_ref(NS, plural, name), doc)
 
     async def delete(self, plural: str, name: str) -> None:
-        await self.kube.delete(hoist_path(NS, plural, name))
+        await self.kube.delete(hoist_ref(NS, plural, name))
 
     async def add_pod(
         self, name: str, model: str, sidecar: FakeSidecar, *, ready: bool = True
@@ -127,7 +126,7 @@ class Cluster:
         self.pods[name] = sidecar
         await create_with_status(
             self.kube,
-            core_path(NS, "pods"),
+            core_ref(NS, "pods"),
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -158,7 +157,7 @@ class Cluster:
         )
 
     async def remove_pod(self, name: str) -> None:
-        await self.kube.delete(core_path(NS, "pods", name))
+        await self.kube.delete(core_ref(NS, "pods", name))
         self.pods.pop(name, None)
 
 
@@ -177,9 +176,9 @@ async def eventually(
 
 @contextlib.asynccontextmanager
 async def cluster_client(server: str) -> AsyncIterator[Cluster]:
-    async with aiohttp.ClientSession() as session:
-        info = kopf.ConnectionInfo(server=server, token="test")
-        yield Cluster(KubeClient(session, info, user_agent="hoist-test"))
+    info = kopf.ConnectionInfo(server=server, token="test")
+    async with KubeClient.connect(info, field_manager="hoist-test") as kube:
+        yield Cluster(kube)
 
 
 @contextlib.asynccontextmanager

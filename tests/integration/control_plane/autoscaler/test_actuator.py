@@ -18,12 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import LABEL_MODEL
 from control_plane.api.model import ModelSpec
-from control_plane.autoscaler.actuator import KubeAutoscaler, deployment_path
+from control_plane.autoscaler.actuator import KubeAutoscaler, deployment_ref
 from control_plane.autoscaler.algorithm import Reason
 from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
-from control_plane.kube import KubeClient
+from control_plane.kube import KubeClient, apps_ref, core_ref
 from tests.support.kube_emulator import running_emulator
 from tests.support.kubelet import create_with_status
 from tests.support.metrics_server import MetricsServer, metrics_server
@@ -56,7 +56,7 @@ class Cluster:
 
     async def add_deployment(self, replicas: int) -> None:
         await self.kube.create(
-            f"/apis/apps/v1/namespaces/{NS}/deployments",
+            apps_ref(NS, "deployments"),
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -68,7 +68,7 @@ class Cluster:
     async def add_pod(self, name: str, *, ready: bool) -> None:
         await create_with_status(
             self.kube,
-            f"/api/v1/namespaces/{NS}/pods",
+            core_ref(NS, "pods"),
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -82,7 +82,7 @@ class Cluster:
         )
 
     async def replicas(self) -> int:
-        dep = await self.kube.get(deployment_path(NS, MODEL))
+        dep = await self.kube.get(deployment_ref(NS, MODEL))
         assert dep is not None
         return int(dep["spec"]["replicas"])
 
@@ -93,8 +93,11 @@ class Cluster:
 @pytest.fixture
 async def cluster(servers: MetricsServer) -> AsyncIterator[Cluster]:
     clock = [1_000.0]
-    async with running_emulator() as (_, url), aiohttp.ClientSession() as session:
-        kube = KubeClient(session, kopf.ConnectionInfo(server=url, token="test"))
+    async with (
+        running_emulator() as (_, url),
+        aiohttp.ClientSession() as session,
+        KubeClient.connect(kopf.ConnectionInfo(server=url, token="test")) as kube,
+    ):
         registry = CollectorRegistry()
 
         async def gateway_urls() -> list[str]:

@@ -21,12 +21,12 @@ from prometheus_client import CollectorRegistry
 
 from control_plane.api.constants import LABEL_MODEL, MODEL_PLURAL
 from control_plane.autoscaler import handlers
-from control_plane.autoscaler.actuator import KubeAutoscaler, deployment_path
+from control_plane.autoscaler.actuator import KubeAutoscaler, deployment_ref
 from control_plane.autoscaler.decider import Decider
 from control_plane.autoscaler.metrics import AutoscalerMetrics
 from control_plane.autoscaler.scrape import EngineScraper, GatewayDemandReader
 from control_plane.autoscaler.wiring import gateway_pod_urls
-from control_plane.kube import KubeClient, apps_path, core_path, hoist_path
+from control_plane.kube import KubeClient, apps_ref, core_ref, hoist_ref
 from control_plane.operator import indexed
 from control_plane.operator.indexed import Indexed
 from control_plane.operator.jobs import autoscale_job
@@ -114,37 +114,39 @@ async def env() -> AsyncIterator[Env]:
         aiohttp.ClientSession() as session,
     ):
         connection = kopf.ConnectionInfo(server=url, token="test")
-        kube = KubeClient(session, connection)
-        metrics = CollectorRegistry()
-        # Gateway pods are found by label; every pod's metrics come from the loopback server.
-        gateways = gateway_pod_urls(kube, NS, GATEWAY_LABEL, 0)
-        decider = Decider(
-            EngineScraper(session, timeout_s=2),
-            GatewayDemandReader(
-                session, lambda: _redirect(gateways, server), timeout_s=2, reuse_for_s=0
-            ),
-            AutoscalerMetrics(metrics),
-        )
-        autoscaler = KubeAutoscaler(kube, decider, engine_url=lambda name, _ip: server.url(name))
-        registry = kopf.OperatorRegistry()
+        async with KubeClient.connect(connection) as kube:
+            metrics = CollectorRegistry()
+            # Gateway pods are found by label; every pod's metrics come from the loopback server.
+            gateways = gateway_pod_urls(kube, NS, GATEWAY_LABEL, 0)
+            decider = Decider(
+                EngineScraper(session, timeout_s=2),
+                GatewayDemandReader(
+                    session, lambda: _redirect(gateways, server), timeout_s=2, reuse_for_s=0
+                ),
+                AutoscalerMetrics(metrics),
+            )
+            autoscaler = KubeAutoscaler(
+                kube, decider, engine_url=lambda name, _ip: server.url(name)
+            )
+            registry = kopf.OperatorRegistry()
 
-        @kopf.on.login(registry=registry)
-        def login(**_: Any) -> kopf.ConnectionInfo:
-            return connection
+            @kopf.on.login(registry=registry)
+            def login(**_: Any) -> kopf.ConnectionInfo:
+                return connection
 
-        handlers.register(registry, autoscaler)
-        gate = PeeringGate(kube, OperatorSettings(standalone=True), identity="test")
-        walk = PeriodicWalk(gate, WalkMetrics(metrics))
+            handlers.register(registry, autoscaler)
+            gate = PeeringGate(kube, OperatorSettings(standalone=True), identity="test")
+            walk = PeriodicWalk(gate, WalkMetrics(metrics))
 
-        def jobs(found: Indexed) -> list[Job]:
-            tick = handlers.autoscale_pass(autoscaler)
-            return [autoscale_job(kube, found, tick, interval_seconds=0.2, concurrency=4)]
+            def jobs(found: Indexed) -> list[Job]:
+                tick = handlers.autoscale_pass(autoscaler)
+                return [autoscale_job(kube, found, tick, interval_seconds=0.2, concurrency=4)]
 
-        indexed.register(registry, jobs, walk)
-        try:
-            yield Env(kube, server, metrics, registry)
-        finally:
-            await walk.stop()
+            indexed.register(registry, jobs, walk)
+            try:
+                yield Env(kube, server, metrics, registry)
+            finally:
+                await walk.stop()
 
 
 async def _redirect(urls: Callable[[], Awaitable[list[str]]], server: MetricsServer) -> list[str]:
@@ -160,10 +162,10 @@ async def test_the_walk_scales_a_busy_model_and_records_why(env: Env) -> None:
         'gateway_in_flight_requests{model="chat"} 8\ngateway_queued_requests{model="chat",reason="cold_start"} 0\n'
     )
     await create_with_status(
-        kube, core_path(NS, "pods"), pod("gw", {"app.kubernetes.io/name": "hoist-gateway"})
+        kube, core_ref(NS, "pods"), pod("gw", {"app.kubernetes.io/name": "hoist-gateway"})
     )
     await kube.create(
-        apps_path(NS, "deployments"),
+        apps_ref(NS, "deployments"),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -171,15 +173,15 @@ async def test_the_walk_scales_a_busy_model_and_records_why(env: Env) -> None:
             "spec": {"replicas": 1},
         },
     )
-    await create_with_status(kube, core_path(NS, "pods"), pod("chat-a", {LABEL_MODEL: "chat"}))
-    await kube.create(hoist_path(NS, MODEL_PLURAL), model("chat"))
+    await create_with_status(kube, core_ref(NS, "pods"), pod("chat-a", {LABEL_MODEL: "chat"}))
+    await kube.create(hoist_ref(NS, MODEL_PLURAL), model("chat"))
 
     async def scaled() -> bool:
-        dep = await kube.get(deployment_path(NS, "chat"))
+        dep = await kube.get(deployment_ref(NS, "chat"))
         return dep is not None and dep["spec"]["replicas"] == 4
 
     async def recorded() -> bool:
-        doc = await kube.get(hoist_path(NS, MODEL_PLURAL, "chat"))
+        doc = await kube.get(hoist_ref(NS, MODEL_PLURAL, "chat"))
         status = (doc or {}).get("status") or {}
         return status.get("desiredReplicas") == 4 and status.get("scalingReason") is not None
 
@@ -195,7 +197,7 @@ async def test_models_without_autoscaling_are_not_touched(env: Env) -> None:
     kube, server, metrics = env.kube, env.server, env.metrics
     server.texts["code-a"] = engine_text("code", running=50)
     await kube.create(
-        apps_path(NS, "deployments"),
+        apps_ref(NS, "deployments"),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -203,13 +205,13 @@ async def test_models_without_autoscaling_are_not_touched(env: Env) -> None:
             "spec": {"replicas": 1},
         },
     )
-    await create_with_status(kube, core_path(NS, "pods"), pod("code-a", {LABEL_MODEL: "code"}))
-    await kube.create(hoist_path(NS, MODEL_PLURAL), model("code", enabled=False))
+    await create_with_status(kube, core_ref(NS, "pods"), pod("code-a", {LABEL_MODEL: "code"}))
+    await kube.create(hoist_ref(NS, MODEL_PLURAL), model("code", enabled=False))
     # A model with autoscaling on, created after: once it is handled, "code" had its chances.
     server.texts["chat-a"] = engine_text("chat", running=0)
-    await kube.create(hoist_path(NS, MODEL_PLURAL), model("chat"))
+    await kube.create(hoist_ref(NS, MODEL_PLURAL), model("chat"))
     await kube.create(
-        apps_path(NS, "deployments"),
+        apps_ref(NS, "deployments"),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -225,7 +227,7 @@ async def test_models_without_autoscaling_are_not_touched(env: Env) -> None:
     async with env.operator():
         await eventually(chat_decided, what="a decision for chat")
         await asyncio.sleep(0.5)  # several more intervals
-    dep = await kube.get(deployment_path(NS, "code"))
+    dep = await kube.get(deployment_ref(NS, "code"))
     assert dep is not None
     assert dep["spec"]["replicas"] == 1
     assert (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from control_plane.kube import apps_path
+from control_plane.kube import apps_ref
 from tests.support.kube_emulator import running_emulator, write_kubeconfig
 from tests.support.operator_harness import NS, cluster_client, eventually
 
@@ -47,7 +47,7 @@ async def test_the_process_serves_metrics_reconciles_and_stops_on_sigterm(tmp_pa
             )  # fmt: skip
 
             async def deployed() -> bool:
-                return await cluster.kube.get(apps_path(NS, "deployments", "m")) is not None
+                return await cluster.kube.get(apps_ref(NS, "deployments", "m")) is not None
 
             await eventually(deployed, within=30, what="the process to create the Deployment")
             async with aiohttp.ClientSession() as http:

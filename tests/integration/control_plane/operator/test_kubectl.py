@@ -6,7 +6,7 @@ import asyncio
 import base64
 from pathlib import Path
 
-from control_plane.kube import core_path
+from control_plane.kube import core_ref
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator, write_kubeconfig
 from tests.support.operator_harness import (
@@ -114,7 +114,7 @@ async def test_tenants_printer_columns_show_phase_and_keys(tmp_path: Path) -> No
         assert "tenant.serving.hoist.dev/team-a created" in applied
         # team-a's key Secret (team-b has none, so it stays NotReady)
         await cluster.kube.create(
-            core_path("default", "secrets"),
+            core_ref("default", "secrets"),
             {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "team-a-keys"},
              "data": {"ci": base64.b64encode(b"sk-tenant-kubectl-a").decode()}},
         )  # fmt: skip

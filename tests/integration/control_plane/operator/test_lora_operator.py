@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from control_plane.api.constants import ANNOTATION_LOADED_ADAPTERS, API_VERSION, FINALIZER
-from control_plane.kube import KubeError, core_path
+from control_plane.kube import KubeError, core_ref
 from tests.support.fake_sidecar import FakeSidecar, fake_sidecars
 from tests.support.kube_emulator import HoistKubeEmulator, running_emulator
 from tests.support.operator_harness import (
@@ -83,7 +83,7 @@ async def test_create_update_delete(
         assert sidecars[2].puts() == 0  # never a pod of another base model
 
         async def annotated() -> bool:
-            pod = await cluster.kube.get(core_path("default", "pods", holder))
+            pod = await cluster.kube.get(core_ref("default", "pods", holder))
             annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
             return annotations.get(ANNOTATION_LOADED_ADAPTERS) == "sql"
 
@@ -275,7 +275,7 @@ async def test_adapters_nothing_declares_are_unloaded(
         async def swept() -> bool:
             # the sidecar forgets it when it answers the DELETE; the operator counts the
             # repair once it has read that answer: wait for both
-            pod = await cluster.kube.get(core_path("default", "pods", "base-0"))
+            pod = await cluster.kube.get(core_ref("default", "pods", "base-0"))
             annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
             repairs = operator.sample(
                 "hoist_operator_adapter_drift_repairs_total", {"model": "base"}
@@ -306,7 +306,7 @@ async def test_credentials_come_from_the_named_secret_and_are_never_shown(
     caplog.set_level(logging.DEBUG)
     _, url, cluster, sidecars = env
     await cluster.kube.create(
-        core_path("default", "secrets"),
+        core_ref("default", "secrets"),
         {"apiVersion": "v1", "kind": "Secret",
          "metadata": {"name": "store-creds", "namespace": "default"},
          "data": {"AWS_ACCESS_KEY_ID": base64.b64encode(SECRET_KEY_ID.encode()).decode(),
@@ -358,7 +358,7 @@ async def test_credentials_come_from_the_named_secret_and_are_never_shown(
         c["message"] for c in statuses[2]["conditions"] if c["reason"] == "CredentialsNotFound"
     )
     assert "no-such-secret" in message
-    events = await cluster.kube.list(core_path("default", "events"))
+    events = await cluster.kube.list(core_ref("default", "events"))
     shown = [repr(statuses), repr(events), caplog.text]
     for text in shown:
         assert SECRET_VALUE not in text

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from control_plane.api.constants import API_VERSION
-from control_plane.kube import KubeError, apps_path, core_path
+from control_plane.kube import KubeError, apps_ref, core_ref
 from tests.support.kube_emulator import running_emulator
 from tests.support.operator_harness import (
     NS,
@@ -41,11 +41,11 @@ async def test_model_becomes_deployment_and_service_and_status_mirrors_it() -> N
         async with operator_running(url, fast_settings()):
 
             async def deployed() -> bool:
-                return await cluster.kube.get(apps_path(NS, "deployments", "llama")) is not None
+                return await cluster.kube.get(apps_ref(NS, "deployments", "llama")) is not None
 
             await eventually(deployed, what="Deployment created")
-            deployment = await cluster.kube.get(apps_path(NS, "deployments", "llama"))
-            service = await cluster.kube.get(core_path(NS, "services", "llama"))
+            deployment = await cluster.kube.get(apps_ref(NS, "deployments", "llama"))
+            service = await cluster.kube.get(core_ref(NS, "services", "llama"))
             assert deployment is not None
             assert service is not None
             for obj in (deployment, service):
@@ -59,7 +59,7 @@ async def test_model_becomes_deployment_and_service_and_status_mirrors_it() -> N
 
             # the Deployment controller reports both replicas ready
             await cluster.kube.merge_patch(
-                apps_path(NS, "deployments", "llama") + "/status",
+                apps_ref(NS, "deployments", "llama").status_of(),
                 {"status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2}},
             )
 
@@ -74,7 +74,7 @@ async def test_model_becomes_deployment_and_service_and_status_mirrors_it() -> N
             await cluster.patch("models", "llama", {"spec": {"replicas": 3, "engineArgs": ["--x"]}})
 
             async def rolled() -> bool:
-                d = await cluster.kube.get(apps_path(NS, "deployments", "llama"))
+                d = await cluster.kube.get(apps_ref(NS, "deployments", "llama"))
                 return (
                     d is not None
                     and d["spec"]["replicas"] == 3
@@ -103,7 +103,7 @@ async def test_invalid_model_gets_a_condition_and_others_still_work() -> None:
 
             async def settled() -> bool:
                 bad = await model_status(cluster, "bad")
-                good = await cluster.kube.get(apps_path(NS, "deployments", "good"))
+                good = await cluster.kube.get(apps_ref(NS, "deployments", "good"))
                 return bad.get("phase") == "Failed" and good is not None
 
             await eventually(settled, what="bad Failed, good deployed")
@@ -111,4 +111,4 @@ async def test_invalid_model_gets_a_condition_and_others_still_work() -> None:
             cond = next(c for c in bad["conditions"] if c["type"] == "SpecValid")
             assert cond["status"] == "False"
             assert "maxReplicas" in cond["message"] or "replicas" in cond["message"]
-            assert await cluster.kube.get(apps_path(NS, "deployments", "bad")) is None
+            assert await cluster.kube.get(apps_ref(NS, "deployments", "bad")) is None

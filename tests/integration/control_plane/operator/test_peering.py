@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from control_plane.kube import cluster_ref
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import running_emulator
 from tests.support.operator_harness import (
@@ -14,7 +15,7 @@ from tests.support.operator_harness import (
     operator_in_thread,
 )
 
-PEERING_PATH = "/apis/kopf.dev/v1/clusterkopfpeerings"
+PEERINGS = cluster_ref("clusterkopfpeerings")
 
 
 def walk(replica: RunningOperator, job: str, outcome: str) -> float:
@@ -41,7 +42,7 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
         fake_sidecars(2) as sidecars,
     ):
         await cluster.kube.create(
-            PEERING_PATH,
+            PEERINGS,
             {
                 "apiVersion": "kopf.dev/v1",
                 "kind": "ClusterKopfPeering",
@@ -62,7 +63,7 @@ async def test_two_replicas_do_not_fight_and_the_second_takes_over() -> None:
             async with replica(100) as low:
 
                 async def both_seen() -> bool:
-                    doc = await cluster.kube.get(f"{PEERING_PATH}/hoist")
+                    doc = await cluster.kube.get(PEERINGS.named("hoist"))
                     return len((doc or {}).get("status") or {}) >= 2
 
                 await eventually(both_seen, what="both replicas in the peering")

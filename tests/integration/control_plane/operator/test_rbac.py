@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from control_plane.kube import core_path
+from control_plane.kube import core_ref
 from tests.support.fake_sidecar import fake_sidecars
 from tests.support.kube_emulator import granted, operator_calls, running_emulator
 from tests.support.operator_harness import (
@@ -53,13 +53,13 @@ async def test_every_call_of_the_operator_is_granted() -> None:
         )  # fmt: skip
         await cluster.add_pod("base-0", "base", sidecars[0])
         await cluster.kube.create(
-            core_path("default", "secrets"),
+            core_ref("default", "secrets"),
             {"apiVersion": "v1", "kind": "Secret",
              "metadata": {"name": "team-keys", "namespace": "default"},
              "data": {"ci": base64.b64encode(b"sk-rbac-test-key-1").decode()}},
         )  # fmt: skip
         await cluster.kube.create(
-            core_path("default", "secrets"),
+            core_ref("default", "secrets"),
             {"apiVersion": "v1", "kind": "Secret",
              "metadata": {"name": "store-creds", "namespace": "default"},
              "data": {"HF_TOKEN": base64.b64encode(b"hf_rbac_test").decode()}},

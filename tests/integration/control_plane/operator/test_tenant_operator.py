@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from control_plane.api.constants import API_VERSION
-from control_plane.kube import KubeError, core_path
+from control_plane.kube import KubeError, core_ref
 from tests.support.kube_emulator import HoistKubeEmulator, running_emulator
 from tests.support.operator_harness import (
     NS,
@@ -40,7 +40,7 @@ def model_doc(name: str, **spec: Any) -> dict[str, Any]:
 async def add_secret(cluster: Cluster, name: str, **entries: str) -> None:
     data = {k: base64.b64encode(v.encode()).decode() for k, v in entries.items()}
     await cluster.kube.create(
-        core_path(NS, "secrets"),
+        core_ref(NS, "secrets"),
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
          "type": "Opaque", "data": data},
     )  # fmt: skip
@@ -198,7 +198,7 @@ async def test_duplicate_key_across_tenants_is_reported_on_both() -> None:
             assert 'entry "shared"' in ready_condition(b)["message"]
             # b rotates the shared key out: both recover
             await cluster.kube.merge_patch(
-                core_path(NS, "secrets", "b-keys"), {"data": {"shared": None}}
+                core_ref(NS, "secrets", "b-keys"), {"data": {"shared": None}}
             )
             await wait_reason(cluster, "team-a", "TenantReady")
             b = await wait_reason(cluster, "team-b", "TenantReady")
