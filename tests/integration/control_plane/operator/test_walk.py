@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from control_plane.kube import KINDS, Ref, cluster_ref
 from control_plane.operator.settings import OperatorSettings
 from control_plane.operator.walk import Job, PeeringGate, PeriodicWalk, WalkMetrics
 from tests.support.kube_emulator import running_emulator
 from tests.support.operator_harness import Cluster, cluster_client, eventually
 
-CLUSTER_PEERING = "/apis/kopf.dev/v1/clusterkopfpeerings"
+CLUSTER_PEERING = cluster_ref("clusterkopfpeerings")
 ME = "me@test/1"
 
 
@@ -37,12 +38,12 @@ async def cluster() -> AsyncIterator[Cluster]:
         yield client
 
 
-async def peering(cluster: Cluster, path: str, name: str, peers: dict[str, Any]) -> None:
-    kind = "ClusterKopfPeering" if "cluster" in path else "KopfPeering"
+async def peering(cluster: Cluster, where: Ref, name: str, peers: dict[str, Any]) -> None:
+    kind = where.kind.kind
     await cluster.kube.create(
-        path, {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": {"name": name}}
+        where, {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": {"name": name}}
     )
-    await cluster.kube.merge_patch(f"{path}/{name}", {"status": peers})
+    await cluster.kube.merge_patch(where.named(name), {"status": peers})
 
 
 def gate(cluster: Cluster, **overrides: Any) -> PeeringGate:
@@ -62,14 +63,13 @@ async def test_the_gate_reads_kopfs_rule_from_the_peering_object(cluster: Cluste
     assert await gate(cluster, peering_name="elsewhere").active()
     # the other replica stopped reporting: dead after its lifetime
     await cluster.kube.merge_patch(
-        f"{CLUSTER_PEERING}/hoist", {"status": {"other": seen(200, ago=120)}}
+        CLUSTER_PEERING.named("hoist"), {"status": {"other": seen(200, ago=120)}}
     )
     assert await gate(cluster).active()
 
 
 async def test_a_namespaced_operator_reads_each_namespaces_peering(cluster: Cluster) -> None:
-    path = "/apis/kopf.dev/v1/namespaces/team-b/kopfpeerings"
-    await peering(cluster, path, "hoist", {"other": seen(500)})
+    await peering(cluster, Ref(KINDS["kopfpeerings"], "team-b"), "hoist", {"other": seen(500)})
     assert await gate(cluster, namespaces=["team-a"]).active()
     assert not await gate(cluster, namespaces=["team-a", "team-b"]).active()
     assert await gate(cluster).active()  # cluster-wide: the ClusterKopfPeering, absent
@@ -98,7 +98,7 @@ async def test_a_paused_walk_runs_no_pass_until_the_peer_goes(cluster: Cluster) 
         assert passes == []
         assert sample("ran") == 0
         # the other replica leaves the peering (kopf removes its entry on exit)
-        await cluster.kube.merge_patch(f"{CLUSTER_PEERING}/hoist", {"status": {"other": None}})
+        await cluster.kube.merge_patch(CLUSTER_PEERING.named("hoist"), {"status": {"other": None}})
 
         async def running() -> bool:
             return len(passes) >= 2
