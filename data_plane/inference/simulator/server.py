@@ -99,6 +99,8 @@ class _Choice:
     arguments: str = ""
     pieces: list[str] = field(default_factory=list)
     pieces_sent: int = 0
+    named: bool = False
+    """The stream has sent the delta that opens the call."""
 
 
 @dataclass
@@ -182,16 +184,22 @@ class _Generation:
         """Answer each choice with a call of `tool` instead of its text."""
         self.tool = tool
         for index, choice in enumerate(self.choices):
-            choice.call_id = f"chatcmpl-tool-{secrets.token_hex(16)}"
+            choice.call_id = f"chatcmpl-tool-{secrets.token_hex(8)}"
             choice.arguments = tool_calls.arguments(tool, self.params.seed, index)
-            planned = len(choice.sequence.output_token_ids)
-            choice.pieces = tool_calls.argument_pieces(choice.arguments, planned)
+            planned = len(choice.sequence.output_token_ids)  # the first token names the call
+            choice.pieces = tool_calls.argument_pieces(choice.arguments, planned - 1)
 
     def tool_delta(self, choice: _Choice) -> dict[str, Any] | None:
         """The streamed delta of the choice's call for the token just advanced; None: this
         token adds nothing (the arguments are shorter than the tokens)."""
         assert self.tool is not None
-        first = choice.pieces_sent == 0
+        if not choice.named:
+            choice.named = True
+            opening = tool_calls.first_delta(choice.call_id, self.tool.name)
+            if choice.finish_reason is not None:  # a one-token answer: the whole call at once
+                opening["tool_calls"][0]["function"]["arguments"] = choice.arguments
+                choice.pieces_sent = len(choice.pieces)
+            return opening
         if choice.finish_reason is not None:
             piece = "".join(choice.pieces[choice.pieces_sent :])
             choice.pieces_sent = len(choice.pieces)
@@ -200,11 +208,7 @@ class _Generation:
             choice.pieces_sent += 1
         else:
             return None
-        if first:
-            return tool_calls.first_delta(choice.call_id, self.tool.name, piece)
-        if not piece:
-            return {}
-        return tool_calls.argument_delta(self.tool, piece)
+        return tool_calls.argument_delta(piece) if piece else {}
 
     @staticmethod
     def _emit(choice: _Choice, end: int) -> str:

@@ -2,12 +2,13 @@
 
 With `tool_choice` "required" or a named tool, vLLM constrains decoding to the tool-call
 format, so the answer is always a call: an assistant message with `content` "" and one
-`tool_calls` entry (id `chatcmpl-tool-<32 hex>`, type `function`, the name and `arguments`,
+`tool_calls` entry (id `chatcmpl-tool-<16 hex>`, type `function`, the name and `arguments`,
 a JSON string in the tool's `parameters` schema). `finish_reason` is "tool_calls" for
 "required" and "stop" for a named tool (vLLM follows OpenAI there). "auto" and "none"
-answer text: there is no model here to decide whether to call. Streamed, the first delta of
-the call carries id, type, name and the first piece of the arguments, later deltas only
-argument pieces, and the finish reason rides on the last one.
+answer text: there is no model here to decide whether to call. Streamed, as vLLM streams
+through the `hermes` parser of the embedded default: the first delta of the call carries
+id, type and name (no arguments), later deltas only argument pieces (`content` null beside
+them), and the finish reason rides on the last chunk.
 
 The argument values are drawn per JSON-schema type from the request's `seed` (and the
 choice index), so the same request gets the same call. `check_tools` refuses what vLLM's
@@ -228,20 +229,12 @@ def tool_call(call_id: str, name: str, args: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
 
 
-def first_delta(call_id: str, name: str, args: str) -> dict[str, Any]:
-    """The delta that opens a streamed call."""
-    return {
-        "tool_calls": [
-            {"id": call_id, "type": "function", "index": 0,
-             "function": {"name": name, "arguments": args}}
-        ]
-    }  # fmt: skip
+def first_delta(call_id: str, name: str) -> dict[str, Any]:
+    """The delta that opens a streamed call: its id and name, no arguments yet."""
+    call = {"id": call_id, "type": "function", "index": 0, "function": {"name": name}}
+    return {"content": None, "tool_calls": [call]}
 
 
-def argument_delta(tool: ForcedTool, args: str) -> dict[str, Any]:
-    """A later delta of a streamed call: only more of the arguments (vLLM's "required"
-    stream sends `name: null` with them, its named-tool stream no `name`)."""
-    function: dict[str, Any] = {"arguments": args}
-    if tool.finish_reason == "tool_calls":
-        function = {"name": None, **function}
-    return {"tool_calls": [{"index": 0, "function": function}]}
+def argument_delta(args: str) -> dict[str, Any]:
+    """A later delta of a streamed call: only more of the arguments."""
+    return {"content": None, "tool_calls": [{"index": 0, "function": {"arguments": args}}]}

@@ -37,6 +37,16 @@ def vllm_engine(
         max_loras=MAX_LORAS,
         max_lora_rank=MAX_LORA_RANK,
         max_model_len=MAX_MODEL_LEN,
+        # The embedded default's tool-call parser (examples/embedded/model.yaml), so forced
+        # tool calls come back parsed, as the simulator answers them; compact JSON, so the
+        # random model constrained to a tool call cannot spend its tokens on whitespace.
+        extra_args=(
+            "--enable-auto-tool-choice",
+            "--tool-call-parser",
+            "hermes",
+            "--structured-outputs-config",
+            '{"backend": "xgrammar", "disable_any_whitespace": true}',
+        ),
     ) as server:
         yield Engine("vllm", server.base_url, MODEL, tiny_model.adapters)
 

@@ -16,6 +16,7 @@ from data_plane.inference.simulator.tool_calls import (
     argument_pieces,
     arguments,
     check_tools,
+    first_delta,
 )
 
 WEATHER: dict[str, Any] = {
@@ -125,8 +126,13 @@ def test_pieces_add_up_to_the_arguments(text: str, tokens: int) -> None:
     assert 1 <= len(pieces) <= max(tokens, 1)
 
 
-def test_later_deltas_carry_a_null_name_only_for_required() -> None:
-    required = argument_delta(ForcedTool("f", {}, "tool_calls"), "x")
-    named = argument_delta(ForcedTool("f", {}, "stop"), "x")
-    assert required["tool_calls"][0]["function"] == {"name": None, "arguments": "x"}
-    assert named["tool_calls"][0]["function"] == {"arguments": "x"}
+def test_the_opening_delta_names_the_call_and_later_ones_add_arguments() -> None:
+    opening = first_delta("chatcmpl-tool-1", "f")
+    assert opening == {
+        "content": None,
+        "tool_calls": [
+            {"id": "chatcmpl-tool-1", "type": "function", "index": 0, "function": {"name": "f"}}
+        ],
+    }
+    later = argument_delta("x")
+    assert later == {"content": None, "tool_calls": [{"index": 0, "function": {"arguments": "x"}}]}
