@@ -205,7 +205,7 @@ def _streamed_call(a: Answer) -> None:
         for call in choice["delta"].get("tool_calls", [])
     ]  # fmt: skip
     assert [d["function"]["name"] for d in deltas if d["function"].get("name")] == ["f"]
-    arguments = "".join(d["function"]["arguments"] for d in deltas)
+    arguments = "".join(d["function"].get("arguments", "") for d in deltas)
     jsonschema.validate(orjson.loads(arguments), _tool_schema(a, "f"))
     finishes = [c["finish_reason"] for e in a.events() for c in e["choices"] if c["finish_reason"]]
     assert finishes == ["tool_calls"]
