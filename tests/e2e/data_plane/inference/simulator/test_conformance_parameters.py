@@ -316,11 +316,13 @@ def _tool_body(tool_choice: Any, bias: dict[str, float], *, stream: bool = False
 
 @pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
 def test_a_forced_tool_call(
-    http: httpx.Client, no_whitespace: dict[str, float], tool_choice: Any,
+    tools_engine: Engine, no_whitespace: dict[str, float], tool_choice: Any,
     expected: tuple[set[str], str],
 ) -> None:  # fmt: skip
     names, finish = expected
-    body = http.post("/v1/chat/completions", json=_tool_body(tool_choice, no_whitespace)).json()
+    with httpx.Client(base_url=tools_engine.base_url, timeout=60) as http:
+        answer = http.post("/v1/chat/completions", json=_tool_body(tool_choice, no_whitespace))
+    body = answer.json()
     choice = body["choices"][0]
     assert choice["finish_reason"] == finish
     message = choice["message"]
@@ -334,11 +336,11 @@ def test_a_forced_tool_call(
 
 @pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
 def test_a_forced_tool_call_has_the_same_shape(
-    simulator_engine: Engine, vllm_engine: Engine, no_whitespace: dict[str, float],
+    simulator_engine: Engine, vllm_tools_engine: Engine, no_whitespace: dict[str, float],
     tool_choice: Any, expected: Any,
 ) -> None:  # fmt: skip
     shapes = []
-    for client in _both(simulator_engine, vllm_engine):
+    for client in _both(simulator_engine, vllm_tools_engine):
         with client:
             body = _tool_body(tool_choice, no_whitespace)
             answer = client.post("/v1/chat/completions", json=body).json()
@@ -371,12 +373,12 @@ def _tool_stream(
 
 @pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
 def test_a_streamed_forced_tool_call(
-    simulator_engine: Engine, vllm_engine: Engine, no_whitespace: dict[str, float],
+    simulator_engine: Engine, vllm_tools_engine: Engine, no_whitespace: dict[str, float],
     tool_choice: Any, expected: tuple[set[str], str],
 ) -> None:  # fmt: skip
     finish = expected[1]
     runs = []
-    for client in _both(simulator_engine, vllm_engine):
+    for client in _both(simulator_engine, vllm_tools_engine):
         with client:
             shapes, arguments, finishes = _tool_stream(client, tool_choice, no_whitespace)
         assert set(json.loads(arguments)) == {"ok"}
@@ -395,11 +397,11 @@ def test_a_streamed_forced_tool_call(
     ],
 )  # fmt: skip
 def test_same_tool_refusal(
-    simulator_engine: Engine, vllm_engine: Engine, extra: dict[str, Any]
+    simulator_engine: Engine, vllm_tools_engine: Engine, extra: dict[str, Any]
 ) -> None:
     body = {"model": "tiny", "messages": MESSAGES, "max_tokens": 2, **extra}
     errors = []
-    for client in _both(simulator_engine, vllm_engine):
+    for client in _both(simulator_engine, vllm_tools_engine):
         with client:
             response = client.post("/v1/chat/completions", json=body)
             error = response.json()["error"]
