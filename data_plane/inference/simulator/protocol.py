@@ -489,6 +489,8 @@ class ChoiceResult:
     finish_reason: str
     stop_reason: str | None
     logprobs: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    """A chat message's `tool_calls` (tool_calls.py); None: a text answer, no such key."""
 
 
 def completion_body(
@@ -529,6 +531,21 @@ def completion_body(
     }
 
 
+def _message(choice: ChoiceResult) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": choice.text,
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+    }
+    if choice.tool_calls is not None:  # vLLM leaves the key out when there are none
+        message["tool_calls"] = choice.tool_calls
+    message["reasoning"] = None
+    return message
+
+
 def chat_body(
     *,
     request_id: str,
@@ -547,15 +564,7 @@ def chat_body(
         "choices": [
             {
                 "index": choice.index,
-                "message": {
-                    "role": "assistant",
-                    "content": choice.text,
-                    "refusal": None,
-                    "annotations": None,
-                    "audio": None,
-                    "function_call": None,
-                    "reasoning": None,
-                },
+                "message": _message(choice),
                 "logprobs": choice.logprobs,
                 "finish_reason": choice.finish_reason,
                 "stop_reason": choice.stop_reason,

@@ -26,7 +26,7 @@ import orjson
 from aiohttp import web
 from opentelemetry.trace import Span, Tracer
 
-from data_plane.inference.simulator import embeddings, responses_api
+from data_plane.inference.simulator import embeddings, responses_api, tool_calls
 from data_plane.inference.simulator.engine import LoadedAdapter, SimEngine, Sink
 from data_plane.inference.simulator.engine_core import SimRequest
 from data_plane.inference.simulator.logprobs import (
@@ -94,6 +94,13 @@ class _Choice:
     """Log-probabilities already sent (streams send each token's once)."""
     text_offset: int = 0
     """Characters already sent, where the next completion logprobs' offsets start."""
+    call_id: str = ""
+    """With a forced tool: the call's id, its `arguments` and their streamed pieces."""
+    arguments: str = ""
+    pieces: list[str] = field(default_factory=list)
+    pieces_sent: int = 0
+    named: bool = False
+    """The stream has sent the delta that opens the call."""
 
 
 @dataclass
@@ -107,6 +114,8 @@ class _Generation:
     prompt_tokens: int
     choices: list[_Choice]
     max_stop: int = field(init=False)
+    tool: tool_calls.ForcedTool | None = None
+    """The tool every choice calls (`tool_choice` "required" or named); None: text."""
 
     def __post_init__(self) -> None:
         self.max_stop = max((len(s) for s in self.params.stop), default=0)
@@ -170,6 +179,36 @@ class _Generation:
         if self.params.kind == "chat":
             return chat_logprobs(entries, asked)
         return completion_logprobs(entries, asked, offset)
+
+    def force_tool(self, tool: tool_calls.ForcedTool) -> None:
+        """Answer each choice with a call of `tool` instead of its text."""
+        self.tool = tool
+        for index, choice in enumerate(self.choices):
+            choice.call_id = f"chatcmpl-tool-{secrets.token_hex(8)}"
+            choice.arguments = tool_calls.arguments(tool, self.params.seed, index)
+            planned = len(choice.sequence.output_token_ids)  # the first token names the call
+            choice.pieces = tool_calls.argument_pieces(choice.arguments, planned - 1)
+
+    def tool_delta(self, choice: _Choice) -> dict[str, Any] | None:
+        """The streamed delta of the choice's call for the token just advanced; None: this
+        token adds nothing (the arguments are shorter than the tokens)."""
+        assert self.tool is not None
+        if not choice.named:
+            choice.named = True
+            opening = tool_calls.first_delta(choice.call_id, self.tool.name)
+            if choice.finish_reason is not None:  # a one-token answer: the whole call at once
+                opening["tool_calls"][0]["function"]["arguments"] = choice.arguments
+                choice.pieces_sent = len(choice.pieces)
+            return opening
+        if choice.finish_reason is not None:
+            piece = "".join(choice.pieces[choice.pieces_sent :])
+            choice.pieces_sent = len(choice.pieces)
+        elif choice.pieces_sent < len(choice.pieces):
+            piece = choice.pieces[choice.pieces_sent]
+            choice.pieces_sent += 1
+        else:
+            return None
+        return tool_calls.argument_delta(piece) if piece else {}
 
     @staticmethod
     def _emit(choice: _Choice, end: int) -> str:
@@ -519,9 +558,12 @@ class SimServer:
         engine = self.engine
         body = await self._json_body(request)
         params, fields = parse_chat(body) if kind == "chat" else parse_completion(body)
+        forced = tool_calls.check_tools(body) if kind == "chat" else None
         model, adapter = self._model(params.model)
         params = check_sampling(params, fields, body, engine.max_model_len)
         generation, sink = self._submit(params, model, adapter)
+        if forced is not None:
+            generation.force_tool(forced)
         try:
             if params.stream:
                 return await self._stream(request, generation, sink)
@@ -653,6 +695,7 @@ class SimServer:
 
     async def _collect(self, generation: _Generation, sink: Sink) -> web.Response:
         await self._drain(generation, sink)
+        tool = generation.tool
         choices = [
             ChoiceResult(
                 index=i,
@@ -660,6 +703,15 @@ class SimServer:
                 finish_reason=choice.finish_reason or "abort",
                 stop_reason=choice.stop_reason,
                 logprobs=generation.logprobs_of(choice, fresh=False),
+            )
+            if tool is None
+            else ChoiceResult(
+                index=i,
+                text="",
+                finish_reason=tool.finish_reason,
+                stop_reason=None,
+                logprobs=generation.logprobs_of(choice, fresh=False),
+                tool_calls=[tool_calls.tool_call(choice.call_id, tool.name, choice.arguments)],
             )
             for i, choice in enumerate(generation.choices)
         ]
@@ -706,17 +758,25 @@ class SimServer:
                     continue
                 choice = generation.choices[sequence.index]
                 finished = choice.finish_reason is not None
+                tool = generation.tool
+                delta = generation.tool_delta(choice) if tool is not None else None
+                if tool is not None and delta is None:
+                    continue
                 chunk = build(
                     request_id=rid,
                     created=created,
                     model=model,
                     index=sequence.index,
                     text=text,
-                    finish_reason=choice.finish_reason,
-                    stop_reason=choice.stop_reason,
+                    finish_reason=choice.finish_reason
+                    if tool is None or not finished
+                    else tool.finish_reason,
+                    stop_reason=choice.stop_reason if tool is None else None,
                     fingerprint=self.fingerprint if finished and tag_finish else None,
                     logprobs=generation.logprobs_of(choice, fresh=True),
                 )
+                if delta is not None:
+                    chunk["choices"][0]["delta"] = delta
                 if continuous:
                     chunk["usage"] = usage(
                         generation.prompt_tokens, generation.completion_tokens, details=False

@@ -188,3 +188,36 @@ def test_a_streamed_tool_call_arrives_in_pieces_that_add_up(client: openai.OpenA
     assert names == ["get_weather"]
     assert set(json.loads(arguments)) == {"city"}
     assert finish == ["tool_calls"]
+
+
+# -- the Responses API on the same real engine, through the gateway ----------------------
+
+
+def test_a_response(client: openai.OpenAI) -> None:
+    response = client.responses.create(
+        model=MODEL, input="Say hello.", max_output_tokens=16, temperature=0
+    )
+    assert response.status in ("completed", "incomplete")
+    assert response.output_text
+    assert response.usage is not None
+    assert response.usage.output_tokens > 0
+
+
+def test_a_streamed_response_completes(client: openai.OpenAI) -> None:
+    kinds: list[str] = []
+    deltas: list[str] = []
+    completed = None
+    with client.responses.stream(
+        model=MODEL, input="Say hello.", max_output_tokens=16, temperature=0
+    ) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            elif event.type == "response.completed":
+                completed = event.response
+    assert kinds[0] == "response.created"
+    assert kinds[-1] == "response.completed"
+    assert completed is not None
+    assert completed.output_text
+    assert "".join(deltas) == completed.output_text

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
 import orjson
 import pytest
 
@@ -174,6 +175,48 @@ def _base64_vector(a: Answer) -> None:
     assert len(base64.b64decode(encoded)) == 32 * 4  # float32 each
 
 
+def _tool_schema(a: Answer, name: str) -> dict[str, Any]:
+    for tool in a.row.example["tools"]:
+        if tool["function"]["name"] == name:
+            schema: dict[str, Any] = tool["function"]["parameters"]
+            return schema
+    raise AssertionError(f"{name} is not one of the row's tools")
+
+
+def _called(name: str, finish: str) -> Check:
+    """The answer is a call of `name` (vLLM's shape: `content` "", one parsed call)."""
+
+    def check(a: Answer) -> None:
+        choice = a.json()["choices"][0]
+        assert choice["finish_reason"] == finish
+        assert choice["message"]["content"] == ""
+        [call] = choice["message"]["tool_calls"]
+        assert call["type"] == "function"
+        assert call["id"].startswith("chatcmpl-tool-")
+        assert call["function"]["name"] == name
+        jsonschema.validate(orjson.loads(call["function"]["arguments"]), _tool_schema(a, name))
+
+    return check
+
+
+def _streamed_call(a: Answer) -> None:
+    deltas = [
+        call for event in a.events() for choice in event["choices"]
+        for call in choice["delta"].get("tool_calls", [])
+    ]  # fmt: skip
+    assert [d["function"]["name"] for d in deltas if d["function"].get("name")] == ["f"]
+    arguments = "".join(d["function"].get("arguments", "") for d in deltas)
+    jsonschema.validate(orjson.loads(arguments), _tool_schema(a, "f"))
+    finishes = [c["finish_reason"] for e in a.events() for c in e["choices"] if c["finish_reason"]]
+    assert finishes == ["tool_calls"]
+
+
+def _text_not_a_call(a: Answer) -> None:
+    message = a.json()["choices"][0]["message"]
+    assert message["content"]
+    assert "tool_calls" not in message
+
+
 def _models(a: Answer) -> None:
     assert {m["id"] for m in a.json()["data"]} == {"base", "embedder"}
 
@@ -199,6 +242,11 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("/v1/chat/completions", "stream_options.include_usage"): _usage_last,
     ("/v1/chat/completions", "logprobs"): _chat_logprobs(0),
     ("/v1/chat/completions", "top_logprobs"): _chat_logprobs(2),
+    ("/v1/chat/completions", "tools"): _called("f", "tool_calls"),
+    ("/v1/chat/completions", "tool_choice (named)"): _called("g", "stop"),
+    ("/v1/chat/completions", "tool_choice (streamed)"): _streamed_call,
+    ("/v1/chat/completions", "tool_choice (auto)"): _text_not_a_call,
+    ("/v1/chat/completions", "tool_choice (none)"): _text_not_a_call,
     ("/v1/completions", "prompt"): _has_text,
     ("/v1/completions", "prompt (a batch)"): _choices(2),
     ("/v1/completions", "prompt (token ids)"): _has_text,

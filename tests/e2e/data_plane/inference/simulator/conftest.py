@@ -63,3 +63,37 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """Each conformance check runs against both engines."""
     value: Engine = request.getfixturevalue(f"{request.param}_engine")
     return value
+
+
+@pytest.fixture(scope="session")
+def vllm_tools_engine(
+    tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """Real vLLM as the embedded default runs it for tools (examples/embedded/model.yaml:
+    `toolCallParser: hermes`), so forced tool calls come back parsed; with compact JSON, so
+    the random model constrained to a call cannot spend its tokens on whitespace. A second
+    server: the parser changes how plain chat streams end, which the other checks compare."""
+    log = tmp_path_factory.mktemp("vllm-tools") / "vllm.log"
+    with running_vllm(
+        tiny_model.path,
+        log_path=log,
+        served_model_name=MODEL,
+        max_loras=MAX_LORAS,
+        max_lora_rank=MAX_LORA_RANK,
+        max_model_len=MAX_MODEL_LEN,
+        extra_args=(
+            "--enable-auto-tool-choice",
+            "--tool-call-parser",
+            "hermes",
+            "--structured-outputs-config",
+            '{"backend": "xgrammar", "disable_any_whitespace": true}',
+        ),
+    ) as server:
+        yield Engine("vllm", server.base_url, MODEL, tiny_model.adapters)
+
+
+@pytest.fixture(params=["simulator", "vllm_tools"])
+def tools_engine(request: pytest.FixtureRequest) -> Engine:
+    """Each tool-call check runs against the simulator and vLLM with the tool parser."""
+    value: Engine = request.getfixturevalue(f"{request.param}_engine")
+    return value

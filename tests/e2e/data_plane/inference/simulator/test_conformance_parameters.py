@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from tests.support.conformance import MAX_MODEL_LEN, Engine
+from tests.support.tiny_model import TinyModel
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 
@@ -264,3 +265,146 @@ def test_response_usage_counts_the_output(sdk: openai.OpenAI, engine: Engine) ->
     assert answer.usage is not None
     assert answer.usage.output_tokens == 4
     assert answer.usage.total_tokens == answer.usage.input_tokens + 4
+
+
+# -- tool calls ------------------------------------------------------------------------
+
+TOOL_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
+TOOLS = [
+    {"type": "function", "function": {"name": name, "parameters": TOOL_PARAMETERS, "strict": True}}
+    for name in ("check", "other")
+]
+NAMES = {"check", "other"}
+FORCED = [
+    pytest.param("required", (NAMES, "tool_calls"), id="required"),
+    pytest.param({"type": "function", "function": {"name": "other"}}, ({"other"}, "stop"),
+                 id="named"),
+]  # fmt: skip
+"""`tool_choice`, and (the names the call may have, the finish reason)."""
+TOOL_MAX_TOKENS = 200
+
+
+@pytest.fixture(scope="module")
+def no_whitespace(tiny_model: TinyModel) -> dict[str, float]:
+    """`logit_bias` against every whitespace-only token of the tiny model: constrained to
+    the tool-call format, the random weights would otherwise emit blanks (which the JSON
+    grammar allows) until `max_tokens`. Tokens the grammar forces still come out."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_model.path / "tokenizer.json"))
+    return {
+        str(i): -100.0
+        for i in tokenizer.get_vocab().values()
+        if tokenizer.decode([i]) and not tokenizer.decode([i]).strip()
+    }
+
+
+def _tool_body(tool_choice: Any, bias: dict[str, float], *, stream: bool = False) -> Any:
+    # The stop string ends the answer where the random model would ramble on after the
+    # call (vLLM answers its `stop_reason`, which the shape comparison leaves out).
+    return {
+        "model": "tiny", "messages": MESSAGES, "tools": TOOLS, "tool_choice": tool_choice,
+        "max_tokens": TOOL_MAX_TOKENS, "temperature": 0, "seed": 0, "stream": stream,
+        "logit_bias": bias, "stop": ["</tool_call>"],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
+def test_a_forced_tool_call(
+    tools_engine: Engine, no_whitespace: dict[str, float], tool_choice: Any,
+    expected: tuple[set[str], str],
+) -> None:  # fmt: skip
+    names, finish = expected
+    with httpx.Client(base_url=tools_engine.base_url, timeout=60) as http:
+        answer = http.post("/v1/chat/completions", json=_tool_body(tool_choice, no_whitespace))
+    body = answer.json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == finish
+    message = choice["message"]
+    assert message["content"] == ""
+    [call] = message["tool_calls"]
+    assert call["type"] == "function"
+    assert call["id"].startswith("chatcmpl-tool-")
+    assert call["function"]["name"] in names
+    assert set(json.loads(call["function"]["arguments"])) == {"ok"}
+
+
+@pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
+def test_a_forced_tool_call_has_the_same_shape(
+    simulator_engine: Engine, vllm_tools_engine: Engine, no_whitespace: dict[str, float],
+    tool_choice: Any, expected: Any,
+) -> None:  # fmt: skip
+    shapes = []
+    for client in _both(simulator_engine, vllm_tools_engine):
+        with client:
+            body = _tool_body(tool_choice, no_whitespace)
+            answer = client.post("/v1/chat/completions", json=body).json()
+            answer["choices"][0].pop("stop_reason")
+            shapes.append(_shape(answer))
+    assert shapes[0] == shapes[1]
+
+
+def _tool_stream(
+    client: httpx.Client, tool_choice: Any, bias: dict[str, float]
+) -> tuple[list[Any], str, list[str]]:
+    """(the shape of each delta that carries a tool call, runs of equal shapes collapsed;
+    the arguments they add up to; the finish reasons)."""
+    body = _tool_body(tool_choice, bias, stream=True)
+    events = [data for _, data in _sse(client.post("/v1/chat/completions", json=body).text)]
+    shapes: list[Any] = []
+    arguments = ""
+    finishes = []
+    for event in events:
+        for choice in event["choices"]:
+            for call in choice["delta"].get("tool_calls", []):
+                shape = _shape({**choice["delta"], "tool_calls": [call]})
+                if not shapes or shapes[-1] != shape:
+                    shapes.append(shape)
+                arguments += call["function"].get("arguments") or ""
+            if choice.get("finish_reason"):
+                finishes.append(choice["finish_reason"])
+    return shapes, arguments, finishes
+
+
+@pytest.mark.parametrize(("tool_choice", "expected"), FORCED)
+def test_a_streamed_forced_tool_call(
+    simulator_engine: Engine, vllm_tools_engine: Engine, no_whitespace: dict[str, float],
+    tool_choice: Any, expected: tuple[set[str], str],
+) -> None:  # fmt: skip
+    finish = expected[1]
+    runs = []
+    for client in _both(simulator_engine, vllm_tools_engine):
+        with client:
+            shapes, arguments, finishes = _tool_stream(client, tool_choice, no_whitespace)
+        assert set(json.loads(arguments)) == {"ok"}
+        assert finishes == [finish]
+        runs.append(shapes)
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"tools": []}, id="empty-tools"),
+        pytest.param({"tool_choice": "required"}, id="tool-choice-without-tools"),
+        pytest.param({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "x"}}},
+                     id="named-tool-not-in-tools"),
+    ],
+)  # fmt: skip
+def test_same_tool_refusal(
+    simulator_engine: Engine, vllm_tools_engine: Engine, extra: dict[str, Any]
+) -> None:
+    body = {"model": "tiny", "messages": MESSAGES, "max_tokens": 2, **extra}
+    errors = []
+    for client in _both(simulator_engine, vllm_tools_engine):
+        with client:
+            response = client.post("/v1/chat/completions", json=body)
+            error = response.json()["error"]
+            errors.append((response.status_code, error["type"], error["param"], error["code"]))
+    assert errors[0] == errors[1]
+    assert errors[0][0] == 400
