@@ -144,7 +144,7 @@ def _bad_sources(pod: Pod, files: tuple[Path, str], scratch: Path) -> list[tuple
         (leaky.as_posix(), "PathEscape", 400),
         (f"{url}/escape.tar", "PathEscape", 400),
         ("ftp://example.com/a.tar", "SourceNotAllowed", 422),
-        ("s3://bucket/../a.tar", "InvalidSource", 400),  # refused before any request
+        ("s3://bucket/../a.tar", "SourceNotAllowed", 422),  # refused before any request
         (f"{url}/big.tar", "AdapterTooLarge", 413),
         (f"{url}/missing.tar", "DownloadFailed", 502),
         (corrupt.as_posix(), "EngineRefused", 422),
