@@ -95,6 +95,7 @@ class Gateway:
             TenantMetrics(self.metrics.registry),
             salt=settings.tenant_cache_salt,
             redis_url=settings.tenant_redis_url,
+            redis_timeout_s=settings.tenant_redis_timeout_s,
         )
         self.metrics_token = read_token(settings.metrics_token_file)
         """Accepted on `/metrics` besides operator keys (None: operator keys only)."""

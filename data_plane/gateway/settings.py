@@ -194,6 +194,9 @@ class GatewaySettings(BaseSettings):
     nothing; 0: the cap holds for everyone. Keep cap + this within vLLM's max_num_seqs."""
     tenant_redis_url: str | None = None
     """`redis://host:port/db`: quota counters shared by all replicas; unset: per process."""
+    tenant_redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25
+    """Bound on each quota-store call (connect, read, the whole call); past it the call
+    counts as a failure towards the breaker and the tenant's `onStoreOutage` decides."""
     # --- end tenancy ---
     # --- adapter sources (control_plane/api/adapter_sources.py, docs/security.md) ---
     adapter_source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(

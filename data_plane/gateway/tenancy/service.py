@@ -70,6 +70,7 @@ class Tenancy:
         *,
         salt: bool = True,
         redis_url: str | None = None,
+        redis_timeout_s: float = 0.25,
     ) -> None:
         self.tenants = tenants
         self.keys = keys
@@ -79,7 +80,9 @@ class Tenancy:
         self.enabled = bool(tenants or len(keys) or len(self._operator))
         self.quotas = QuotaBook()
         self.shared = (
-            SharedQuotaBook(redis_url, self.quotas, metrics=metrics) if redis_url else None
+            SharedQuotaBook(redis_url, self.quotas, metrics=metrics, timeout_s=redis_timeout_s)
+            if redis_url
+            else None
         )
         unknown = sorted({t for _, t in keys.entries} - tenants.keys())
         if unknown:
@@ -95,6 +98,7 @@ class Tenancy:
         *,
         salt: bool = True,
         redis_url: str | None = None,
+        redis_timeout_s: float = 0.25,
     ) -> Tenancy:
         try:
             tenants = load_tenants(tenants_files)
@@ -103,7 +107,10 @@ class Tenancy:
                 keys = parse_key_file(keys_file.read_text(encoding="utf-8"), str(keys_file))
         except (OSError, yaml.YAMLError) as exc:
             raise TenantsError(f"cannot read the tenants or their keys: {exc}") from None
-        return cls(tenants, keys, operator_keys, metrics, salt=salt, redis_url=redis_url)
+        return cls(
+            tenants, keys, operator_keys, metrics,
+            salt=salt, redis_url=redis_url, redis_timeout_s=redis_timeout_s,
+        )  # fmt: skip
 
     # --- per request ----------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class SharedQuotaBook:
         self._finish = self._redis.register_script(_FINISH)
         self._fallback = fallback
         self._metrics = metrics
-        self._timeout_s = timeout_s
+        self.timeout_s = timeout_s
         self.breaker = CircuitBreaker(breaker)
         self._clock = clock
         self._prefix = os.urandom(6).hex()
@@ -151,7 +151,7 @@ class SharedQuotaBook:
         ]
         if self.breaker.allow(self._clock()):
             try:
-                async with asyncio.timeout(self._timeout_s):
+                async with asyncio.timeout(self.timeout_s):
                     code, wait_ms = await self._admit(keys=_keys(policy.name), args=args)
             except (RedisError, OSError, TimeoutError) as exc:
                 # A timed-out admit may still run (a frozen Redis works through its backlog
@@ -192,7 +192,7 @@ class SharedQuotaBook:
             self._succeeded()
 
     async def _write_finish(self, tenant: str, request_id: str, tokens: int) -> None:
-        async with asyncio.timeout(self._timeout_s):
+        async with asyncio.timeout(self.timeout_s):
             await self._finish(
                 keys=_keys(tenant), args=[request_id, max(0, tokens), int(WINDOW_S * 1000)]
             )

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from data_plane.gateway.__main__ import parse_settings
+from data_plane.gateway.__main__ import build, parse_settings
+from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings
 
 
@@ -72,3 +73,15 @@ def test_fault_tolerance_settings_come_from_the_environment(
 def test_reuse_port_is_a_flag() -> None:
     assert parse_settings(["--reuse-port"]).reuse_port
     assert not parse_settings(["--no-reuse-port"]).reuse_port
+
+
+async def test_the_quota_store_timeout_reaches_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOIST_GATEWAY_TENANT_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("HOIST_GATEWAY_TENANT_REDIS_TIMEOUT_S", "0.8")
+    app = build(GatewaySettings(discovery="static", upstreams=["m=http://127.0.0.1:1"]))
+    gateway: Gateway = app.app.state.gateway
+    shared = gateway.tenancy.shared
+    assert shared is not None and shared.timeout_s == 0.8
+    await shared.close()
+    with pytest.raises(ValueError, match="tenant_redis_timeout_s"):
+        GatewaySettings(tenant_redis_timeout_s=0)
