@@ -20,7 +20,7 @@ import uvicorn
 from prometheus_client import values as prometheus_values
 from pydantic import ValidationError
 
-from data_plane.gateway.adapters import AdapterStore, LocalAdapterStore
+from data_plane.gateway.adapters.store import AdapterStore, LocalAdapterStore
 from data_plane.gateway.app import HotPaths, build_app
 from data_plane.gateway.discovery import Discovery
 from data_plane.gateway.discovery.local import LocalDiscovery

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from data_plane.gateway.adapter_routes import adapters
-from data_plane.gateway.adapters import AdapterStore
+from data_plane.gateway.adapters.routes import adapters
+from data_plane.gateway.adapters.store import AdapterStore
 from data_plane.gateway.dependencies import Auth, GatewayDep
 from data_plane.gateway.errors import (
     BadRequestError,

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the gateway's control routes (`app.py`, `adapter_routes.py`).
+"""FastAPI dependencies shared by the gateway's control routes (`app.py`, `adapters/routes.py`).
 
 Each is a type alias to put in a route's signature: `GatewayDep` (the running gateway),
 `Auth` (the authenticated caller, or 401), `StoreDep` (the adapter store, or 404).
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from data_plane.gateway.adapters import AdapterStore
+from data_plane.gateway.adapters.store import AdapterStore
 from data_plane.gateway.errors import NotFoundError
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.tenancy.service import Caller

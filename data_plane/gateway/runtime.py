@@ -18,6 +18,7 @@ import aiohttp
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
+from data_plane.gateway.adapters.source_check import SourceChecker
 from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDiscovery
 from data_plane.gateway.engine_metrics import parse_engine_metrics
 from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
@@ -28,7 +29,6 @@ from data_plane.gateway.liveness import recent_timing
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
-from data_plane.gateway.source_check import SourceChecker
 from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy

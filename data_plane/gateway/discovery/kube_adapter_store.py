@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from control_plane.api.kube_error import KubeError
-from data_plane.gateway.adapters import Document
+from data_plane.gateway.adapters.store import Document
 from data_plane.gateway.discovery.kube_api import LORA_ADAPTERS, KubeApi
 from data_plane.gateway.errors import (
     BadRequestError,

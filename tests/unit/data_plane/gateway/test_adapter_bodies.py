@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from data_plane.gateway.adapter_bodies import (
+from data_plane.gateway.adapters.bodies import (
     AdapterBody,
     AdapterDocumentBody,
     FlatAdapterBody,

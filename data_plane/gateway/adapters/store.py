@@ -1,6 +1,6 @@
 """The adapter API's stores: the embedded default's admin API, or LoraAdapter resources.
 
-One narrow interface for both (`AdapterStore`); the routes in `adapter_routes.py` validate the
+One narrow interface for both (`AdapterStore`); the routes in `routes.py` validate the
 request, resolve relative sources against MODEL_REPOSITORY and call the store.
 """
 

@@ -2,7 +2,7 @@
 
 The routes validate the request, resolve relative sources against MODEL_REPOSITORY, apply
 the tenancy hooks (a tenant sees and changes only its own adapters) and call the store
-(`adapters.py`).
+(`store.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from control_plane.api import LoraAdapter
-from data_plane.gateway.adapter_bodies import (
+from data_plane.gateway.adapters.bodies import (
     AdapterBody,
     AdapterDeleted,
     AdapterDocumentBody,
@@ -29,7 +29,7 @@ from data_plane.gateway.adapter_bodies import (
     as_document,
     body_error,
 )
-from data_plane.gateway.adapters import AdapterStore, Document
+from data_plane.gateway.adapters.store import AdapterStore, Document
 from data_plane.gateway.dependencies import Auth, GatewayDep, StoreDep
 from data_plane.gateway.errors import BadRequestError, ConflictError, NotFoundError
 from data_plane.gateway.openapi.responses import Responses, answer, error_responses
