@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -20,21 +18,24 @@ from pydantic import ValidationError
 
 from control_plane.api import Model, ModelStatus
 from control_plane.api.constants import (
-    GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     MANAGED_BY,
     MODEL_PLURAL,
-    VERSION,
 )
 from control_plane.kube import KubeError, apps_ref, core_ref, hoist_ref
-from control_plane.model_manager.resources import deployment_for, selector_of, service_for
+from control_plane.model_manager.resources import (
+    PodConfig,
+    deployment_for,
+    selector_of,
+    service_for,
+)
 from control_plane.model_manager.status import invalid_model_status, model_status
-from control_plane.operator.bodies import already_reported, dump_status, error_text, parse, plain
+from control_plane.operator.bodies import dump_status, parse, plain
 from control_plane.operator.context import OperatorContext
+from control_plane.operator.shell import KindShell, Pass, on_spec_change
 
 KIND = "Model"
-Pass = Callable[[kopf.Body, kopf.Patch, kopf.Logger], Awaitable[None]]
 
 
 async def _observe(
@@ -48,52 +49,37 @@ async def _observe(
     return deployment, pods
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, pods: PodConfig) -> Pass:
     """The handlers; returns the reconcile pass, which the operator's walk repeats."""
-    resource = (GROUP, VERSION, MODEL_PLURAL)
+    shell = KindShell(KIND, ctx.metrics, retry_seconds=ctx.settings.model_resync_seconds)
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
-        started = time.perf_counter()
-        now = ctx.cycle.now()
-        try:
-            model = parse(Model, ModelStatus, body)
-        except ValidationError as exc:
-            ctx.metrics.reconciles.labels(KIND, "invalid").inc()
-            message = error_text(exc)
-            if already_reported(body):
-                return
-            logger.error("invalid Model: %s", message)
-            patch.status.update(
-                dump_status(
-                    invalid_model_status(None, message, body.meta.get("generation"), now=now)
-                )
-            )
-            raise kopf.PermanentError(message) from exc
+        now = ctx.now()
+        generation = body.meta.get("generation")
+        model = shell.parse(
+            Model,
+            ModelStatus,
+            body,
+            patch,
+            logger,
+            invalid=lambda message: invalid_model_status(None, message, generation, now=now),
+        )
+        if model is None:
+            return
         ns = model.metadata.namespace
         uid = str(body.meta.get("uid", ""))
-        try:
+        with shell.kube_pass():
             await ctx.kube.apply(
-                apps_ref(ns, "deployments"), deployment_for(model, ctx.pods, owner_uid=uid)
+                apps_ref(ns, "deployments"), deployment_for(model, pods, owner_uid=uid)
             )
             await ctx.kube.apply(core_ref(ns, "services"), service_for(model, owner_uid=uid))
-            deployment, pods = await _observe(ctx, model)
-        except KubeError as exc:
-            ctx.metrics.reconciles.labels(KIND, "error").inc()
-            raise kopf.TemporaryError(str(exc), delay=ctx.settings.model_resync_seconds) from exc
-        finally:
-            ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
-        ctx.metrics.reconciles.labels(KIND, "ok").inc()
-        status = model_status(model, deployment, now=now, pods=pods)
+            deployment, observed = await _observe(ctx, model)
+        status = model_status(model, deployment, now=now, pods=observed)
         if status != model.status:
             patch.status.update(dump_status(status))
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, field="spec", registry=registry)
-    async def model_changed(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        await reconcile(body, patch, logger)
+    # the id kopf has kept this handler's progress under since it was `register`'s own
+    on_spec_change(registry, MODEL_PLURAL, reconcile, id="register.<locals>.model_changed")
 
     @kopf.on.event(
         "apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY}, registry=registry
@@ -113,7 +99,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Pass:
             except ValidationError:
                 return
             deployment = None if body.meta.get("deletionTimestamp") else plain(body)
-            status = model_status(model, deployment, now=ctx.cycle.now())
+            status = model_status(model, deployment, now=ctx.now())
             if status != model.status:
                 await ctx.kube.merge_patch(
                     hoist_ref(namespace, MODEL_PLURAL, name, "status"),

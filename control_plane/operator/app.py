@@ -28,17 +28,13 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from control_plane.api.constants import FINALIZER
-from control_plane.api.tracing import otel_environment
 from control_plane.autoscaler import handlers as autoscaler_handlers
 from control_plane.autoscaler.wiring import AutoscalerConfig, build_kube_autoscaler
 from control_plane.kube import KubeClient
 from control_plane.lora_manager import handlers as lora_handlers
-from control_plane.lora_manager.credentials import SecretCredentials
-from control_plane.lora_manager.cycle import AdapterCycle
-from control_plane.lora_manager.sidecar_client import SidecarClient
-from control_plane.lora_manager.status import RetryPolicy
+from control_plane.lora_manager.wiring import adapter_cycle
 from control_plane.model_manager import handlers as model_handlers
-from control_plane.model_manager.resources import PodConfig
+from control_plane.model_manager.wiring import pod_config
 from control_plane.operator import indexed
 from control_plane.operator.context import OperatorContext
 from control_plane.operator.jobs import Passes, operator_jobs
@@ -51,49 +47,10 @@ from control_plane.tenant_manager import handlers as tenant_handlers
 log = logging.getLogger(__name__)
 
 
-def pod_config(settings: OperatorSettings) -> PodConfig:
-    return PodConfig(
-        engine_image=settings.engine_image,
-        sim_image=settings.sim_image,
-        sidecar_image=settings.sidecar_image,
-        image_pull_policy=settings.image_pull_policy,
-        drain_seconds=settings.drain_seconds,
-        engine_startup_seconds=settings.engine_startup_seconds,
-        adapter_volume_size=settings.adapter_volume_size,
-        service_account=settings.inference_service_account,
-        log_level=settings.log_level,
-        sidecar_env=settings.sidecar_source_env(),
-        otel_env=tuple(sorted(otel_environment(os.environ).items())),
-        native_sidecar=settings.native_sidecar,
-    )
-
-
 def build_context(
-    settings: OperatorSettings,
-    session: aiohttp.ClientSession,
-    kube: KubeClient,
-    registry: CollectorRegistry,
-    tracer: Tracer | None = None,
+    settings: OperatorSettings, kube: KubeClient, registry: CollectorRegistry
 ) -> OperatorContext:
-    metrics = OperatorMetrics(registry)
-    cycle = AdapterCycle(
-        SidecarClient(session, timeout_seconds=settings.sidecar_timeout_seconds, tracer=tracer),
-        policy=RetryPolicy(
-            max_failures=settings.max_load_failures,
-            backoff_base_seconds=settings.backoff_base_seconds,
-            backoff_cap_seconds=settings.backoff_cap_seconds,
-        ),
-        metrics=metrics,
-        poll_seconds=settings.adapter_resync_seconds,
-        credentials=SecretCredentials(kube),
-    )
-    return OperatorContext(
-        settings=settings,
-        kube=kube,
-        cycle=cycle,
-        metrics=metrics,
-        pods=pod_config(settings),
-    )
+    return OperatorContext(settings=settings, kube=kube, metrics=OperatorMetrics(registry))
 
 
 def build_registry(
@@ -103,6 +60,7 @@ def build_registry(
     session: aiohttp.ClientSession,
     metrics_registry: CollectorRegistry,
     walk: PeriodicWalk,
+    tracer: Tracer | None = None,
 ) -> kopf.OperatorRegistry:
     """The handlers of every manager, and the indexes `walk` goes over periodically."""
     registry = kopf.OperatorRegistry()
@@ -124,10 +82,11 @@ def build_registry(
         autoscaler = build_kube_autoscaler(ctx.kube, session, metrics_registry, config)
         autoscaler_handlers.register(registry, autoscaler)
         autoscale = autoscaler_handlers.autoscale_pass(autoscaler)
+    cycle = adapter_cycle(settings, session, ctx.kube, ctx.metrics, now=ctx.now, tracer=tracer)
     passes = Passes(
-        model=model_handlers.register(registry, ctx),
-        adapter=lora_handlers.register(registry, ctx),
-        sweep=lora_handlers.sweep_pass(ctx),
+        model=model_handlers.register(registry, ctx, pod_config(settings)),
+        adapter=lora_handlers.register(registry, ctx, cycle),
+        sweep=lora_handlers.sweep_pass(ctx, cycle),
         recheck_tenants=tenant_handlers.register(registry, ctx),
         autoscale=autoscale,
     )
@@ -216,12 +175,17 @@ async def run(
     try:
         async with aiohttp.ClientSession() as session, metrics_server(settings, registry) as port:
             log.info("metrics on %s:%d", settings.metrics_host, port)
-            ctx = build_context(settings, session, kube, registry, tracer)
+            ctx = build_context(settings, kube, registry)
             walk = PeriodicWalk(PeeringGate(ctx.kube, settings, identity), WalkMetrics(registry))
             try:
                 await kopf.operator(
                     registry=build_registry(
-                        ctx, connection, session=session, metrics_registry=registry, walk=walk
+                        ctx,
+                        connection,
+                        session=session,
+                        metrics_registry=registry,
+                        walk=walk,
+                        tracer=tracer,
                     ),
                     settings=kopf_settings(settings),
                     clusterwide=not settings.namespaces,

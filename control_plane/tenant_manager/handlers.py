@@ -19,7 +19,6 @@ or the status (which counts keys and names Secret entries, never their values).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +38,9 @@ from control_plane.api.constants import (
     VERSION,
 )
 from control_plane.kube import KubeError, core_ref, hoist_ref
-from control_plane.operator.bodies import already_reported, dump_status, error_text, parse
+from control_plane.operator.bodies import dump_status, parse
 from control_plane.operator.context import OperatorContext
+from control_plane.operator.shell import KindShell, on_spec_change
 from control_plane.tenant_manager.status import invalid_tenant_status, tenant_status
 from control_plane.tenant_manager.validation import (
     Catalog,
@@ -142,21 +142,11 @@ def report_change(logger: kopf.Logger, tenant: Tenant, status: TenantStatus) -> 
         )
 
 
-def refuse(
-    body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, exc: ValidationError, *, now: datetime
-) -> None:
-    """A spec the types refuse: `Failed`, and a permanent error (once per generation)."""
-    message = error_text(exc)
-    if already_reported(body):
-        return
+def invalid_status(message: str, generation: int | None, *, now: datetime) -> TenantStatus:
+    """`Failed` for a spec the types refuse: an invalid quota, or another invalid field."""
     quota = message.startswith("spec.quotas")
     reason = TenantReason.INVALID_QUOTA if quota else TenantReason.INVALID_SPEC
-    logger.error("invalid Tenant: %s", message)
-    generation = body.meta.get("generation")
-    patch.status.update(
-        dump_status(invalid_tenant_status(None, reason, message, generation, now=now))
-    )
-    raise kopf.PermanentError(message) from exc
+    return invalid_tenant_status(None, reason, message, generation, now=now)
 
 
 def register(
@@ -164,44 +154,36 @@ def register(
 ) -> Callable[[str], Awaitable[None]]:
     """The handlers; returns the re-check of one namespace, which the operator's walk
     repeats for every namespace holding Tenants."""
-    resource = (GROUP, VERSION, TENANT_PLURAL)
+    shell = KindShell(KIND, ctx.metrics, retry_seconds=ctx.settings.tenant_resync_seconds)
 
     async def reconcile(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
-        started = time.perf_counter()
-        now = ctx.cycle.now()
-        try:
-            tenant = parse(Tenant, TenantStatus, body)
-        except ValidationError as exc:
-            ctx.metrics.reconciles.labels(KIND, "invalid").inc()
-            refuse(body, patch, logger, exc, now=now)
+        now = ctx.now()
+        generation = body.meta.get("generation")
+        tenant = shell.parse(
+            Tenant,
+            TenantStatus,
+            body,
+            patch,
+            logger,
+            invalid=lambda message: invalid_status(message, generation, now=now),
+        )
+        if tenant is None:
             return
-        namespace = tenant.metadata.namespace
-        try:
-            seen = await observe(ctx, namespace, tenant)
-        except KubeError as exc:
-            ctx.metrics.reconciles.labels(KIND, "error").inc()
-            raise kopf.TemporaryError(str(exc), delay=ctx.settings.tenant_resync_seconds) from exc
-        finally:
-            ctx.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
-        ctx.metrics.reconciles.labels(KIND, "ok").inc()
+        with shell.kube_pass():
+            seen = await observe(ctx, tenant.metadata.namespace, tenant)
         status = seen.status(tenant, now=now)
         if status != tenant.status:
             report_change(logger, tenant, status)
             patch.status.update(dump_status(status))
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, field="spec", registry=registry)
-    async def tenant_changed(
-        body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        await reconcile(body, patch, logger)
+    # the id kopf has kept this handler's progress under since it was `register`'s own
+    on_spec_change(registry, TENANT_PLURAL, reconcile, id="register.<locals>.tenant_changed")
 
     async def recheck_namespace(namespace: str) -> None:
         """Observe `namespace` once and write every valid Tenant's status that changed."""
         try:
             seen = await observe(ctx, namespace)
-            now = ctx.cycle.now()
+            now = ctx.now()
             for tenant in seen.tenants:
                 status = seen.status(tenant, now=now)
                 if status == tenant.status:

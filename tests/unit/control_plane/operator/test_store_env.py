@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from control_plane.model_manager.resources import PodConfig
-from control_plane.operator.app import pod_config
+from control_plane.model_manager.wiring import pod_config
 from control_plane.operator.settings import OperatorSettings
 
 
