@@ -1,10 +1,10 @@
 """The autoscaler in the embedded default: the same decisions, applied to local processes.
 
-The supervisor (`control_plane/local`) implements `LocalFleet`: it lists each Model with
-the replica count it runs now and its replicas (as in the admin API's `GET /v1/state`),
-and starts or stops engine processes when `scale` asks. `LocalAutoscaler.run` ticks until
-stopped. Replica phases map as: `Ready` -> ready; `Starting`, `Restarting` -> loading
-(never scaled away); `Failed`, `Stopped` -> not counted.
+The supervisor (`control_plane/local/scaling.py`) implements `LocalFleet`: it lists each
+Model with the replica count it runs now and its replicas (as in the admin API's
+`GET /v1/state`), and starts or stops engine processes when `scale` asks.
+`LocalAutoscaler.run` ticks until stopped. Replica phases map as: `Ready` -> ready;
+`Starting`, `Restarting` -> loading (never scaled away); `Failed`, `Stopped` -> not counted.
 """
 
 from __future__ import annotations
