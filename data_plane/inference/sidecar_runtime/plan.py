@@ -108,6 +108,27 @@ def loads_needed(
     ]
 
 
+def already_serving(
+    current: Desired | None, source: str, sha256: str | None, view: EngineView
+) -> bool:
+    """A PUT asks for what the engine serves now: the same source, no digest or the same
+    one, and the engine lists the adapter. Nothing to fetch or load."""
+    return (
+        current is not None
+        and current.source == source
+        and sha256 in (None, current.sha256)
+        and view.healthy
+        and current.name in view.adapters
+    )
+
+
+def reload_still_due(load: Load, want: Desired, view: EngineView) -> bool:
+    """A planned re-load, checked again once its adapter's lock is held: `want` (what is
+    desired under its name now) has the same path, and the engine (as last seen) still
+    lacks it."""
+    return want.path == load.path and load.name not in view.adapters
+
+
 @dataclass(frozen=True)
 class AdapterReport:
     name: str

@@ -18,12 +18,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from data_plane.inference.simulator.protocol import (
-    ApiError,
-    _as_mapping,
-    _is_token_list,
-    schema_error,
-)
+from data_plane.inference.simulator.protocol.errors import ApiError, as_mapping, schema_error
+from data_plane.inference.simulator.protocol.fields import is_token_list
 from data_plane.inference.simulator.text import render_chat, tokenize
 
 _FORMATS = ("float", "base64")
@@ -31,14 +27,14 @@ _FORMATS = ("float", "base64")
 
 def parse_inputs(body: Any) -> tuple[list[list[int]], str, int | None]:
     """The token ids of each input, the encoding format and `dimensions` (or None)."""
-    body = _as_mapping(body)
+    body = as_mapping(body)
     if "input" not in body and "messages" not in body:
         raise schema_error("missing", "input", "Field required", body)
     value = body.get("input", body.get("messages"))
     inputs: list[list[int]]
     if isinstance(value, str):
         inputs = [tokenize(value)]
-    elif _is_token_list(value) and value:
+    elif is_token_list(value) and value:
         inputs = [list(value)]
     elif isinstance(value, list) and value and all(isinstance(m, Mapping) for m in value):
         inputs = [tokenize(render_chat(value))]  # one conversation, as vLLM embeds chat
@@ -47,7 +43,7 @@ def parse_inputs(body: Any) -> tuple[list[list[int]], str, int | None]:
         for item in value:
             if isinstance(item, str):
                 inputs.append(tokenize(item))
-            elif _is_token_list(item) and item:
+            elif is_token_list(item) and item:
                 inputs.append(list(item))
             else:
                 raise schema_error("string_type", "input", "Input should be a valid string", value)

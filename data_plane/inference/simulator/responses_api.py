@@ -17,13 +17,11 @@ from typing import Any
 
 import orjson
 
-from data_plane.inference.simulator.protocol import (
-    ApiError,
+from data_plane.inference.simulator.protocol.errors import ApiError, as_mapping, schema_error
+from data_plane.inference.simulator.protocol.generation import (
     GenerationParams,
-    _as_mapping,
-    _common,
-    _params,
-    schema_error,
+    common_fields,
+    generation_params,
 )
 
 
@@ -62,7 +60,7 @@ def _messages(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def parse_responses(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
     """Schema-check a /v1/responses body: the chat generation it asks for, and the sampling
     fields for `check_sampling`."""
-    body = _as_mapping(body)
+    body = as_mapping(body)
     if "input" not in body:
         raise schema_error("missing", "input", "Field required", body)
     if body.get("previous_response_id") is not None:  # the store is off, as in Hoist's vLLM
@@ -75,10 +73,10 @@ def parse_responses(body: Any) -> tuple[GenerationParams, dict[str, Any]]:
     messages = _messages(body)
     shared = ("model", "stream", "temperature", "top_p", "seed", "stop", "ignore_eos")
     chat_view = {k: v for k, v in body.items() if k in shared}
-    fields = _common(chat_view, "chat")
+    fields = common_fields(chat_view, "chat")
     fields["max_tokens"] = _output_tokens(body)
     fields["max_tokens_param"] = "max_output_tokens"
-    params = _params("chat", fields, messages=messages)
+    params = generation_params("chat", fields, messages=messages)
     return params, fields
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from data_plane.inference.simulator.protocol import ApiError, schema_error
+from data_plane.inference.simulator.protocol.errors import ApiError, schema_error
 
 _USAGE = 'Correct usage: `{"type": "function", "function": {"name": "my_function"}}`'
 _WORDS = ("paris", "blue", "seven", "river", "north", "lamp", "quiet", "amber")

@@ -23,7 +23,7 @@ import openai
 import psutil
 import pytest
 
-from data_plane.inference.sidecar_runtime.fetch import tree_digest
+from data_plane.inference.sidecar_runtime.fetch_files import tree_digest
 from tests.e2e.data_plane.inference.pod.conftest import MAX_ADAPTER_BYTES, Pod, wait_for
 from tests.support.ports import free_port
 

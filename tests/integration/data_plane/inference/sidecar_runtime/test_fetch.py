@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from control_plane.api.adapter_sources import AdapterSourcePolicy
-from data_plane.inference.sidecar_runtime.fetch import AdapterStore, tree_digest
+from data_plane.inference.sidecar_runtime.fetch import AdapterStore
+from data_plane.inference.sidecar_runtime.fetch_files import tree_digest
 from data_plane.inference.sidecar_runtime.sources import AdapterRefusedError, parse_source
 
 

@@ -21,7 +21,7 @@ import httpx
 import openai
 import pytest
 
-from data_plane.inference.sidecar_runtime.fetch import tree_digest
+from data_plane.inference.sidecar_runtime.fetch_files import tree_digest
 from tests.integration.data_plane.inference.sidecar_runtime.conftest import Sidecar, run_sidecar
 from tests.support.hf_hub import StandInHub
 from tests.support.s3_server import AMBIENT_KEY_ID, MotoS3, RecordingProxy, moto_s3

@@ -13,8 +13,10 @@ from data_plane.inference.sidecar_runtime.plan import (
     Refusal,
     Retry,
     after_failure,
+    already_serving,
     loads_needed,
     observe,
+    reload_still_due,
     report,
     retry_delay,
 )
@@ -65,6 +67,38 @@ def test_observe_counts_restarts(
     watch: EngineWatch, view: EngineView, believed: frozenset[str], restarts: int
 ) -> None:
     assert observe(watch, view, believed).restarts == restarts
+
+
+@pytest.mark.parametrize(
+    ("current", "source", "sha256", "view", "expected"),
+    [
+        pytest.param(want("a"), "src-a", None, up("a"), True, id="same-source-loaded"),
+        pytest.param(want("a"), "src-a", "0" * 64, up("a"), True, id="same-digest-loaded"),
+        pytest.param(want("a"), "src-a", "1" * 64, up("a"), False, id="other-digest"),
+        pytest.param(want("a"), "src-b", None, up("a"), False, id="other-source"),
+        pytest.param(want("a"), "src-a", None, UP, False, id="engine-lost-it"),
+        pytest.param(
+            want("a"), "src-a", None, EngineView(False, frozenset({"a"})), False, id="engine-down"
+        ),
+        pytest.param(None, "src-a", None, up("a"), False, id="not-desired"),
+    ],
+)
+def test_already_serving(
+    current: Desired | None, source: str, sha256: str | None, view: EngineView, expected: bool
+) -> None:
+    assert already_serving(current, source, sha256, view) is expected
+
+
+@pytest.mark.parametrize(
+    ("load", "view", "expected"),
+    [
+        pytest.param(Load("a", "/d/a"), UP, True, id="still-missing"),
+        pytest.param(Load("a", "/d/a"), up("a"), False, id="loaded-meanwhile"),
+        pytest.param(Load("a", "/d/old"), UP, False, id="replaced-meanwhile"),
+    ],
+)
+def test_reload_still_due(load: Load, view: EngineView, expected: bool) -> None:
+    assert reload_still_due(load, want("a"), view) is expected
 
 
 def test_report_only_says_loaded_when_the_engine_lists_it() -> None:

@@ -6,13 +6,9 @@ from typing import Any
 
 import pytest
 
-from data_plane.inference.simulator.protocol import (
-    ApiError,
-    check_prompt_length,
-    check_sampling,
-    parse_chat,
-    parse_completion,
-)
+from data_plane.inference.simulator.protocol.errors import ApiError
+from data_plane.inference.simulator.protocol.generation import parse_chat, parse_completion
+from data_plane.inference.simulator.protocol.sampling import check_prompt_length, check_sampling
 
 MAX_LEN = 512
 

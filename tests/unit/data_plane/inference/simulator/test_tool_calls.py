@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from data_plane.inference.simulator.protocol import ApiError
+from data_plane.inference.simulator.protocol.errors import ApiError
 from data_plane.inference.simulator.tool_calls import (
     ForcedTool,
     argument_delta,
