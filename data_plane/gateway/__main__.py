@@ -210,7 +210,6 @@ def _serve_workers(settings: GatewaySettings) -> None:
     port (the kernel spreads the connections over them); their metrics are summed."""
     metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
     # Bound, never listening: it holds the port (and picks it when `port` is 0) for the
     # workers to join; only listening sockets are given connections.
     sock = bound_socket(settings.host, settings.port, reuse_port=True)
@@ -222,6 +221,7 @@ def _serve_workers(settings: GatewaySettings) -> None:
             code = 0
             try:
                 sock.close()
+                _multiprocess_metrics(os.getpid())
                 _serve(worker, None)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -243,6 +243,15 @@ def _serve_workers(settings: GatewaySettings) -> None:
     sock.close()
     shutil.rmtree(metrics_dir, ignore_errors=True)
     sys.exit(1 if failed else 0)
+
+
+def _multiprocess_metrics(pid: int) -> None:
+    """Metrics in this worker's file of the shared directory, summed on `/metrics`.
+
+    prometheus_client's default asks the kernel for the pid on every update, to notice a
+    fork; a worker forks no more, so its pid is given once (2.6% of a worker's CPU under
+    load went to that check: py-spy, docs/benchmarks.md)."""
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(lambda: pid)  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":
