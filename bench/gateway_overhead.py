@@ -5,12 +5,13 @@ direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and H
 gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
 `--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
 (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`; OTLP/HTTP to bench/otlp_sink.py), beside
-the untraced one. For Hoist's gateways the CPU time they spent per request is reported too
-(their processes' user + system time over each run, exporter threads included): on a
-shared machine it moves less with the neighbours' load than throughput does.
+the untraced one. For Hoist's gateways and the router the CPU time they spent per request
+is reported too (their processes' user + system time over each run, threads and worker
+processes included): on a shared machine it moves less with the neighbours' load than
+throughput does.
 
     .venv/bin/python bench/gateway_overhead.py [--connections 64] [--duration 10] [--rounds 3]
-        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers 1] [--tracing 1,0.1]
+        [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers N] [--tracing 1,0.1]
 
 Needs `wrk` (Debian) and, for the peer, `pip install vllm-router` in the same venv.
 """
@@ -75,7 +76,9 @@ def main() -> None:
     parser.add_argument("--upstream-cpus")
     parser.add_argument("--proxy-cpus")
     parser.add_argument("--load-cpus")
-    parser.add_argument("--workers", type=int, default=1, help="Hoist gateway worker processes")
+    parser.add_argument(
+        "--workers", type=int, help="Hoist gateway worker processes (default: the gateway's)"
+    )
     parser.add_argument("--tracing", help="sampling ratios of traced Hoist gateways, e.g. 1,0.1")
     args = parser.parse_args()
 
@@ -94,7 +97,7 @@ def main() -> None:
         gateways: dict[str, subprocess.Popen[bytes]] = {}
         gateways["hoist"] = stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers)],
+                    f"m={upstream}", "--port", str(hoist), *_workers(args.workers)],
                    args.proxy_cpus),
             targets["hoist"] + "/readyz",
             env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"},
@@ -102,7 +105,7 @@ def main() -> None:
         binary = router_binary()
         if binary:
             targets["vllm-router"] = f"http://127.0.0.1:{router}"
-            stack.enter_context(process(
+            gateways["vllm-router"] = stack.enter_context(process(
                 pinned([binary, "--worker-urls", upstream, "--policy", "round_robin",
                         "--port", str(router), "--log-level", "warning"], args.proxy_cpus),
                 targets["vllm-router"] + "/health",
@@ -118,7 +121,7 @@ def main() -> None:
             targets[name] = f"http://127.0.0.1:{traced}"
             gateways[name] = stack.enter_context(process(
                 pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                        f"m={upstream}", "--port", str(traced), "--workers", str(args.workers)],
+                        f"m={upstream}", "--port", str(traced), *_workers(args.workers)],
                        args.proxy_cpus),
                 targets[name] + "/readyz",
                 env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096",
@@ -145,9 +148,9 @@ def main() -> None:
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     print(f"machine: {machine()}; {args.connections} connections, {args.rounds} x {args.duration} s rounds,"
           f" cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus} load={args.load_cpus},"
-          f" hoist workers={args.workers}")  # fmt: skip
+          f" hoist workers={args.workers or 'default'}")  # fmt: skip
     print(
-        "| target | requests/s | p50 ms | p99 ms | throughput vs vllm-router | gateway CPU us/request |"
+        "| target | requests/s | p50 ms | p99 ms | throughput vs vllm-router | proxy CPU us/request |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     peer = med.get("vllm-router", {}).get("rps")
@@ -158,12 +161,20 @@ def main() -> None:
             f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio} | {cpu} |"
         )
     print("rounds:", {n: [round(r["rps"]) for r in rs] for n, rs in results.items()})
+    if peer:
+        print("hoist / vllm-router per round:",
+              [round(h["rps"] / r["rps"], 2) for h, r in zip(results["hoist"], results["vllm-router"], strict=True)])  # fmt: skip
     off = med["hoist"]
     for name, on in med.items():
         if name.startswith("hoist+tracing"):
             print(f"{name} / hoist: throughput {on['rps'] / off['rps']:.2f}x,"
                   f" p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x,"
                   f" CPU per request {on['cpu_us'] / off['cpu_us']:.2f}x")  # fmt: skip
+
+
+def _workers(workers: int | None) -> list[str]:
+    """The gateway's `--workers` flag; none: its default (one per available core)."""
+    return [] if workers is None else ["--workers", str(workers)]
 
 
 def _cpu_s(proc: subprocess.Popen[bytes] | None) -> float:

@@ -14,7 +14,7 @@ its p99 minus direct's. This removes the engine's own step jitter, which on a sm
 machine is larger than what a proxy adds.
 
     .venv/bin/python bench/gateway_streaming.py [--streams 512] [--tokens 40] [--rounds 3]
-        [--upstream-cpus 0] [--proxy-cpus 1] [--client-cpus 0] [--workers 1]
+        [--upstream-cpus 0] [--proxy-cpus 1] [--client-cpus 0] [--workers N]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--upstream-cpus")
     parser.add_argument("--proxy-cpus")
     parser.add_argument("--client-cpus", help="pin this process (the client) to these CPUs")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="Hoist's workers (default: the gateway's)")
     parser.add_argument(
         "--upstream",
         choices=["static", "sim"],
@@ -195,7 +195,7 @@ def main() -> None:
         )
         stack.enter_context(process(
             pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                    f"m={upstream}", "--port", str(hoist), "--workers", str(args.workers),
+                    f"m={upstream}", "--port", str(hoist), *(["--workers", str(args.workers)] if args.workers else []),
                     "--per-replica-max-in-flight", "0"],  # all streams at once, as the router
                    args.proxy_cpus),
             targets["hoist"] + "/readyz",
@@ -220,7 +220,7 @@ def main() -> None:
     print(f"machine: {machine()}; upstream {args.upstream};"
           f" {args.streams} streams x {args.tokens} tokens at 20 tokens/s,"
           f" {args.rounds} rounds, cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus},"
-          f" hoist workers={args.workers}")  # fmt: skip
+          f" hoist workers={args.workers or 'default'}")  # fmt: skip
     stamped = "added_p99_ms" in med["direct"]
     head = "| target | ITL p50 ms | ITL p99 ms | ITL max ms | ITL p99 vs direct ms |"
     rule = "|---|---:|---:|---:|---:|"

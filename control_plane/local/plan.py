@@ -3,6 +3,11 @@
 Per `Model` replica: an engine (the real vLLM through `engine_api`, or the simulator) and a
 sidecar beside it; then one gateway. Ports are dealt out deterministically so that the same
 declarations always give the same addresses.
+
+The gateway gets no `--workers`: it runs one worker process per available core on its
+port (SO_REUSEPORT), or one while the declared Tenants have quotas and no Redis shares
+their counters (`data_plane/gateway/worker_count.py`); `HOIST_GATEWAY_WORKERS` in
+`hoist up`'s environment, passed on to it, sets the count.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import uvicorn
+import yaml
 from prometheus_client import values as prometheus_values
 from pydantic import ValidationError
 
@@ -30,13 +31,20 @@ from data_plane.gateway.drain import DrainingServer, bound_socket
 from data_plane.gateway.http_protocol import head_timeout_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
+from data_plane.gateway.tenancy.service import load_tenants
+from data_plane.gateway.worker_count import available_cores, choose, declares_quota
 from data_plane.telemetry import start_tracing
+
+log = logging.getLogger("hoist.gateway")
 
 # Flags that map one-to-one onto settings fields (the rest come from the environment).
 _FLAGS: dict[str, dict[str, Any]] = {
     "host": {"help": "address to listen on (default 127.0.0.1)"},
     "port": {"type": int, "help": "port to listen on (default 8080)"},
-    "workers": {"type": int, "help": "server processes sharing the port (default 1)"},
+    "workers": {
+        "type": int,
+        "help": "server processes sharing the port (default: one per available core)",
+    },
     "reuse-port": {
         "action": argparse.BooleanOptionalAction,
         "default": None,
@@ -137,10 +145,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = with_worker_count(settings)
     if settings.workers == 1:
         _serve(settings, None)
         return
     _serve_workers(settings)
+
+
+def with_worker_count(settings: GatewaySettings) -> GatewaySettings:
+    """`settings` with `workers` decided, when neither a flag nor the environment set it."""
+    configured = settings.workers if "workers" in settings.model_fields_set else None
+    try:
+        quotas = declares_quota(load_tenants(settings.tenants_files).values())
+    except (OSError, ValueError, yaml.YAMLError):
+        quotas = False  # unreadable tenants: the gateway refuses them as it builds
+    choice = choose(
+        configured,
+        available_cores(),
+        quotas_declared=quotas,
+        shared_quota_store=settings.tenant_redis_url is not None,
+    )
+    log.info("gateway: %d worker process(es), %s", choice.workers, choice.reason)
+    if (
+        choice.workers > 1
+        and settings.tenant_redis_url is None
+        and settings.discovery is DiscoveryKind.KUBERNETES
+        and not settings.tenants_files
+    ):
+        log.warning(
+            "gateway: %d workers and no tenant_redis_url: quotas of Tenant resources are "
+            "counted by each worker (and each replica); set tenant_redis_url to share them",
+            choice.workers,
+        )
+    return settings.model_copy(update={"workers": choice.workers})
 
 
 def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
@@ -169,19 +206,23 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
 
 
 def _serve_workers(settings: GatewaySettings) -> None:
-    """Pre-fork `workers` processes that accept on one shared socket; metrics are summed."""
+    """Fork `workers` processes, each listening on its own SO_REUSEPORT socket of the one
+    port (the kernel spreads the connections over them); their metrics are summed."""
     metrics_dir = tempfile.mkdtemp(prefix="hoist-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
-    sock = bound_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
-    sock.listen(4096)  # before the fork: the workers accept from one queue
+    # Bound, never listening: it holds the port (and picks it when `port` is 0) for the
+    # workers to join; only listening sockets are given connections.
+    sock = bound_socket(settings.host, settings.port, reuse_port=True)
+    worker = settings.model_copy(update={"port": sock.getsockname()[1], "reuse_port": True})
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _serve(settings, sock)
+                sock.close()
+                _multiprocess_metrics(os.getpid())
+                _serve(worker, None)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             finally:
@@ -202,6 +243,15 @@ def _serve_workers(settings: GatewaySettings) -> None:
     sock.close()
     shutil.rmtree(metrics_dir, ignore_errors=True)
     sys.exit(1 if failed else 0)
+
+
+def _multiprocess_metrics(pid: int) -> None:
+    """Metrics in this worker's file of the shared directory, summed on `/metrics`.
+
+    prometheus_client's default asks the kernel for the pid on every update, to notice a
+    fork; a worker forks no more, so its pid is given once (2.6% of a worker's CPU under
+    load went to that check: py-spy, docs/benchmarks.md)."""
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(lambda: pid)  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":

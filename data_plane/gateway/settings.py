@@ -44,8 +44,12 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     workers: Annotated[int, Field(ge=1, le=64)] = 1
-    """Server processes sharing the port. Each routes on its own view of the load, and the
-    limits (`max_concurrent_requests`, `per_replica_max_in_flight`) are split among them."""
+    """Server processes sharing the port (SO_REUSEPORT). Unset, `python -m data_plane.gateway`
+    runs one per available core: CPU affinity within the cgroup's CPU quota (a Kubernetes
+    CPU limit), or one while tenants declare quotas and no `tenant_redis_url` shares their
+    counters (worker_count.py); a gateway built in-process is one. Each routes on its own
+    view of the load, and the limits (`max_concurrent_requests`, `per_replica_max_in_flight`)
+    are split among them."""
     discovery: DiscoveryKind = DiscoveryKind.LOCAL
     admin_url: str = "http://127.0.0.1:8079"
     """Local discovery: the supervisor's admin API."""

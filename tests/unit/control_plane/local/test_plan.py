@@ -94,6 +94,9 @@ def test_sidecar_and_gateway_wiring() -> None:
     gateway = p.gateway.argv
     assert gateway[gateway.index("--admin-url") + 1] == "http://127.0.0.1:8079"
     assert gateway[gateway.index("--host") + 1] == "0.0.0.0"
+    # the gateway decides its workers itself (one per core, one while quotas are per process)
+    assert "--workers" not in gateway
+    assert "HOIST_GATEWAY_WORKERS" not in p.gateway.env
 
 
 def test_a_simulated_embedding_model_runs_the_simulators_pooling_runner() -> None:

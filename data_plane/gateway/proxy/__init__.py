@@ -1,0 +1,25 @@
+"""The hot path: `POST /v1/chat/completions`, `/v1/completions`, `/v1/responses` and
+`/v1/embeddings` as plain ASGI apps (SSE streams are passed through as they come).
+
+Per request: read the body (bounded), read the routing fields, pick a replica, send the
+client's bytes upstream on the pooled session and pass the answer's bytes back. Failures
+before the first byte reached the client are retried on another replica; after it, a
+streamed answer ends with an SSE error event (no `data: [DONE]`). A client that goes away
+cancels the upstream request (its connection is closed, so the engine aborts the generation).
+
+Each attempt registers with its replica (`Replica.attempts`) for the watchdog: its wait for
+the first byte is bounded by a timeout derived from the engine's timing and queue
+(liveness.py), which the watchdog brings forward when the replica hangs; once streaming,
+the watchdog's sweeper reads when its last bytes came and aborts it when it stalls.
+
+One request reads top to bottom through these modules:
+- `endpoint.py`: headers, body, routing fields, tenancy; admission; the retry loop.
+- `attempt.py`: one attempt on one replica, up to its first byte (or its whole answer).
+- `relay.py`: a stream passed through from its first chunk; token and latency metrics.
+- `exchange.py`: the client exchange's state, request ids, the disconnect watcher.
+"""
+
+from data_plane.gateway.proxy.asgi import Receive, Scope, Send
+from data_plane.gateway.proxy.endpoint import ProxyEndpoint
+
+__all__ = ["ProxyEndpoint", "Receive", "Scope", "Send"]

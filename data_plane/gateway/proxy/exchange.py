@@ -1,0 +1,194 @@
+"""One client exchange: its state, its request id, its disconnect watcher, its body, and
+its attempts as the watchdog sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from dataclasses import dataclass
+
+from data_plane.gateway.errors import (
+    BadRequestError,
+    GatewayError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+)
+from data_plane.gateway.health import Failure
+from data_plane.gateway.proxy.asgi import Headers, Receive, Send
+from data_plane.gateway.request_fields import RequestFields
+from data_plane.gateway.tenancy.service import OPERATOR, Caller
+from data_plane.gateway.tenancy.upstream import UsageStripper
+from data_plane.gateway.tracing import TRACE_HEADERS, RequestSpan
+from data_plane.gateway.upstream_client import UpstreamIdleError, UpstreamResponse
+
+_HOP_BY_HOP = (
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailers", b"transfer-encoding", b"upgrade", b"content-length", b"x-request-id",
+)  # fmt: skip
+REQUEST_DROP = frozenset((*_HOP_BY_HOP, b"host", b"expect"))
+TRACED_DROP = REQUEST_DROP | frozenset(TRACE_HEADERS)
+"""Tracing on: the caller's trace headers are replaced by the gateway span's (tracing.py)."""
+_RESPONSE_DROP = frozenset((*_HOP_BY_HOP, b"date", b"server"))
+_JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One client exchange: what it asked for and what happened to it so far."""
+
+    send: Send
+    request_id: bytes
+    arrived: float
+    forward: bytes
+    """The client's headers to pass on, as header lines (hop-by-hop ones dropped)."""
+    body: bytes = b""
+    fields: RequestFields | None = None
+    started: bool = False
+    """Response headers went to the client: no retry, no error status any more."""
+    done: bool = False
+    disconnected: bool = False
+    # tenancy hook: who asked, the tokens to charge, the usage event to hide
+    caller: Caller = OPERATOR
+    tokens: int = 0
+    stripper: UsageStripper | None = None
+    draining: bool = False
+    """The gateway drains: answers close their connection (the client reconnects elsewhere)."""
+    trace: RequestSpan | None = None
+    """The request's span; None while tracing is off (then nothing of it runs)."""
+
+    async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
+        headers.append((b"content-length", str(len(payload)).encode()))
+        if self.trace is not None:
+            self.trace.responded(status)
+        self.started = True
+        self.done = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": payload})
+
+    async def fail(self, exc: GatewayError) -> None:
+        if not self.started:
+            headers = [_JSON, (b"x-request-id", self.request_id), *exc.headers()]
+            if self.draining:
+                headers.append(_CLOSE)
+            await self.respond(exc.status, headers, exc.body())
+
+
+class RequestIds:
+    """Unique request ids, cheaper than uuid4: a random per-process prefix and a counter."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count()
+
+    def next(self) -> bytes:
+        return f"{self._prefix}{next(self._count):016x}".encode()
+
+
+class DisconnectWatcher:
+    """Cancels a request's task when its client disconnects."""
+
+    __slots__ = ("_exchange", "_receive", "_task", "_watch")
+
+    def __init__(self, receive: Receive, exchange: Exchange, task: asyncio.Task[None]) -> None:
+        self._receive = receive
+        self._exchange = exchange
+        self._task = task
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not self._exchange.done:
+            self._watch = asyncio.get_running_loop().create_task(self._run())
+
+    def cancel(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._exchange.done:
+                    self._exchange.disconnected = True
+                    self._task.cancel()
+                return
+
+
+class InFlight:
+    """One attempt on one replica, as the watchdog sees it (fleet.InFlightAttempt)."""
+
+    __slots__ = ("response", "sent", "timeout")
+
+    def __init__(self, timeout: asyncio.Timeout, sent: float) -> None:
+        self.timeout = timeout
+        self.sent = sent
+        self.response: UpstreamResponse | None = None
+        """Set once the stream is relayed (its first byte reached the client)."""
+
+    def silent_since(self) -> float | None:
+        response = self.response
+        return None if response is None else response.last_data
+
+    def abort(self, message: str) -> None:
+        response = self.response
+        if response is not None:
+            response.abort(UpstreamIdleError(message))
+            return
+        with contextlib.suppress(RuntimeError):  # the wait is over: nothing to bring forward
+            self.timeout.reschedule(asyncio.get_running_loop().time())
+
+
+@dataclass(slots=True)
+class Failed:
+    """A failure before the first byte: the caller may try another replica."""
+
+    kind: Failure
+    status: int = 0
+    body: bytes = b""
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+async def read_body(receive: Receive, length: bytes, limit: int, timeout_s: float) -> bytes:
+    """The request body, at most `limit` bytes; its rest must come within `timeout_s`."""
+    if length:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise BadRequestError("Content-Length is not a number.") from None
+        if declared > limit:
+            raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if message["type"] == "http.disconnect":
+            raise BadRequestError("The client went away before sending its body.")
+        return body
+    chunks = [body]
+    size = len(body)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while message.get("more_body", False):
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise BadRequestError("The client went away before sending its body.")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError("The request body was not received in time.") from None
+    return b"".join(chunks)
+
+
+def response_headers(upstream_headers: Headers, request_id: bytes, close: bool) -> Headers:
+    """The answer's headers for the client: the upstream's, less hop-by-hop ones."""
+    out = [(k, v) for k, v in upstream_headers if k.lower() not in _RESPONSE_DROP]
+    out.append((b"x-request-id", request_id))
+    if close:
+        out.append(_CLOSE)
+    return out
