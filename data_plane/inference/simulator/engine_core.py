@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from data_plane.inference.simulator.kv_cache import BlockHash, KVCache, block_hashes
+from data_plane.inference.simulator.kv_events import KvEventLog
 from data_plane.inference.simulator.lora_slots import LoraSlots
 from data_plane.inference.simulator.profiles import LatencyProfile
 
@@ -90,7 +91,7 @@ class SimRequest:
         full = self.num_tokens // block_size
         have = len(self._hashes)
         if have < full:
-            parent = self._hashes[-1] if self._hashes else 0
+            parent = self._hashes[-1] if self._hashes else None
             self._hashes.extend(
                 block_hashes(
                     self.tokens(have * block_size, full * block_size),
@@ -269,6 +270,14 @@ class EngineCore:
         self.waiting.extendleft(reversed(skipped))
         return scheduled, preempted
 
+    def _cache_computed(self, request: SimRequest, before: int, after: int) -> None:
+        """Cache the request's blocks `before .. after-1`, now computed (and log them)."""
+        block_size = self.kv.block_size
+        hashes = request.hashes(block_size)
+        new = self.kv.cache_blocks(request.request_id, hashes[before:after], before)
+        if new and self.kv.events is not None:
+            _log_stored(self.kv.events, request, hashes, [before + i for i in new], block_size)
+
     def step(self, now: float) -> StepResult:
         """Schedule and price one step starting at `now`; see the module docstring."""
         scheduled, preempted = self._schedule()
@@ -304,8 +313,7 @@ class EngineCore:
             request.num_computed_tokens += num_new
             after = request.num_computed_tokens // block_size
             if after > before:
-                hashes = request.hashes(block_size)
-                self.kv.cache_blocks(request.request_id, hashes[before:after], before)
+                self._cache_computed(request, before, after)
             if request.num_computed_tokens < request.num_tokens:
                 continue  # a prefill chunk that is not the prompt's last
             tokens.append((request, request.num_output_tokens))
@@ -333,3 +341,27 @@ class EngineCore:
             num_decode_tokens=num_decode,
             swapped_in_adapters=swapped,
         )
+
+
+def _log_stored(
+    log: KvEventLog,
+    request: SimRequest,
+    hashes: Sequence[BlockHash],
+    blocks: Sequence[int],
+    block_size: int,
+) -> None:
+    """Record the newly cached `blocks` (indices, ascending) as runs of consecutive blocks."""
+    run_start = 0
+    for k in range(1, len(blocks) + 1):
+        if k < len(blocks) and blocks[k] == blocks[k - 1] + 1:
+            continue
+        first, last = blocks[run_start], blocks[k - 1]
+        log.stored(
+            hashes[first : last + 1],
+            hashes[first - 1] if first > 0 else None,
+            request.tokens(first * block_size, (last + 1) * block_size),
+            block_size,
+            adapter=request.adapter,
+            salt=request.cache_salt,
+        )
+        run_start = k
