@@ -3,9 +3,13 @@ from a request's prompt, so that the two meet without knowing the engine's hash 
 
 A block's key chains over everything before it, as the engine's block hash does:
 
-    key(block) = blake2b-64(key(parent) | token ids | extra keys)
+    key(block) = hash((key(parent), (token ids...), extra keys))
 
-with key 0 as the parent of a prompt's first block. The extra keys are the engine's
+with key 0 as the parent of a prompt's first block. Python's own 64-bit tuple hash: the keys
+only have to agree within one gateway process (both sides are computed here), and it costs
+a microsecond a block where a cryptographic digest costs ten. A collision can only make a
+replica look like it holds a block it does not (a worse routing choice, never wrong data:
+the engine checks its own hashes). The extra keys are the engine's
 untagged ones (vLLM's `BlockStored.extra_keys`): the adapter name, then on the first block
 the request's `cache_salt`. The engine's own hash (sha256 over pickle or CBOR, or xxhash
 with a random per-process seed) need not be reproducible: the index maps it to this key
@@ -17,8 +21,6 @@ every `BlockStored`). Pure: no I/O.
 
 from __future__ import annotations
 
-import hashlib
-from array import array
 from collections.abc import Sequence
 
 BlockKey = int
@@ -26,12 +28,10 @@ ROOT: BlockKey = 0
 """The parent of a prompt's first block."""
 
 
-def block_key(parent: BlockKey, token_ids: Sequence[int], extra: Sequence[str] | None) -> BlockKey:
-    digest = hashlib.blake2b(parent.to_bytes(8, "big"), digest_size=8)
-    digest.update(array("q", token_ids).tobytes())
-    if extra:
-        digest.update(b"\x00".join(e.encode() for e in extra))
-    return int.from_bytes(digest.digest(), "big") or 1  # never ROOT
+def block_key(
+    parent: BlockKey, token_ids: Sequence[int], extra: tuple[str, ...] | None
+) -> BlockKey:
+    return hash((parent, tuple(token_ids), extra)) or 1  # never ROOT
 
 
 def request_extra(adapter: str | None, salt: str | None, first: bool) -> tuple[str, ...] | None:

@@ -55,7 +55,7 @@ class IndexStats:
 class KvBlockIndex:
     """The blocks each replica holds, by key."""
 
-    def __init__(self, max_blocks_per_replica: int = 1 << 17) -> None:
+    def __init__(self, max_blocks_per_replica: int = 1 << 15) -> None:
         if max_blocks_per_replica < 1:
             raise ValueError("max_blocks_per_replica must be positive")
         self.max_blocks_per_replica = max_blocks_per_replica

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from data_plane.gateway.kv_events.follower import KvEventFollower
 from data_plane.gateway.kv_events.index import KvBlockIndex
-from data_plane.gateway.kv_events.prompt_tokens import simulator_prompt_tokens
+from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
 from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.kv_events.settings import KvEventsSettings
 from data_plane.gateway.routing.policy import (
@@ -96,7 +96,7 @@ def precise_prefix_policy(load_factor: float) -> PrecisePrefixPolicy:
     follower = KvEventFollower(
         index, port_offset=settings.port_offset, topic=settings.topic, idle_s=settings.idle_s
     )
-    scorer = PrecisePrefixScorer(index, simulator_prompt_tokens, settings.block_size)
+    scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), settings.block_size)
     return PrecisePrefixPolicy(
         scorer,
         load_factor=load_factor,

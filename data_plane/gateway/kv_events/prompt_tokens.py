@@ -16,34 +16,65 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import orjson
 
 from data_plane.inference.simulator.text import render_chat, tokenize
 
+_ASSISTANT_TURN = render_chat([])
+"""What the template appends after the messages (`<|assistant|>`)."""
 
-def simulator_prompt_tokens(body: bytes) -> tuple[list[int], str | None] | None:
-    """The prompt token ids and `cache_salt` of a chat or completion request body; None when
-    the body has no single prompt the engine would tokenize this way."""
-    try:
-        data: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    salt = data.get("cache_salt")
-    salt = salt if isinstance(salt, str) and salt else None
-    messages = data.get("messages")
-    if isinstance(messages, list):
-        if not all(isinstance(m, dict) for m in messages):
+
+class SimulatorPromptTokens:
+    """A request body -> (prompt token ids, cache_salt) as the simulator tokenizes it.
+
+    Tokenizing a long system prompt costs about a millisecond, so each rendered message's
+    tokens are kept (`cache_size` messages, least recently used first out). Per message is
+    exact: every rendered message ends in a newline and the next begins with `<|`, so no
+    token of the tokenizer spans two messages, and the whole prompt's tokens are the
+    messages' tokens in order, then the assistant turn's.
+    """
+
+    def __init__(self, cache_size: int = 1024) -> None:
+        self._cache: OrderedDict[str, list[int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._assistant = tokenize(_ASSISTANT_TURN)
+
+    def __call__(self, body: bytes) -> tuple[list[int], str | None] | None:
+        try:
+            data: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return None
-        return tokenize(render_chat(messages)), salt
-    prompt = data.get("prompt")
-    if isinstance(prompt, str):
-        return tokenize(prompt), salt
-    if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
-        return list(prompt), salt
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        return tokenize(prompt[0]), salt
-    return None
+        if not isinstance(data, dict):
+            return None
+        salt = data.get("cache_salt")
+        salt = salt if isinstance(salt, str) and salt else None
+        messages = data.get("messages")
+        if isinstance(messages, list):
+            if not all(isinstance(m, dict) for m in messages):
+                return None
+            tokens: list[int] = []
+            for message in messages:
+                tokens += self._message_tokens(render_chat([message])[: -len(_ASSISTANT_TURN)])
+            return tokens + self._assistant, salt
+        prompt = data.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if isinstance(prompt, str):
+            return tokenize(prompt), salt
+        if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
+            return list(prompt), salt
+        return None
+
+    def _message_tokens(self, rendered: str) -> list[int]:
+        cache = self._cache
+        tokens = cache.get(rendered)
+        if tokens is None:
+            tokens = cache[rendered] = tokenize(rendered)
+            if len(cache) > self._cache_size:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(rendered)
+        return tokens

@@ -19,7 +19,7 @@ class KvEventsSettings(BaseSettings):
     idle_s: float = Field(default=30.0, gt=0)
     """Stop following a replica (and forget its blocks) once it has not been a routing
     candidate for this long."""
-    max_blocks_per_replica: int = Field(default=1 << 17, ge=1)
+    max_blocks_per_replica: int = Field(default=1 << 15, ge=1)
     """Blocks remembered per replica at most (the oldest are forgotten first)."""
     block_size: int = Field(default=16, ge=1)
     """Block size assumed for a replica until its first `BlockStored` says."""

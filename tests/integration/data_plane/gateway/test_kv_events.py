@@ -15,7 +15,7 @@ import zmq.asyncio
 
 from data_plane.gateway.kv_events.follower import KvEventFollower
 from data_plane.gateway.kv_events.index import KvBlockIndex
-from data_plane.gateway.kv_events.prompt_tokens import simulator_prompt_tokens
+from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
 from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.kv_events.wire import batch_decoder, sequence_number
 from data_plane.gateway.routing.policy import RouteRequest
@@ -74,7 +74,7 @@ async def test_the_index_follows_a_simulator_and_scores_the_replica_that_served(
         index = KvBlockIndex()
         follower = KvEventFollower(index, port_offset=events_port - http_port, topic="kv")
         candidates = [Candidate(f"r{i}", url) for i, url in enumerate(sim.urls)]
-        scorer = PrecisePrefixScorer(index, simulator_prompt_tokens)
+        scorer = PrecisePrefixScorer(index, SimulatorPromptTokens())
         request = RouteRequest(
             None, "", orjson.dumps({"model": "sim", "messages": MESSAGES, "max_tokens": 4})
         )

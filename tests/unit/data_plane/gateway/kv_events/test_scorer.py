@@ -10,7 +10,7 @@ import pytest
 
 from data_plane.gateway.kv_events.index import KvBlockIndex
 from data_plane.gateway.kv_events.policy import PrecisePrefixPolicy
-from data_plane.gateway.kv_events.prompt_tokens import simulator_prompt_tokens
+from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
 from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.kv_events.wire import BlockStored
 from data_plane.gateway.routing.policy import RouteRequest
@@ -109,7 +109,7 @@ def test_scores_are_the_held_fraction_of_the_prompt(case: Case) -> None:
     index = KvBlockIndex()
     for name, blocks in case.held.items():
         holding(index, name, blocks)
-    scorer = PrecisePrefixScorer(index, simulator_prompt_tokens, default_block_size=BS)
+    scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), default_block_size=BS)
     scores = scorer.score([Replica("a"), Replica("b"), Replica("c")], case.request)
     assert scores == pytest.approx(case.expected)
     assert all(0.0 <= s <= 1.0 for s in scores)
@@ -118,19 +118,19 @@ def test_scores_are_the_held_fraction_of_the_prompt(case: Case) -> None:
 def test_an_adapters_blocks_score_for_that_adapter() -> None:
     index = KvBlockIndex()
     holding(index, "b", NUM_BLOCKS, adapter="sql")
-    scorer = PrecisePrefixScorer(index, simulator_prompt_tokens, default_block_size=BS)
+    scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), default_block_size=BS)
     assert scorer.score([Replica("a"), Replica("b")], RouteRequest("sql", "", body())) == [0, 1]
 
 
 def test_a_completion_prompt_is_tokenized_as_the_simulator_does() -> None:
     text = "The quick brown fox jumps over the lazy dog, twice over, and once more again."
-    assert simulator_prompt_tokens(orjson.dumps({"prompt": text})) == (tokenize(text), None)
-    assert simulator_prompt_tokens(orjson.dumps({"prompt": [5, 6, 7]})) == ([5, 6, 7], None)
-    assert simulator_prompt_tokens(orjson.dumps({"input": "x"})) is None
+    assert SimulatorPromptTokens()(orjson.dumps({"prompt": text})) == (tokenize(text), None)
+    assert SimulatorPromptTokens()(orjson.dumps({"prompt": [5, 6, 7]})) == ([5, 6, 7], None)
+    assert SimulatorPromptTokens()(orjson.dumps({"input": "x"})) is None
 
 
 def _policy(index: KvBlockIndex) -> PrecisePrefixPolicy:
-    scorer = PrecisePrefixScorer(index, simulator_prompt_tokens, default_block_size=BS)
+    scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), default_block_size=BS)
     return PrecisePrefixPolicy(scorer, load_factor=1.25, kv_weight=1.0, load_weight=0.5)
 
 
@@ -183,3 +183,26 @@ def test_the_lora_tier_comes_before_the_cache() -> None:
     candidates = [Replica("a", running_adapters=full), Replica("b", running_adapters=frozenset())]
     chosen, why = _policy(index).choose(candidates, RouteRequest("sql", "p", body()))
     assert (chosen, why) == (1, "kv-miss-ring")
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        pytest.param(MESSAGES, id="plain"),
+        pytest.param([{"role": "user", "content": "(starts with punctuation) and ends. "}], id="edges"),
+        pytest.param(
+            [{"role": "system", "content": "  leading spaces\n\n"}, {"role": "user", "content": ""}],
+            id="whitespace-and-empty",
+        ),
+        pytest.param(
+            [{"role": "user", "content": [{"type": "text", "text": "parts"}, {"type": "text", "text": "!!"}]}],
+            id="content-parts",
+        ),
+        pytest.param([{"role": "tool", "content": None}, {"content": "no role 123456"}], id="odd"),
+    ],
+)  # fmt: skip
+def test_per_message_tokens_are_the_whole_prompts_tokens(messages: list[dict[str, object]]) -> None:
+    tokens = SimulatorPromptTokens(cache_size=2)
+    expected = tokenize(render_chat(messages))
+    assert tokens(orjson.dumps({"messages": messages})) == (expected, None)
+    assert tokens(orjson.dumps({"messages": messages})) == (expected, None)  # from the cache
