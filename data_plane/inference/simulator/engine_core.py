@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from data_plane.inference.simulator.kv_cache import BlockHash, KVCache, block_hashes
-from data_plane.inference.simulator.kv_events import KvEventLog
 from data_plane.inference.simulator.lora_slots import LoraSlots
 from data_plane.inference.simulator.profiles import LatencyProfile
 
@@ -276,7 +275,14 @@ class EngineCore:
         hashes = request.hashes(block_size)
         new = self.kv.cache_blocks(request.request_id, hashes[before:after], before)
         if new and self.kv.events is not None:
-            _log_stored(self.kv.events, request, hashes, [before + i for i in new], block_size)
+            self.kv.events.stored_runs(
+                hashes,
+                [before + i for i in new],
+                request.tokens,
+                block_size,
+                adapter=request.adapter,
+                salt=request.cache_salt,
+            )
 
     def step(self, now: float) -> StepResult:
         """Schedule and price one step starting at `now`; see the module docstring."""
@@ -341,27 +347,3 @@ class EngineCore:
             num_decode_tokens=num_decode,
             swapped_in_adapters=swapped,
         )
-
-
-def _log_stored(
-    log: KvEventLog,
-    request: SimRequest,
-    hashes: Sequence[BlockHash],
-    blocks: Sequence[int],
-    block_size: int,
-) -> None:
-    """Record the newly cached `blocks` (indices, ascending) as runs of consecutive blocks."""
-    run_start = 0
-    for k in range(1, len(blocks) + 1):
-        if k < len(blocks) and blocks[k] == blocks[k - 1] + 1:
-            continue
-        first, last = blocks[run_start], blocks[k - 1]
-        log.stored(
-            hashes[first : last + 1],
-            hashes[first - 1] if first > 0 else None,
-            request.tokens(first * block_size, (last + 1) * block_size),
-            block_size,
-            adapter=request.adapter,
-            salt=request.cache_salt,
-        )
-        run_start = k

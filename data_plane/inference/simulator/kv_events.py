@@ -20,7 +20,7 @@ engine's events between steps. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -113,6 +113,33 @@ class KvEventLog:
                 extra_keys=extra if any(e is not None for e in extra) else None,
             )
         )
+
+    def stored_runs(
+        self,
+        hashes: Sequence[BlockHash],
+        blocks: Sequence[int],
+        tokens: Callable[[int, int], Sequence[int]],
+        block_size: int,
+        *,
+        adapter: str | None,
+        salt: str | None,
+    ) -> None:
+        """Blocks `blocks` (ascending indices into a request's `hashes`) entered the cache:
+        one event per run of consecutive blocks; `tokens(begin, end)` gives their tokens."""
+        run_start = 0
+        for k in range(1, len(blocks) + 1):
+            if k < len(blocks) and blocks[k] == blocks[k - 1] + 1:
+                continue
+            first, last = blocks[run_start], blocks[k - 1]
+            self.stored(
+                hashes[first : last + 1],
+                hashes[first - 1] if first > 0 else None,
+                tokens(first * block_size, (last + 1) * block_size),
+                block_size,
+                adapter=adapter,
+                salt=salt,
+            )
+            run_start = k
 
     def removed(self, block_hash: BlockHash) -> None:
         """A block left the cache (consecutive removals share one event)."""

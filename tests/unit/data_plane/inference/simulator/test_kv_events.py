@@ -221,3 +221,27 @@ def test_the_config_is_vllms_json() -> None:
     assert not KvEventsConfig(enable_kv_cache_events=True, publisher="null").publishes
     with pytest.raises(ValueError, match="bogus"):
         KvEventsConfig.model_validate({"enable_kv_cache_events": True, "bogus": 1})
+
+
+@pytest.mark.parametrize(
+    ("blocks", "runs"),
+    [
+        pytest.param([0, 1, 2], [[0, 1, 2]], id="one-run-from-the-start"),
+        pytest.param([1, 2], [[1, 2]], id="one-run-with-a-parent"),
+        pytest.param([0, 2, 3], [[0], [2, 3]], id="a-hole-splits-the-run"),
+    ],
+)
+def test_newly_cached_blocks_are_stored_as_runs_with_their_parents(
+    blocks: list[int], runs: list[list[int]]
+) -> None:
+    tokens = list(range(4 * BS))
+    hashes = block_hashes(tokens, BS, adapter=None, salt=None)
+    log = KvEventLog()
+    log.stored_runs(hashes, blocks, lambda b, e: tokens[b:e], BS, adapter=None, salt=None)
+    events = log.drain()
+    assert [[hashes.index(h) for h in e.block_hashes] for e in events] == runs  # type: ignore[union-attr]
+    for event, blocks_of_run in zip(events, runs, strict=True):
+        first, last = blocks_of_run[0], blocks_of_run[-1]
+        assert isinstance(event, BlockStored)
+        assert event.parent_block_hash == (hashes[first - 1] if first else None)
+        assert event.token_ids == tokens[first * BS : (last + 1) * BS]
