@@ -8,7 +8,8 @@ a unique user question per request, streamed answers. Arrivals are Poisson, the 
 seeded sequence for every target. Each target gets a fresh fleet (cold caches).
 
 Targets: each Hoist policy (static discovery from a `/v1/state`-shaped file naming the
-policy) and `vllm-router --policy cache_aware` on the same fleet and workload.
+policy; `precise-prefix` follows the engines' KV-cache events, which every engine publishes
+for every target) and `vllm-router --policy cache_aware` on the same fleet and workload.
 
 Times are in simulated seconds (wall x `--time-scale`): the simulator runs slower than
 real time so that 16 engines, the proxy and the client fit on a small machine.
@@ -74,6 +75,10 @@ WORDS = [
     "slots",
     "kernels",
 ]
+
+
+KV_EVENTS_OFFSET = 1000
+"""Engine i's KV-cache events: its HTTP port + this (HOIST_GATEWAY_KV_EVENTS_PORT_OFFSET)."""
 
 
 @dataclass(frozen=True)
@@ -195,8 +200,16 @@ def run_target(
     target: str, args: argparse.Namespace, prompts: list[str], calls: list[Call]
 ) -> dict[str, float]:
     base = free_port()
-    while any(_busy(base + i) for i in range(args.replicas)):
+    while base + KV_EVENTS_OFFSET + args.replicas > 65535 or any(
+        _busy(base + i) or _busy(base + KV_EVENTS_OFFSET + i) for i in range(args.replicas)
+    ):
         base = free_port()
+    # Every engine publishes KV-cache events (the same simulator load for every target);
+    # engine i at base+i publishes at base+KV_EVENTS_OFFSET+i, the gateway's port convention.
+    kv_events = json.dumps({
+        "enable_kv_cache_events": True, "publisher": "zmq",
+        "endpoint": f"tcp://*:{base + KV_EVENTS_OFFSET}",
+    })  # fmt: skip
     urls = [f"http://127.0.0.1:{base + i}" for i in range(args.replicas)]
     py = sys.executable
     with ExitStack() as stack:
@@ -205,7 +218,7 @@ def run_target(
              "--base-port", str(base), "--served-model-name", "base", "--max-loras", str(args.max_loras),
              "--profile", "llama-3.1-8b-h100", "--time-scale", str(args.time_scale),
              "--num-gpu-blocks-override", str(args.gpu_blocks), "--accept-missing-lora-paths",
-             "--log-level", "warning"],
+             "--kv-events-config", kv_events, "--log-level", "warning"],
             urls[-1] + "/health",
         ))  # fmt: skip
         uvloop.run(load_adapters(urls, args.adapters))
@@ -230,11 +243,13 @@ def run_target(
                 proxy + "/readyz",
                 env={"LOG_LEVEL": "warning", "HOIST_GATEWAY_LOAD_POLL_INTERVAL_S": "0.5",
                      "MAX_CONCURRENT_REQUESTS": "100000", "HOIST_GATEWAY_PER_REPLICA_MAX_IN_FLIGHT": "0",
-                     "HOIST_GATEWAY_LOAD_FACTOR": factor or "1.25"},
+                     "HOIST_GATEWAY_LOAD_FACTOR": factor or "1.25",
+                     "HOIST_GATEWAY_KV_EVENTS_PORT_OFFSET": str(KV_EVENTS_OFFSET)},
             ))  # fmt: skip
         ttfts, tokens, wall, errors = uvloop.run(
             drive(proxy + "/v1/chat/completions", prompts, calls)
         )
+        reasons = _routing_reasons(proxy) if target != "vllm-router cache_aware" else {}
     scale = args.time_scale
     ttfts.sort()
     return {
@@ -243,7 +258,23 @@ def run_target(
         "tokens_per_s": tokens / (wall * scale),
         "errors": errors,
         "requests": len(calls),
+        **{f"reason:{k}": v for k, v in reasons.items()},
     }
+
+
+def _routing_reasons(proxy: str) -> dict[str, float]:
+    """The gateway's routing decisions by reason (gateway_routing_decisions_total)."""
+    import urllib.request
+
+    with urllib.request.urlopen(proxy + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gateway_routing_decisions_total{"):
+            labels, _, value = line.rpartition(" ")
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = counts.get(reason, 0.0) + float(value)
+    return counts
 
 
 def _busy(port: int) -> bool:
@@ -284,8 +315,18 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {}
     for _ in range(args.repeat):
         for target in targets:  # alternate targets between repeats: the machine's noise drifts
-            runs.setdefault(target, []).append(run_target(target, args, prompts, calls))
-    results = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in runs.items()}
+            run = run_target(target, args, prompts, calls)
+            runs.setdefault(target, []).append(run)
+            print(
+                f"run: {target}: TTFT p50 {run['ttft_p50_s']:.3f} s, p99 {run['ttft_p99_s']:.3f} s, "
+                f"{run['tokens_per_s']:.0f} tokens/s, {run['errors']:.0f} failed",
+                file=sys.stderr,
+                flush=True,
+            )
+    results = {
+        t: {k: statistics.median(r.get(k, 0.0) for r in rs) for k in {k for r in rs for k in r}}
+        for t, rs in runs.items()
+    }
     print(
         f"machine: {machine()}; {args.replicas} replicas, {len(calls)} requests over {args.duration:.0f} wall s "
         f"at {args.rate}/s (x{args.time_scale} time scale: {args.rate / args.time_scale:.0f} req/s simulated), "
@@ -299,6 +340,10 @@ def main() -> None:
         print(
             f"| {name} | {r['ttft_p50_s']:.3f} | {r['ttft_p99_s']:.3f} | {r['tokens_per_s']:.0f} | {r['errors']:.0f} |"
         )
+    for name, r in results.items():
+        reasons = {k[7:]: int(v) for k, v in sorted(r.items()) if k.startswith("reason:")}
+        if reasons:
+            print(f"{name}: routing decisions by reason {reasons}")
     rr = results.get("round-robin")
     if rr:
         for name, r in results.items():

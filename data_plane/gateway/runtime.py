@@ -287,6 +287,7 @@ class Gateway:
         deadline: float,
         hold_until: float,
         flow: tuple[str, int] = (DEFAULT_FLOW, 1),
+        body: bytes | None = None,
     ) -> Replica:
         """A replica for the request, waiting while all are at their cap (until `deadline`)
         or while none is ready yet (until `hold_until`: cold starts, adapters loading).
@@ -317,7 +318,7 @@ class Gateway:
             if allowance is WAIT:
                 candidates = []
             if candidates:
-                index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix))
+                index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix, body))
                 self.metrics.child(
                     self.metrics.routing, route.name, route.policy_name, reason
                 ).inc()

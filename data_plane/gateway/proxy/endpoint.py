@@ -211,6 +211,7 @@ class ProxyEndpoint:
                     deadline=deadline,
                     hold_until=hold_until,
                     flow=flow,
+                    body=exchange.body,
                 )
             except NoReadyReplicaError:
                 if failure is None:

@@ -24,7 +24,14 @@ from typing import Protocol
 
 from data_plane.gateway.routing.ring import HashRing, stable_hash
 
-POLICY_NAMES = ("default", "round-robin", "least-load", "prefix-affinity", "lora-affinity")
+POLICY_NAMES = (
+    "default",
+    "round-robin",
+    "least-load",
+    "prefix-affinity",
+    "lora-affinity",
+    "precise-prefix",  # temporary: data_plane/gateway/kv_events/policy.py
+)
 
 
 class ReplicaLoad(Protocol):
@@ -52,6 +59,9 @@ class ReplicaLoad(Protocol):
 class RouteRequest:
     adapter: str | None
     prefix: str
+    body: bytes | None = None
+    """The request body as the client sent it, for scorers that read the whole prompt
+    (precise-prefix tokenizes it); None when the caller does not pass it."""
 
     def key_hash(self) -> int:
         return stable_hash(f"{self.adapter or ''}\x00{self.prefix}".encode())
@@ -228,4 +238,8 @@ def make_policy(name: str, load_factor: float = 1.25) -> Policy:
         return LoraAffinity()
     if name == "default":
         return DefaultPolicy(load_factor)
+    if name == "precise-prefix":  # KV-cache events; to become a scheduling profile
+        from data_plane.gateway.kv_events.policy import precise_prefix_policy
+
+        return precise_prefix_policy(load_factor)
     raise ValueError(f"unknown routing policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

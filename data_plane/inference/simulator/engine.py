@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from data_plane.inference.simulator.engine_core import EngineCore, SimRequest, StepResult
+from data_plane.inference.simulator.kv_events import KvEvent
 from data_plane.inference.simulator.metrics import EngineMetrics
 from data_plane.inference.simulator.profiles import LatencyProfile
 
@@ -105,6 +106,8 @@ class SimEngine:
         self._ids = itertools.count()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.publish_kv_events: Callable[[Sequence[KvEvent]], None] | None = None
+        """Sends a step's KV-cache events (set with `core.kv.events` by the runner)."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -226,3 +229,6 @@ class SimEngine:
             if sequence.request_id in sinks:
                 self._finished(sequence, sequence.planned_finish)
         self.refresh_metrics()
+        events = self.core.kv.events
+        if events and self.publish_kv_events is not None:
+            self.publish_kv_events(events.drain())

@@ -90,7 +90,7 @@ class SimRequest:
         full = self.num_tokens // block_size
         have = len(self._hashes)
         if have < full:
-            parent = self._hashes[-1] if self._hashes else 0
+            parent = self._hashes[-1] if self._hashes else None
             self._hashes.extend(
                 block_hashes(
                     self.tokens(have * block_size, full * block_size),
@@ -269,6 +269,21 @@ class EngineCore:
         self.waiting.extendleft(reversed(skipped))
         return scheduled, preempted
 
+    def _cache_computed(self, request: SimRequest, before: int, after: int) -> None:
+        """Cache the request's blocks `before .. after-1`, now computed (and log them)."""
+        block_size = self.kv.block_size
+        hashes = request.hashes(block_size)
+        new = self.kv.cache_blocks(request.request_id, hashes[before:after], before)
+        if new and self.kv.events is not None:
+            self.kv.events.stored_runs(
+                hashes,
+                [before + i for i in new],
+                request.tokens,
+                block_size,
+                adapter=request.adapter,
+                salt=request.cache_salt,
+            )
+
     def step(self, now: float) -> StepResult:
         """Schedule and price one step starting at `now`; see the module docstring."""
         scheduled, preempted = self._schedule()
@@ -304,8 +319,7 @@ class EngineCore:
             request.num_computed_tokens += num_new
             after = request.num_computed_tokens // block_size
             if after > before:
-                hashes = request.hashes(block_size)
-                self.kv.cache_blocks(request.request_id, hashes[before:after], before)
+                self._cache_computed(request, before, after)
             if request.num_computed_tokens < request.num_tokens:
                 continue  # a prefill chunk that is not the prompt's last
             tokens.append((request, request.num_output_tokens))

@@ -3,8 +3,11 @@
 - The cache holds `num_blocks` blocks of `block_size` tokens. A request holds the blocks of
   its tokens (prompt and output so far); it cannot run without them.
 - A full block gets a hash chained over the tokens before it and including the adapter and
-  the cache salt: `hash(parent_hash, block_tokens, adapter, salt)`. Two requests share a
-  cached block only when everything before it, the adapter and the salt are the same.
+  the cache salt, computed as vLLM's `sha256_cbor` does (block_hashing.py). Two requests
+  share a cached block only when everything before it, the adapter and the salt are the same.
+- With `events` set (a `KvEventLog`), evictions and resets are recorded there, as vLLM's
+  block pool records them for `--kv-events-config`; stores are recorded by the engine core,
+  which knows the blocks' tokens.
 - Freed blocks keep their hash and join the tail of a free queue; allocation takes from the
   head, evicting the hash of the least recently freed block (LRU). A cached block that a new
   request hits is taken back out of the free queue.
@@ -19,28 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-BlockHash = int
+from data_plane.inference.simulator.block_hashing import BlockHash, block_hashes
+from data_plane.inference.simulator.kv_events import KvEventLog
 
-_NO_PARENT: BlockHash = 0
-
-
-def block_hashes(
-    token_ids: Sequence[int],
-    block_size: int,
-    *,
-    adapter: str | None,
-    salt: str | None,
-    start: int = 0,
-    parent: BlockHash = _NO_PARENT,
-) -> list[BlockHash]:
-    """Hashes of the full blocks of `token_ids` from block index `start` on, chained from
-    `parent` (the hash of block `start - 1`)."""
-    hashes: list[BlockHash] = []
-    extra = (adapter, salt)
-    for begin in range(start * block_size, len(token_ids) - block_size + 1, block_size):
-        parent = hash((parent, tuple(token_ids[begin : begin + block_size]), extra))
-        hashes.append(parent)
-    return hashes
+__all__ = ["BlockHash", "KVCache", "PrefixCacheStats", "block_hashes"]
 
 
 @dataclass
@@ -59,6 +44,8 @@ class KVCache:
     block_size: int
     enable_prefix_caching: bool = True
     stats: PrefixCacheStats = field(default_factory=PrefixCacheStats)
+    events: KvEventLog | None = None
+    """Where evictions and resets are recorded (None: not recorded)."""
 
     def __post_init__(self) -> None:
         if self.num_blocks < 1 or self.block_size < 1:
@@ -119,10 +106,12 @@ class KVCache:
         self.stats.queries += num_tokens
         self.stats.hits += num_hit_tokens
 
-    def cache_blocks(self, request_id: str, hashes: Sequence[BlockHash], start: int) -> None:
-        """Record the hashes of the request's full blocks `start .. start+len(hashes)-1`."""
+    def cache_blocks(self, request_id: str, hashes: Sequence[BlockHash], start: int) -> list[int]:
+        """Record the hashes of the request's full blocks `start .. start+len(hashes)-1`;
+        the offsets (into `hashes`) of those that newly entered the cache."""
+        new: list[int] = []
         if not self.enable_prefix_caching:
-            return
+            return new
         owned = self._owned[request_id]
         for offset, block_hash in enumerate(hashes):
             block_id = owned[start + offset]
@@ -132,6 +121,8 @@ class KVCache:
                 continue  # computed twice concurrently: keep the first copy cached
             self._hash[block_id] = block_hash
             self._cached[block_hash] = block_id
+            new.append(offset)
+        return new
 
     # -- allocation ----------------------------------------------------------------------
 
@@ -169,6 +160,8 @@ class KVCache:
             if old is not None:
                 del self._cached[old]  # evict the least recently used
                 hashes[block_id] = None
+                if self.events is not None:
+                    self.events.removed(old)
             refs[block_id] = 1
             owned.append(block_id)
         return True
@@ -188,4 +181,6 @@ class KVCache:
             return False
         self._hash = [None] * len(self._hash)
         self._cached.clear()
+        if self.events is not None:
+            self.events.cleared()
         return True

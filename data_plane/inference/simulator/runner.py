@@ -21,6 +21,8 @@ from aiohttp import web
 from opentelemetry.trace import Tracer
 
 from data_plane.inference.simulator.engine import SimEngine
+from data_plane.inference.simulator.kv_events import KvEventLog
+from data_plane.inference.simulator.kv_publisher import ZmqKvEventPublisher
 from data_plane.inference.simulator.profiles import get_profile
 from data_plane.inference.simulator.server import SimServer
 from data_plane.inference.simulator.settings import SimulatorSettings, parse_args
@@ -56,6 +58,8 @@ class Fleet:
 
     engines: list[SimEngine] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    kv_event_endpoints: list[str] = field(default_factory=list)
+    """Where each engine publishes KV-cache events (empty unless `--kv-events-config`)."""
 
 
 def _bound_port(site: web.TCPSite) -> int:
@@ -73,9 +77,18 @@ async def running_fleet(
     all when the block exits."""
     fleet = Fleet()
     runners: list[web.AppRunner] = []
+    publishers: list[ZmqKvEventPublisher] = []
     try:
-        for port in settings.ports():
+        for index, port in enumerate(settings.ports()):
             engine = build_engine(settings)
+            events = settings.kv_events_config
+            if events is not None and events.publishes:
+                publisher = ZmqKvEventPublisher(events, index=index, host=settings.host)
+                publishers.append(publisher)
+                publisher.start()
+                engine.core.kv.events = KvEventLog()
+                engine.publish_kv_events = publisher.publish
+                fleet.kv_event_endpoints.append(publisher.endpoint)
             server = SimServer(
                 engine,
                 accept_missing_lora_paths=settings.accept_missing_lora_paths,
@@ -98,6 +111,8 @@ async def running_fleet(
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+        for publisher in publishers:
+            await publisher.close()
 
 
 async def serve(

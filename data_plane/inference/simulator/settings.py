@@ -7,18 +7,21 @@
 
 Flags take precedence over `HOIST_SIM_*` environment variables. Flags named like vLLM's
 (`--model`, `--enable-lora`, `--max-num-seqs`, `--num-gpu-blocks-override`, `--block-size`,
-`--max-num-batched-tokens`, `--enable-prefix-caching`) mean what they mean to vLLM.
+`--max-num-batched-tokens`, `--enable-prefix-caching`, `--kv-events-config`) mean what they
+mean to vLLM.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_plane.inference.simulator.kv_events import KvEventsConfig
 from data_plane.inference.simulator.profiles import DEFAULT_PROFILE, builtin_profiles
 
 
@@ -67,6 +70,9 @@ class SimulatorSettings(BaseSettings):
     embedding model, serving `/v1/embeddings` only (as vLLM does)."""
     embedding_dim: int = Field(default=64, ge=1, le=65536)
     """Length of the vectors a pooling model returns (the model's hidden size)."""
+    kv_events_config: KvEventsConfig | None = None
+    """vLLM's `--kv-events-config` (JSON): publish BlockStored/BlockRemoved/AllBlocksCleared
+    batches over ZMQ as vLLM does (docs/simulator.md, "KV-cache events")."""
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -134,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
         help="vLLM's --runner: generate (default) or pooling (an embedding model)",
     )
     add("--embedding-dim", type=int, help="vector length of a pooling model (default 64)")
+    add(
+        "--kv-events-config",
+        type=json.loads,
+        help='vLLM\'s KV-cache events, e.g. \'{"enable_kv_cache_events": true, "endpoint": "tcp://*:5557"}\'',
+    )
     add("--log-level", help="logging level (default INFO)")
     return parser
 

@@ -1,0 +1,4 @@
+"""The precise prefix-cache scorer, fed by the engines' own KV-cache events (as llm-d's
+KV-cache manager is): wire.py decodes vLLM's batches, index.py keeps which replica holds
+which block, scorer.py scores candidates, subscriber.py and follower.py are the I/O shell,
+policy.py the temporary `precise-prefix` routing policy (docs/kv-events.md)."""
