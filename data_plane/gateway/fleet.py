@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from data_plane.gateway.errors import ModelNotFoundError, NoReadyReplicaError
+from data_plane.gateway.fleet_snapshot import AdapterInfo, FleetSnapshot, ModelInfo, ReplicaInfo
 from data_plane.gateway.health import HealthPolicy, PassiveHealth
 from data_plane.gateway.liveness import EngineCounters, EngineTiming
 from data_plane.gateway.outliers import LatencyAverage
@@ -28,40 +29,17 @@ from data_plane.gateway.scheduling.filters import (
 )
 from data_plane.gateway.scheduling.profiles import make_profile
 
-
-@dataclass(frozen=True, slots=True)
-class ReplicaInfo:
-    name: str
-    url: str
-    """Base URL of the engine, without a trailing slash."""
-    ready: bool = True
-    adapters: frozenset[str] = frozenset()
-    """Adapters loaded on this replica's engine."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    name: str
-    replicas: tuple[ReplicaInfo, ...] = ()
-    policy: str = "default"
-    max_loras: int = 4
-    tenant: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AdapterInfo:
-    name: str
-    base_model: str
-    phase: str | None = None
-    tenant: str | None = None
-    """The tenant that owns the adapter (tenancy: only it may see and use it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FleetSnapshot:
-    models: tuple[ModelInfo, ...] = ()
-    adapters: tuple[AdapterInfo, ...] = ()
-    """Declared adapters (loaded or not); adapters only seen on replicas count too."""
+__all__ = [  # the snapshot types are re-exported: discovery builds them from here
+    "AdapterInfo",
+    "Fleet",
+    "FleetSettings",
+    "FleetSnapshot",
+    "InFlightAttempt",
+    "ModelInfo",
+    "ModelRoute",
+    "Replica",
+    "ReplicaInfo",
+]
 
 
 class InFlightAttempt(Protocol):

@@ -20,11 +20,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
 from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDiscovery
-from data_plane.gateway.engine_metrics import parse_engine_metrics
-from data_plane.gateway.fleet import Fleet, FleetSettings, Replica
+from data_plane.gateway.fleet import Fleet, FleetSettings
+from data_plane.gateway.fleet_watch import count_replicas, poll_load
 from data_plane.gateway.health import HealthPolicy
 from data_plane.gateway.limits import SlotPool
-from data_plane.gateway.liveness import recent_timing
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.scheduling.scheduler import Scheduler
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
@@ -243,38 +242,10 @@ class Gateway:
         while True:
             replicas = [r for r in self.fleet.replicas() if r.ready]
             if replicas:
-                await asyncio.gather(*(self._poll_load(r) for r in replicas))
+                interval = self.settings.load_poll_interval_s
+                await asyncio.gather(*(poll_load(self.session, r, interval) for r in replicas))
             self.update_replica_gauges()
             await asyncio.sleep(self.settings.load_poll_interval_s)
 
-    async def _poll_load(self, replica: Replica) -> None:
-        limit = aiohttp.ClientTimeout(total=max(0.5, self.settings.load_poll_interval_s))
-        try:
-            async with self.session.get(replica.url + "/metrics", timeout=limit) as resp:
-                if resp.status != 200:
-                    return
-                text = await resp.text()
-        except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
-            return  # passive health judges real requests; a missed scrape only leaves stale load
-        load = parse_engine_metrics(text)
-        replica.waiting = load.waiting
-        replica.running = load.running
-        replica.running_adapters = load.running_adapters
-        replica.timing = recent_timing(replica.counters, load.counters, replica.timing)
-        replica.counters = load.counters
-
     def update_replica_gauges(self) -> None:
-        now = asyncio.get_running_loop().time()
-        gauge = self.metrics.replicas
-        for route in self.fleet.models.values():
-            self.metrics.declare_model(route.name)
-            counts = {"ready": 0, "ejected": 0, "not_ready": 0}
-            for r in route.replicas:
-                if not r.ready:
-                    counts["not_ready"] += 1
-                elif r.health.available(now):
-                    counts["ready"] += 1
-                else:
-                    counts["ejected"] += 1
-            for state, n in counts.items():
-                gauge.labels(route.name, state).set(n)
+        count_replicas(self.fleet, self.metrics, asyncio.get_running_loop().time())
