@@ -126,8 +126,9 @@ def keep_all(
     """The candidates every filter keeps, filters applied in order to what is left."""
     left = list(candidates)
     for f in filters:
-        if not left:
-            break
         flags = f.keep(left, request)
-        left = [c for c, ok in zip(left, flags, strict=True) if ok]
+        if not all(flags):  # most often every candidate passes: no new list
+            left = [c for c, ok in zip(left, flags, strict=True) if ok]
+            if not left:
+                break
     return left

@@ -66,10 +66,8 @@ class PrefixRing:
 
     def score(self, candidates: Sequence[ReplicaLoad], request: RouteRequest) -> list[float]:
         n = len(candidates)
-        scores = [0.0] * n
-        for rank, index in enumerate(self._rings.get(candidates).walk(request.key_hash())):
-            scores[index] = (n - rank) / n
-        return scores
+        ranks = self._rings.get(candidates).ranks(request.key_hash())
+        return [(n - rank) / n for rank in ranks]
 
 
 class PrefixOwner:

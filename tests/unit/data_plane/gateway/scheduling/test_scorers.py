@@ -70,3 +70,12 @@ def test_rings_are_built_once_per_candidate_set_and_bounded() -> None:
     rings.get(bc)
     rings.get(ca)  # the least recently used set goes
     assert rings.get(ab) is not first
+
+
+@settings(deadline=None)
+@given(keys=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=20))
+def test_remembered_ring_ranks_match_the_walk(keys: list[int]) -> None:
+    ring = HashRing(["a", "b", "c", "d"], vnodes=8)
+    for key in keys + keys:  # the second time from the memo
+        order = list(ring.walk(key))
+        assert [ring.ranks(key)[i] for i in order] == [0, 1, 2, 3]
