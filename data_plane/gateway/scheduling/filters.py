@@ -65,8 +65,10 @@ class NotTried:
     name = "not-tried"
 
     def keep(self, candidates: Sequence[ReplicaState], request: RouteRequest) -> list[bool]:
-        tried = request.tried
-        return [all(c is not t for t in tried) for c in candidates]
+        if not request.tried:
+            return [True] * len(candidates)
+        tried = {id(t) for t in request.tried}
+        return [id(c) not in tried for c in candidates]
 
 
 class AdapterLoaded:
@@ -124,11 +126,12 @@ def keep_all(
     filters: Sequence[StateFilter], candidates: Sequence[R], request: RouteRequest
 ) -> list[R]:
     """The candidates every filter keeps, filters applied in order to what is left."""
-    left = list(candidates)
+    kept: list[R] | None = None  # None: all so far (most often: no new list)
     for f in filters:
+        left = candidates if kept is None else kept
         flags = f.keep(left, request)
-        if not all(flags):  # most often every candidate passes: no new list
-            left = [c for c, ok in zip(left, flags, strict=True) if ok]
-            if not left:
+        if not all(flags):
+            kept = [c for c, ok in zip(left, flags, strict=True) if ok]
+            if not kept:
                 break
-    return left
+    return list(candidates) if kept is None else kept

@@ -103,6 +103,9 @@ class Profile:
         per_scorer = [w.scorer.score(candidates, request) for w in self.scorers]
         if len(per_scorer) == 1:
             total: Sequence[float] = per_scorer[0]
+        elif len(per_scorer) == 2:  # every built-in profile that combines: one pass
+            (w0, w1), (s0, s1) = (w.weight for w in self.scorers), per_scorer
+            total = [w0 * a + w1 * b for a, b in zip(s0, s1, strict=True)]
         else:
             total = [0.0] * n  # only the kept candidates' totals matter to the picker
             for w, scores in zip(self.scorers, per_scorer, strict=True):

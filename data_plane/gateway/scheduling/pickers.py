@@ -29,12 +29,12 @@ class Best:
         self._turn = 0
 
     def pick(self, scores: Sequence[float], kept: Sequence[int]) -> int:
+        """The first best of `kept` in turn order: from the turn's place, wrapping around."""
         self._turn += 1
-        n = len(kept)
-        best = kept[self._turn % n]
-        best_score = scores[best]
-        for k in range(1, n):
-            i = kept[(self._turn + k) % n]
-            if scores[i] > best_score:
-                best, best_score = i, scores[i]
-        return best
+        values = scores if kept == range(len(scores)) else [scores[i] for i in kept]
+        top = max(values)
+        start = self._turn % len(kept)
+        try:
+            return kept[values.index(top, start)]
+        except ValueError:
+            return kept[values.index(top)]
