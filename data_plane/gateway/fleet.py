@@ -2,7 +2,8 @@
 
 Discovery produces a `FleetSnapshot` (what runs where, what is loaded); the `Fleet` keeps
 the live side of each replica across snapshots (requests in flight, the engine's queue,
-passive health) and answers: which model does this id mean, and which replicas may serve it.
+passive health) and answers: which model does this id mean, and which replicas may serve it
+(the scheduling pipeline's admission filters, run in stages that say why none is left).
 """
 
 from __future__ import annotations
@@ -12,45 +13,33 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from data_plane.gateway.errors import ModelNotFoundError, NoReadyReplicaError
+from data_plane.gateway.fleet_snapshot import AdapterInfo, FleetSnapshot, ModelInfo, ReplicaInfo
 from data_plane.gateway.health import HealthPolicy, PassiveHealth
 from data_plane.gateway.liveness import EngineCounters, EngineTiming
 from data_plane.gateway.outliers import LatencyAverage
-from data_plane.gateway.routing import Policy, make_policy
+from data_plane.gateway.routing.policy import Policy, RouteRequest
+from data_plane.gateway.scheduling.filters import (
+    AdapterLoaded,
+    Healthy,
+    NotTried,
+    Ready,
+    StateFilter,
+    UnderCap,
+    keep_all,
+)
+from data_plane.gateway.scheduling.profiles import make_profile
 
-
-@dataclass(frozen=True, slots=True)
-class ReplicaInfo:
-    name: str
-    url: str
-    """Base URL of the engine, without a trailing slash."""
-    ready: bool = True
-    adapters: frozenset[str] = frozenset()
-    """Adapters loaded on this replica's engine."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    name: str
-    replicas: tuple[ReplicaInfo, ...] = ()
-    policy: str = "default"
-    max_loras: int = 4
-    tenant: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AdapterInfo:
-    name: str
-    base_model: str
-    phase: str | None = None
-    tenant: str | None = None
-    """The tenant that owns the adapter (tenancy: only it may see and use it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FleetSnapshot:
-    models: tuple[ModelInfo, ...] = ()
-    adapters: tuple[AdapterInfo, ...] = ()
-    """Declared adapters (loaded or not); adapters only seen on replicas count too."""
+__all__ = [  # the snapshot types are re-exported: discovery builds them from here
+    "AdapterInfo",
+    "Fleet",
+    "FleetSettings",
+    "FleetSnapshot",
+    "InFlightAttempt",
+    "ModelInfo",
+    "ModelRoute",
+    "Replica",
+    "ReplicaInfo",
+]
 
 
 class InFlightAttempt(Protocol):
@@ -111,6 +100,10 @@ class Replica:
         """When it last answered a request well (a recent answer needs no probe)."""
         self.attempts: set[InFlightAttempt] = set()
 
+    def available(self, now: float) -> bool:
+        """Not ejected by passive health at `now` (the scheduling `ReplicaState`)."""
+        return self.health.available(now)
+
 
 @dataclass(slots=True)
 class ModelRoute:
@@ -138,6 +131,9 @@ class Fleet:
         self.adapters: dict[str, AdapterInfo] = {}
         """Every adapter id the gateway can serve or will soon, with its base model."""
         self.discovered = False
+        self._routable: tuple[StateFilter, ...] = (Ready(), Healthy(), NotTried())
+        self._loaded: tuple[StateFilter, ...] = (AdapterLoaded(),)
+        self._capacity: tuple[StateFilter, ...] = (UnderCap(settings.per_replica_cap),)
 
     def apply(self, snapshot: FleetSnapshot) -> None:
         """Adopt `snapshot`, keeping the live state of replicas that are still there."""
@@ -149,7 +145,7 @@ class Fleet:
             if route is None or route.policy_name != info.policy:
                 route = ModelRoute(
                     name=info.name,
-                    policy=make_policy(info.policy, self.settings.load_factor),
+                    policy=make_profile(info.policy, self.settings.load_factor),
                     policy_name=info.policy,
                 )
             route.tenant = info.tenant
@@ -209,24 +205,27 @@ class Fleet:
         exclude: tuple[Replica, ...] = (),
         over_cap: int = 0,
     ) -> list[Replica]:
+        """`candidates_for` a request for `adapter` at `now`, not to `exclude`."""
+        return self.candidates_for(route, RouteRequest(adapter, "", now, exclude, over_cap))
+
+    def candidates_for(self, route: ModelRoute, request: RouteRequest) -> list[Replica]:
         """Routable replicas under their cap; empty when all are busy (the caller waits).
 
-        With `over_cap` > 0 (a tenant under its share, see tenancy/shares.py), when every
-        replica is at its cap, those less than `over_cap` over it whose engine queues
-        nothing (`waiting`, from the load poll) are offered instead.
+        With `request.over_cap` > 0 (a tenant under its share, see tenancy/shares.py), when
+        every replica is at its cap, those less than `over_cap` over it whose engine queues
+        nothing (`waiting`, from the load poll) are offered instead (filters.UnderCap).
 
         Raises NoReadyReplicaError when nothing could serve the request however long it waits.
         """
-        usable = [
-            r for r in route.replicas if r.ready and r not in exclude and r.health.available(now)
-        ]
+        usable = keep_all(self._routable, route.replicas, request)
         if not usable:
             raise NoReadyReplicaError(
                 f"No ready replica of model `{route.name}`; retry shortly.",
                 retry_after_s=self.settings.retry_after_s,
             )
+        adapter = request.adapter
         if adapter is not None:
-            usable = [r for r in usable if adapter in r.adapters]
+            usable = keep_all(self._loaded, usable, request)
             if not usable:
                 declared = self.adapters.get(adapter)
                 if declared is not None and declared.phase == "Failed":
@@ -240,13 +239,9 @@ class Fleet:
                     code="adapter_not_loaded",
                     retry_after_s=self.settings.retry_after_s,
                 )
-        cap = self.settings.per_replica_cap
-        if cap > 0:
-            under = [r for r in usable if r.in_flight < cap]
-            if under or over_cap <= 0:
-                return under
-            return [r for r in usable if r.in_flight < cap + over_cap and r.waiting == 0]
-        return usable
+        if self.settings.per_replica_cap <= 0:
+            return usable
+        return keep_all(self._capacity, usable, request)
 
     def routable(self, now: float) -> bool:
         return any(

@@ -1,9 +1,10 @@
 """The gateway's live parts, built at start-up and passed to the routes (no globals).
 
-`Gateway` owns the pooled upstream session, the fleet, the limits and the metrics, and
-runs background loops: discovery (what runs where), load polling (each engine's queue,
-active adapters and latency counters, from its `/metrics`) and the watchdog (active health
-probes, the stall sweeper and latency outliers, watchdog.py).
+`Gateway` owns the pooled upstream session, the fleet, the scheduler (which replica serves
+a request: data_plane/gateway/scheduling), the limits and the metrics, and runs background
+loops: discovery (what runs where), load polling (each engine's queue, active adapters and
+latency counters, from its `/metrics`) and the watchdog (active health probes, the stall
+sweeper and latency outliers, watchdog.py).
 """
 
 from __future__ import annotations
@@ -20,27 +21,21 @@ from opentelemetry.trace import Tracer
 
 from data_plane.gateway.adapters.source_check import SourceChecker
 from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDiscovery
-from data_plane.gateway.engine_metrics import parse_engine_metrics
-from data_plane.gateway.errors import NoReadyReplicaError, OverCapacityError
-from data_plane.gateway.fleet import Fleet, FleetSettings, ModelRoute, Replica
-from data_plane.gateway.health import Failure, HealthPolicy
-from data_plane.gateway.limits import SlotPool, Wakeups
-from data_plane.gateway.liveness import recent_timing
+from data_plane.gateway.fleet import Fleet, FleetSettings
+from data_plane.gateway.fleet_watch import count_replicas, poll_load
+from data_plane.gateway.health import HealthPolicy
+from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
-from data_plane.gateway.routing import RouteRequest
+from data_plane.gateway.scheduling.scheduler import Scheduler
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
-from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
-from data_plane.gateway.tenancy.shares import WAIT, Shares, ShareSettings
+from data_plane.gateway.tenancy.shares import Shares, ShareSettings
 from data_plane.gateway.upstream_client import UpstreamClient
 from data_plane.gateway.watchdog import Watchdog
 from data_plane.telemetry import stop_tracing
 
 log = logging.getLogger("hoist.gateway")
-
-# Held for a while instead of refused at once: the fleet may soon have what is missing.
-_HOLDABLE = frozenset({"no_ready_replica", "adapter_not_loaded"})
 
 DiscoveryFactory = Callable[[aiohttp.ClientSession], Discovery]
 
@@ -103,15 +98,23 @@ class Gateway:
             settings.adapter_source_policy(), settings.adapter_install_dirs
         )
         self.admission = SlotPool(math.ceil(settings.max_concurrent_requests / settings.workers))
-        self._wakeups: dict[str, FairWakeups] = {}
-        self._shares: dict[str, Shares] = {}
-        self._share_settings = ShareSettings(
+        share_settings = ShareSettings(
             reserve_fraction=settings.tenant_reserve_fraction,
             overcommit=math.ceil(settings.tenant_overcommit / settings.workers),
         )
-        self._fleet_changed = Wakeups()
-        self._held: dict[str, int] = {}
-        """Requests held per model while it has no ready replica."""
+        self.scheduler = Scheduler(
+            settings,
+            self.fleet,
+            metrics=self.metrics,
+            tenant_metrics=self.tenancy.metrics,
+            new_shares=lambda model: Shares(share_settings),
+            on_ejection=self.update_replica_gauges,
+        )
+        # the proxy's calls (proxy.py), bound to the scheduler's
+        self.pick = self.scheduler.pick
+        self.release = self.scheduler.release
+        self.succeeded = self.scheduler.succeeded
+        self.failed = self.scheduler.failed
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self._upstream: UpstreamClient | None = None
@@ -219,7 +222,7 @@ class Gateway:
         for replica in before:
             if replica.retired:
                 self.metrics.forget_replica(replica.model, replica.name)
-        self._fleet_changed.notify_all()
+        self.scheduler.fleet_changed.notify_all()
         self.update_replica_gauges()
         self._refreshed.set()
         return True
@@ -239,192 +242,10 @@ class Gateway:
         while True:
             replicas = [r for r in self.fleet.replicas() if r.ready]
             if replicas:
-                await asyncio.gather(*(self._poll_load(r) for r in replicas))
+                interval = self.settings.load_poll_interval_s
+                await asyncio.gather(*(poll_load(self.session, r, interval) for r in replicas))
             self.update_replica_gauges()
             await asyncio.sleep(self.settings.load_poll_interval_s)
 
-    async def _poll_load(self, replica: Replica) -> None:
-        limit = aiohttp.ClientTimeout(total=max(0.5, self.settings.load_poll_interval_s))
-        try:
-            async with self.session.get(replica.url + "/metrics", timeout=limit) as resp:
-                if resp.status != 200:
-                    return
-                text = await resp.text()
-        except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
-            return  # passive health judges real requests; a missed scrape only leaves stale load
-        load = parse_engine_metrics(text)
-        replica.waiting = load.waiting
-        replica.running = load.running
-        replica.running_adapters = load.running_adapters
-        replica.timing = recent_timing(replica.counters, load.counters, replica.timing)
-        replica.counters = load.counters
-
     def update_replica_gauges(self) -> None:
-        now = asyncio.get_running_loop().time()
-        gauge = self.metrics.replicas
-        for route in self.fleet.models.values():
-            self.metrics.declare_model(route.name)
-            counts = {"ready": 0, "ejected": 0, "not_ready": 0}
-            for r in route.replicas:
-                if not r.ready:
-                    counts["not_ready"] += 1
-                elif r.health.available(now):
-                    counts["ready"] += 1
-                else:
-                    counts["ejected"] += 1
-            for state, n in counts.items():
-                gauge.labels(route.name, state).set(n)
-
-    # --- per request ----------------------------------------------------------------------
-
-    async def pick(
-        self,
-        route: ModelRoute,
-        adapter: str | None,
-        prefix: str,
-        tried: tuple[Replica, ...],
-        *,
-        deadline: float,
-        hold_until: float,
-        flow: tuple[str, int] = (DEFAULT_FLOW, 1),
-        body: bytes | None = None,
-    ) -> Replica:
-        """A replica for the request, waiting while all are at their cap (until `deadline`)
-        or while none is ready yet (until `hold_until`: cold starts, adapters loading).
-
-        Waiters for a replica are woken by weighted fair queuing over `flow` (tenant,
-        weight)."""
-        loop = asyncio.get_running_loop()
-        queued_since: float | None = None
-        shares = self._shares.get(route.name)
-        if shares is None:
-            shares = self._shares[route.name] = Shares(self._share_settings)
-        tenant = flow[0] if self.settings.tenant_fair_queuing else DEFAULT_FLOW
-        if tenant:
-            shares.seen(tenant, flow[1], loop.time())
-        admits = self._admits(route, adapter, tried, shares, tenant)
-        while True:
-            # tenancy hook: headroom for tenants under their share, and their overcommit
-            allowance = self._allowance(route, shares, tenant, loop.time())
-            try:
-                candidates = self.fleet.candidates(
-                    route, adapter, loop.time(), tried, over_cap=allowance or 0
-                )
-            except NoReadyReplicaError as exc:
-                if tried or exc.code not in _HOLDABLE or loop.time() >= hold_until:
-                    raise
-                await self._hold(route.name, exc, hold_until - loop.time())
-                continue
-            if allowance is WAIT:
-                candidates = []
-            if candidates:
-                index, reason = route.policy.choose(candidates, RouteRequest(adapter, prefix, body))
-                self.metrics.child(
-                    self.metrics.routing, route.name, route.policy_name, reason
-                ).inc()
-                replica = candidates[index]
-                replica.in_flight += 1
-                self._took(shares, flow[0], tenant, queued_since, loop.time())
-                self.metrics.child(self.metrics.replica_in_flight, route.name, replica.name).inc()
-                return replica
-            if queued_since is None:
-                queued_since = loop.time()
-            wakeups = self._wakeups.setdefault(route.name, FairWakeups())
-            queued = self.metrics.child(self.metrics.queued, route.name, "replica_cap")
-            queued.inc()
-            try:
-                fair = flow if self.settings.tenant_fair_queuing else (DEFAULT_FLOW, 1)
-                woken = await wakeups.wait(deadline - loop.time(), *fair, admits)
-            finally:
-                queued.dec()
-            if not woken:
-                self.metrics.child(self.metrics.rejected, "replica_cap").inc()
-                raise OverCapacityError(
-                    f"Every replica of model `{route.name}` is at capacity; retry shortly.",
-                    retry_after_s=self.settings.retry_after_s,
-                )
-
-    async def _hold(self, model: str, reason: NoReadyReplicaError, timeout_s: float) -> None:
-        """Wait (up to `timeout_s`) for the fleet to change while `model` has no ready
-        replica; 503 at once when `cold_start_max_held` requests already wait for it."""
-        held = self._held.get(model, 0)
-        if held >= self.settings.cold_start_max_held:
-            self.metrics.child(self.metrics.rejected, "cold_start_full").inc()
-            raise NoReadyReplicaError(
-                f"{reason.message} {held} requests already wait for it here.",
-                code=reason.code,
-                retry_after_s=self.settings.retry_after_s,
-            )
-        self._held[model] = held + 1
-        queued = self.metrics.child(self.metrics.queued, model, "cold_start")
-        queued.inc()
-        try:
-            await self._fleet_changed.wait(timeout_s)
-        finally:
-            queued.dec()
-            self._held[model] -= 1
-            if not self._held[model]:
-                del self._held[model]
-
-    def _admits(
-        self,
-        route: ModelRoute,
-        adapter: str | None,
-        tried: tuple[Replica, ...],
-        shares: Shares,
-        tenant: str,
-    ) -> Callable[[], bool]:
-        """Whether a slot freed now could go to this request: only then does a release
-        wake it (`FairWakeups.notify` passes over it otherwise)."""
-        loop = asyncio.get_running_loop()
-
-        def admits() -> bool:
-            now = loop.time()
-            allowance = self._allowance(route, shares, tenant, now)
-            if allowance is WAIT:
-                return False
-            try:
-                return bool(self.fleet.candidates(route, adapter, now, tried, allowance or 0))
-            except NoReadyReplicaError:
-                return True  # woken, it holds or fails on its own
-
-        return admits
-
-    def _allowance(self, route: ModelRoute, shares: Shares, tenant: str, now: float) -> int | None:
-        if not tenant:
-            return 0
-        ready = [r for r in route.replicas if r.ready]
-        used = sum(r.in_flight for r in ready)
-        return shares.allowance(tenant, used, self.fleet.settings.per_replica_cap * len(ready), now)
-
-    def _took(
-        self, shares: Shares, flow: str, tenant: str, queued_since: float | None, now: float
-    ) -> None:
-        if tenant:
-            shares.took(tenant, now)
-        if queued_since is not None and flow:  # tenancy hook: time queued
-            self.tenancy.metrics.queued(flow, now - queued_since)
-
-    def release(self, replica: Replica, tenant: str = DEFAULT_FLOW) -> None:
-        replica.in_flight -= 1
-        if tenant and self.settings.tenant_fair_queuing:  # tenancy hook
-            self._shares[replica.model].released(tenant, asyncio.get_running_loop().time())
-        if not replica.retired:  # a retired replica's series is gone: do not bring it back
-            self.metrics.child(self.metrics.replica_in_flight, replica.model, replica.name).dec()
-        wakeups = self._wakeups.get(replica.model)
-        if wakeups:
-            wakeups.notify()
-
-    def succeeded(self, replica: Replica) -> None:
-        replica.health.record_success()
-        replica.last_ok = asyncio.get_running_loop().time()
-
-    def failed(self, replica: Replica, kind: Failure) -> None:
-        self.metrics.child(self.metrics.upstream_failures, replica.model, kind.value).inc()
-        now = asyncio.get_running_loop().time()
-        if replica.health.record_failure(kind, now):
-            self.metrics.child(self.metrics.ejections, replica.model, replica.name).inc()
-            log.warning(
-                "replica %s of %s ejected after a %s failure", replica.name, replica.model, kind
-            )
-            self.update_replica_gauges()
+        count_replicas(self.fleet, self.metrics, asyncio.get_running_loop().time())
