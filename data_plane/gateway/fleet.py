@@ -70,6 +70,7 @@ class Replica:
     __slots__ = (
         "adapters",
         "attempts",
+        "cap_left",
         "counters",
         "health",
         "in_flight",
@@ -95,6 +96,10 @@ class Replica:
         self.adapters = info.adapters
         self.max_loras = max_loras
         self.in_flight = 0
+        self.cap_left: int | None = None
+        """This process's cap here from the shared view: the per-replica cap less the
+        other gateway processes' requests in flight (tenancy/shared_shares.py); None: no
+        fresh view, `FleetSettings.per_replica_cap` holds."""
         self.waiting = 0
         self.running_adapters: frozenset[str] | None = None
         self.health = PassiveHealth(health)
@@ -242,13 +247,17 @@ class Fleet:
                 )
         cap = self.settings.per_replica_cap
         if cap > 0:
-            under = [r for r in usable if r.in_flight < cap]
+            under = [r for r in usable if r.in_flight < _cap(r, cap)]
             if under or over_cap <= 0:
                 return under
-            return [r for r in usable if r.in_flight < cap + over_cap and r.waiting == 0]
+            return [r for r in usable if r.in_flight < _cap(r, cap) + over_cap and r.waiting == 0]
         return usable
 
     def routable(self, now: float) -> bool:
         return any(
             r.ready and r.health.available(now) for m in self.models.values() for r in m.replicas
         )
+
+
+def _cap(replica: Replica, static: int) -> int:
+    return static if replica.cap_left is None else replica.cap_left

@@ -29,6 +29,7 @@ from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.routing import RouteRequest
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
 from data_plane.gateway.source_check import SourceChecker
+from data_plane.gateway.tenancy import shared_shares
 from data_plane.gateway.tenancy.fair_queue import DEFAULT_FLOW, FairWakeups
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
@@ -109,6 +110,9 @@ class Gateway:
             reserve_fraction=settings.tenant_reserve_fraction,
             overcommit=math.ceil(settings.tenant_overcommit / settings.workers),
         )
+        self.shared_shares = shared_shares.from_settings(  # tenancy hook: across processes
+            settings, self.fleet, self._shares, self._wakeups, self.tenancy.metrics
+        )
         self._fleet_changed = Wakeups()
         self._held: dict[str, int] = {}
         """Requests held per model while it has no ready replica."""
@@ -167,6 +171,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(probes, name="gateway-health-probes"))
         sweeper = self.watchdog.sweep_loop()
         self._tasks.append(asyncio.create_task(sweeper, name="gateway-stall-sweeper"))
+        if self.shared_shares is not None:
+            self.shared_shares.start()
 
     async def _start_kube_tenants(self) -> None:
         from data_plane.gateway.discovery.kube_api import KubeApi
@@ -186,6 +192,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.shared_shares is not None:
+            await self.shared_shares.close()
         if isinstance(self.discovery, WatchingDiscovery):
             await self.discovery.close()
         for close in self._closers:
