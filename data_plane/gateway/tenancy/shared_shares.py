@@ -128,7 +128,13 @@ class SharedShares:
 
     async def _loop(self) -> None:
         while True:
-            await self.sync_once()
+            try:
+                await self.sync_once()
+            except Exception:  # a bug must not leave a stale view in force
+                log.exception("share sync failed; deciding alone until the next one")
+                self.shared = False
+                self._metrics.share_sync_up(False)
+                self.alone()
             await asyncio.sleep(self.interval_s)
 
     async def sync_once(self) -> bool:
@@ -151,8 +157,8 @@ class SharedShares:
         self._metrics.share_peers(len(reports))
         self.apply(merge(reports))
         self.breaker.succeeded()
-        if not self.shared:
-            log.warning(
+        if not self.shared:  # a warning when it comes back, news otherwise
+            (log.warning if self._told_alone else log.info)(
                 "shared admission state in use: fair shares and per-replica caps count %d"
                 " other gateway processes",
                 len(reports),
