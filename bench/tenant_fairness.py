@@ -4,7 +4,8 @@ A simulated fleet (real processes: `python -m data_plane.inference.simulator`) b
 gateway (`python -m data_plane.gateway`, static discovery, a per-replica cap so requests
 queue in the gateway). Two tenants, each with its own key: `quiet` sends `--quiet-rps`
 streaming requests per second (Poisson), `noisy` ten times as many, more than the fleet
-serves. The client measures time to first token (first streamed chunk) per request.
+serves. The client measures time to first token (the first streamed delta with text; not
+the first chunk, which an engine sends before it schedules the request) per request.
 
 Three runs: the quiet tenant alone; both with fair sharing (the default: weighted fair
 queuing, headroom `--reserve` and overcommit `--overcommit` for tenants under their
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -60,6 +62,12 @@ metadata: {name: noisy}
 """
 
 
+_TOKEN = re.compile(rb'"content":\s*"[^"]')
+"""A delta with text: the first token (an engine opens a chat stream with an empty role
+delta at once, before it schedules the request, so the first chunk would hide the time a
+request waits in the engine's queue)."""
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -80,10 +88,12 @@ async def one(
         if resp.status != 200:
             await resp.read()
             return str(resp.status)
-        first = None
+        first, tail = None, b""
         async for chunk in resp.content.iter_any():
-            if first is None and b"data: " in chunk:
-                first = time.perf_counter() - started
+            if first is None:
+                if _TOKEN.search(tail + chunk):
+                    first = time.perf_counter() - started
+                tail = chunk[-32:]
         if first is not None:
             out.append(first)
         return "200"
