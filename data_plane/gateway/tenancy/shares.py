@@ -110,7 +110,9 @@ class Shares:
             return 0
         if self.peers.capacity > 0:
             capacity, used = self.peers.capacity, used + self.peers.used
-        active = combined(self.loads(now), self.peers.tenants)
+        active = self.loads(now)
+        if self.peers.tenants:
+            active = combined(active, self.peers.tenants)
         me = active.get(tenant)
         if me is None or len(active) < 2:
             return 0
