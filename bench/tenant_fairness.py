@@ -4,7 +4,8 @@ A simulated fleet (real processes: `python -m data_plane.inference.simulator`) b
 gateway (`python -m data_plane.gateway`, static discovery, a per-replica cap so requests
 queue in the gateway). Two tenants, each with its own key: `quiet` sends `--quiet-rps`
 streaming requests per second (Poisson), `noisy` ten times as many, more than the fleet
-serves. The client measures time to first token (first streamed chunk) per request.
+serves. The client measures time to first token (the first streamed delta with text; not
+the first chunk, which an engine sends before it schedules the request) per request.
 
 Three runs: the quiet tenant alone; both with fair sharing (the default: weighted fair
 queuing, headroom `--reserve` and overcommit `--overcommit` for tenants under their
@@ -14,21 +15,36 @@ The report: the quiet tenant's TTFT p50/p95/p99, p99 relative to running alone, 
 quiet requests waited in the gateway for a slot (its `gateway_tenant_queue_seconds`), and
 the noisy tenant's median TTFT (what fair sharing costs it).
 
+`--gateways 2`: fair sharing in one gateway process against two gateway processes (as two
+replicas of the gateway Deployment: each configured with the whole per-replica cap) in
+front of the same engines, once sharing their admission state through a real
+`redis-server` (`HOIST_GATEWAY_TENANT_REDIS_URL`) and once without it. `--spread`: which
+gateway each request goes to: `alternate` (round robin, as a load balancer spreads
+connections) or `by-tenant` (quiet to the first, noisy to the second: the worst case for
+gateways that decide alone).
+
     .venv/bin/python bench/tenant_fairness.py [--seconds 20] [--quiet-rps 1] [--ratio 10]
         [--replicas 2] [--cap 4] [--max-tokens 64] [--reserve 0.25] [--overcommit 2]
         [--engine-seqs CAP+OVERCOMMIT] [--without-overcommit]
+        [--gateways 2 [--spread alternate|by-tenant]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
+import re
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 import zlib
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -44,6 +60,12 @@ apiVersion: serving.hoist.dev/v1alpha1
 kind: Tenant
 metadata: {name: noisy}
 """
+
+
+_TOKEN = re.compile(rb'"content":\s*"[^"]')
+"""A delta with text: the first token (an engine opens a chat stream with an empty role
+delta at once, before it schedules the request, so the first chunk would hide the time a
+request waits in the engine's queue)."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,17 +88,23 @@ async def one(
         if resp.status != 200:
             await resp.read()
             return str(resp.status)
-        first = None
+        first, tail = None, b""
         async for chunk in resp.content.iter_any():
-            if first is None and b"data: " in chunk:
-                first = time.perf_counter() - started
+            if first is None:
+                if _TOKEN.search(tail + chunk):
+                    first = time.perf_counter() - started
+                tail = chunk[-32:]
         if first is not None:
             out.append(first)
         return "200"
 
 
 async def tenant_load(
-    session: aiohttp.ClientSession, url: str, tenant: str, rps: float, args: argparse.Namespace
+    session: aiohttp.ClientSession,
+    urls: Iterator[str],
+    tenant: str,
+    rps: float,
+    args: argparse.Namespace,
 ) -> tuple[list[float], dict[str, int]]:
     ttft: list[float] = []
     statuses: dict[str, int] = {}
@@ -84,6 +112,7 @@ async def tenant_load(
     tasks: list[asyncio.Task[str]] = []
     end = time.perf_counter() + args.seconds
     while time.perf_counter() < end:
+        url = next(urls)
         tasks.append(asyncio.create_task(one(session, url, KEYS[tenant], args.max_tokens, ttft)))
         await asyncio.sleep(rng.expovariate(rps))
     for status in await asyncio.gather(*tasks):
@@ -91,18 +120,32 @@ async def tenant_load(
     return ttft, statuses
 
 
-async def run(base: str, loads: dict[str, float], args: argparse.Namespace) -> dict[str, object]:
+async def run(
+    bases: list[str], loads: dict[str, float], args: argparse.Namespace
+) -> dict[str, object]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=300)
-    url = base + "/v1/chat/completions"
+    urls = [b + "/v1/chat/completions" for b in bases]
+
+    def spread(index: int) -> Iterator[str]:
+        if args.spread == "by-tenant":
+            return itertools.repeat(urls[index % len(urls)])
+        return itertools.cycle(urls[index % len(urls) :] + urls[: index % len(urls)])
+
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         results = await asyncio.gather(
-            *(tenant_load(session, url, t, rps, args) for t, rps in loads.items())
+            *(
+                tenant_load(session, spread(i), t, rps, args)
+                for i, (t, rps) in enumerate(loads.items())
+            )
         )
-        async with session.get(base + "/metrics") as resp:
-            metrics = await resp.text()
+        metrics = []
+        for base in bases:
+            async with session.get(base + "/metrics") as resp:
+                metrics.append(await resp.text())
     out: dict[str, object] = dict(zip(loads, results, strict=True))
-    out["queued"] = queued(metrics, "quiet")
+    counts = [queued(m, "quiet") for m in metrics]
+    out["queued"] = (sum(c for c, _ in counts), sum(s for _, s in counts))
     return out
 
 
@@ -121,10 +164,14 @@ def scenario(
     args: argparse.Namespace,
     folder: Path,
     loads: dict[str, float],
+    *,
     fair: bool,
     overcommit: int | None = None,
+    gateways: int = 1,
+    shared: bool = False,
 ) -> dict[str, object]:
-    gw_port = free_port()
+    """One run: fresh engines, `gateways` gateway processes (sharing a fresh Redis when
+    `shared`), the client's load."""
     sim_ports = [free_port() for _ in range(args.replicas)]
     upstream = "sim=" + ",".join(f"http://127.0.0.1:{p}" for p in sim_ports)
     py = sys.executable
@@ -157,26 +204,63 @@ def scenario(
             "HOIST_GATEWAY_QUEUE_TIMEOUT_S": "120",
             "HOIST_GATEWAY_LOAD_POLL_INTERVAL_S": "0",
         }
-        stack.enter_context(
-            process(
-                [
-                    py,
-                    "-m",
-                    "data_plane.gateway",
-                    "--discovery",
-                    "static",
-                    "--upstream",
-                    upstream,
-                    "--port",
-                    str(gw_port),
-                    "--per-replica-max-in-flight",
-                    str(args.cap),
-                ],
-                f"http://127.0.0.1:{gw_port}/healthz",
-                env=env,
+        if shared:
+            env["HOIST_GATEWAY_TENANT_REDIS_URL"] = stack.enter_context(redis_server(folder))
+        bases = []
+        for _ in range(gateways):
+            gw_port = free_port()
+            stack.enter_context(
+                process(
+                    [
+                        py,
+                        "-m",
+                        "data_plane.gateway",
+                        "--discovery",
+                        "static",
+                        "--upstream",
+                        upstream,
+                        "--port",
+                        str(gw_port),
+                        "--per-replica-max-in-flight",
+                        str(args.cap),
+                    ],
+                    f"http://127.0.0.1:{gw_port}/healthz",
+                    env=env,
+                )
             )
-        )
-        return asyncio.run(run(f"http://127.0.0.1:{gw_port}", loads, args))
+            bases.append(f"http://127.0.0.1:{gw_port}")
+        if shared:
+            time.sleep(0.5)  # a few syncs: each gateway has read the others' first report
+        return asyncio.run(run(bases, loads, args))
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A real redis-server on a free loopback port, no persistence; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("--gateways needs redis-server (scripts/install-system-deps.sh)")
+    port = free_port()
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)]
+    argv += ["--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
@@ -202,6 +286,13 @@ def main() -> None:
         action="store_true",
         help="also run fair queuing with HOIST_GATEWAY_TENANT_OVERCOMMIT=0",
     )
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="2: fair sharing in one gateway against two, with and without a shared Redis",
+    )
+    parser.add_argument("--spread", choices=("alternate", "by-tenant"), default="alternate")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -213,17 +304,27 @@ def main() -> None:
             "quiet alone": scenario(args, folder, quiet, fair=True),
             "with noisy, fair sharing": scenario(args, folder, both, fair=True),
         }
+        if args.gateways > 1:
+            n = args.gateways
+            runs[f"with noisy, fair sharing, {n} gateways, shared Redis"] = scenario(
+                args, folder, both, fair=True, gateways=n, shared=True
+            )
+            runs[f"with noisy, fair sharing, {n} gateways, each alone"] = scenario(
+                args, folder, both, fair=True, gateways=n
+            )
         if args.without_overcommit:
             runs["with noisy, fair sharing, no overcommit"] = scenario(
                 args, folder, both, fair=True, overcommit=0
             )
-        runs["with noisy, FIFO"] = scenario(args, folder, both, fair=False)
+        if args.gateways == 1:
+            runs["with noisy, FIFO"] = scenario(args, folder, both, fair=False)
     print(f"machine: {machine()}; {args.replicas} simulated replicas, cap {args.cap} each, ")
     print(
         f"{args.max_tokens} tokens per answer, {args.seconds:.0f} s per run, "
         f"quiet {args.quiet_rps} req/s, noisy {args.quiet_rps * args.ratio} req/s, "
         f"reserve {args.reserve}, overcommit {args.overcommit}, "
         f"engine max_num_seqs {args.engine_seqs or args.cap + args.overcommit}"
+        + (f", {args.gateways} gateways, spread {args.spread}" if args.gateways > 1 else "")
     )
     alone_ttft = runs["quiet alone"]["quiet"][0]  # type: ignore[index]
     alone_p99 = percentile(alone_ttft, 0.99)

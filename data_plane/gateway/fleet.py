@@ -59,6 +59,7 @@ class Replica:
     __slots__ = (
         "adapters",
         "attempts",
+        "cap_left",
         "counters",
         "health",
         "in_flight",
@@ -84,6 +85,10 @@ class Replica:
         self.adapters = info.adapters
         self.max_loras = max_loras
         self.in_flight = 0
+        self.cap_left: int | None = None
+        """This process's cap here from the shared view: the per-replica cap less the
+        other gateway processes' requests in flight (tenancy/shared_shares.py); None: no
+        fresh view, `FleetSettings.per_replica_cap` holds."""
         self.waiting = 0
         self.running_adapters: frozenset[str] | None = None
         self.health = PassiveHealth(health)

@@ -28,6 +28,7 @@ from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.scheduling.scheduler import Scheduler
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
+from data_plane.gateway.tenancy import shared_shares
 from data_plane.gateway.tenancy.metrics import TenantMetrics
 from data_plane.gateway.tenancy.service import Tenancy
 from data_plane.gateway.tenancy.shares import Shares, ShareSettings
@@ -115,6 +116,13 @@ class Gateway:
         self.release = self.scheduler.release
         self.succeeded = self.scheduler.succeeded
         self.failed = self.scheduler.failed
+        self.shared_shares = shared_shares.from_settings(  # tenancy hook: across processes
+            settings,
+            self.fleet,
+            self.scheduler.shares,
+            self.scheduler.wakeups,
+            self.tenancy.metrics,
+        )
         self._discovery_factory = discovery_factory
         self._session: aiohttp.ClientSession | None = None
         self._upstream: UpstreamClient | None = None
@@ -170,6 +178,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(probes, name="gateway-health-probes"))
         sweeper = self.watchdog.sweep_loop()
         self._tasks.append(asyncio.create_task(sweeper, name="gateway-stall-sweeper"))
+        if self.shared_shares is not None:
+            self.shared_shares.start()
 
     async def _start_kube_tenants(self) -> None:
         from data_plane.gateway.discovery.kube_api import KubeApi
@@ -189,6 +199,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.shared_shares is not None:
+            await self.shared_shares.close()
         if isinstance(self.discovery, WatchingDiscovery):
             await self.discovery.close()
         for close in self._closers:

@@ -201,6 +201,14 @@ class GatewaySettings(BaseSettings):
     tenant_redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25
     """Bound on each quota-store call (connect, read, the whole call); past it the call
     counts as a failure towards the breaker and the tenant's `onStoreOutage` decides."""
+    tenant_share_sync_interval_s: Annotated[float, Field(ge=0, le=5)] = 0.05
+    """With `tenant_redis_url`: how often this process publishes its requests in flight
+    (per tenant and per replica) and reads the other gateway processes', so fair shares
+    and the per-replica cap hold across all of them (docs/tenancy.md); 0: each process
+    decides alone."""
+    tenant_share_lease_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """A process's published numbers expire this long after its last sync (a process
+    that died stops counting)."""
     # --- end tenancy ---
     # --- adapter sources (control_plane/api/adapter_sources.py, docs/security.md) ---
     adapter_source_schemes: Annotated[list[SourceScheme], NoDecode] = Field(

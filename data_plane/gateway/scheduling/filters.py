@@ -31,6 +31,12 @@ class ReplicaState(ReplicaLoad, Protocol):
         """Not ejected by passive health at `now`."""
         ...
 
+    @property
+    def cap_left(self) -> int | None:
+        """This process's cap here when the gateway processes share their counts
+        (tenancy/shared_shares.py); None: the static per-replica cap holds."""
+        ...
+
 
 class StateFilter(Protocol):
     """A filter over `ReplicaState` (the admission stage)."""
@@ -97,11 +103,15 @@ class UnderCap:
         cap = self.cap
         if cap <= 0:
             return [True] * len(candidates)
-        under = [c.in_flight < cap for c in candidates]
+        caps = [cap if c.cap_left is None else c.cap_left for c in candidates]
+        under = [c.in_flight < mine for c, mine in zip(candidates, caps, strict=True)]
         if request.over_cap <= 0 or any(under):
             return under
-        limit = cap + request.over_cap
-        return [c.in_flight < limit and c.waiting == 0 for c in candidates]
+        over = request.over_cap
+        return [
+            c.in_flight < mine + over and c.waiting == 0
+            for c, mine in zip(candidates, caps, strict=True)
+        ]
 
 
 class BoundedLoad:

@@ -54,8 +54,8 @@ class Scheduler:
         self._tenant_metrics = tenant_metrics
         self._new_shares = new_shares
         self._on_ejection = on_ejection
-        self._wakeups: dict[str, FairWakeups] = {}
-        self._shares: dict[str, Shares] = {}
+        self.wakeups: dict[str, FairWakeups] = {}
+        self.shares: dict[str, Shares] = {}
         self._held: dict[str, int] = {}
         """Requests held per model while it has no ready replica."""
         self.fleet_changed = Wakeups()
@@ -81,9 +81,9 @@ class Scheduler:
         whole prompt (precise-prefix)."""
         loop = asyncio.get_running_loop()
         queued_since: float | None = None
-        shares = self._shares.get(route.name)
+        shares = self.shares.get(route.name)
         if shares is None:
-            shares = self._shares[route.name] = self._new_shares(route.name)
+            shares = self.shares[route.name] = self._new_shares(route.name)
         tenant = flow[0] if self._fair else DEFAULT_FLOW
         if tenant:
             shares.seen(tenant, flow[1], loop.time())
@@ -117,7 +117,7 @@ class Scheduler:
         self, model: str, flow: tuple[str, int], admits: Callable[[], bool], timeout_s: float
     ) -> None:
         """Wait for a slot at `model`'s replicas; 429 when none came within `timeout_s`."""
-        wakeups = self._wakeups.setdefault(model, FairWakeups())
+        wakeups = self.wakeups.setdefault(model, FairWakeups())
         queued = self._metrics.child(self._metrics.queued, model, "replica_cap")
         queued.inc()
         try:
@@ -201,10 +201,10 @@ class Scheduler:
         """The request no longer holds `replica` (answered, failed or given up)."""
         replica.in_flight -= 1
         if tenant and self._fair:  # tenancy hook
-            self._shares[replica.model].released(tenant, asyncio.get_running_loop().time())
+            self.shares[replica.model].released(tenant, asyncio.get_running_loop().time())
         if not replica.retired:  # a retired replica's series is gone: do not bring it back
             self._metrics.child(self._metrics.replica_in_flight, replica.model, replica.name).dec()
-        wakeups = self._wakeups.get(replica.model)
+        wakeups = self.wakeups.get(replica.model)
         if wakeups:
             wakeups.notify()
 

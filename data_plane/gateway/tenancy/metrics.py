@@ -62,6 +62,33 @@ class TenantMetrics:
             registry=registry,
         )
 
+        self._share_sync_up = Gauge(
+            "gateway_share_sync_up",
+            "1 while fair shares and per-replica caps are decided on every gateway"
+            " process's numbers (shared through Redis); 0 while this process decides alone.",
+            registry=registry,
+        )
+        self._share_sync_errors = Counter(
+            "gateway_share_sync_errors_total",
+            "Share syncs with Redis that failed, by kind (error, timeout).",
+            ["kind"],
+            registry=registry,
+        )
+        self._share_peers = Gauge(
+            "gateway_share_peers",
+            "Other gateway processes whose numbers the last share sync read.",
+            registry=registry,
+        )
+
+    def share_sync_up(self, up: bool) -> None:
+        self._share_sync_up.set(1 if up else 0)
+
+    def share_sync_error(self, kind: str) -> None:
+        self._share_sync_errors.labels(kind).inc()
+
+    def share_peers(self, count: int) -> None:
+        self._share_peers.set(count)
+
     def store_up(self, up: bool) -> None:
         self._store_up.set(1 if up else 0)
 

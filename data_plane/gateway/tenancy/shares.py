@@ -24,12 +24,19 @@ may use the overcommit too.)
 
 A tenant alone, or every tenant when fair sharing is off, sees the plain cap: the
 single-tenant gateway stays exactly as work-conserving as without tenancy.
+
+Several gateway processes (workers, replicas) share one model's slots: with a fresh
+`peers` view (shared_shares.py, through Redis) the tenants, their requests and averages
+and the model's slots are those of all processes, this one's live and the others' as of
+their last report (at most a sync interval or two old). Without one, each decides alone.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from data_plane.gateway.tenancy.share_view import ALONE, PeerView, TenantLoad, combined
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +84,13 @@ class _Tenant:
 
 @dataclass(slots=True)
 class Shares:
-    """The shares of one model's slots (one per model and gateway process)."""
+    """The shares of one model's slots (one per model and gateway process; the other
+    processes' numbers come in through `peers`)."""
 
     settings: ShareSettings = field(default_factory=ShareSettings)
+    peers: PeerView = ALONE
+    """The other gateway processes' numbers for this model (shared_shares.py keeps it
+    fresh; `ALONE`: this process decides on its own counts)."""
     _tenants: dict[str, _Tenant] = field(default_factory=dict)
 
     def seen(self, tenant: str, weight: int, now: float) -> None:
@@ -92,24 +103,27 @@ class Shares:
         """How far over the per-replica cap `tenant` may go on a replica (0: the cap
         holds), or `WAIT` (None) when it must leave the free slots to others.
 
-        `used`: the model's requests in flight; `capacity`: its slots at the cap."""
+        `used`: the model's requests in flight here; `capacity`: its slots at the cap here.
+        With a fresh `peers` view the other gateway processes' tenants, requests and
+        slots count too (share_view.py)."""
         if capacity <= 0:
             return 0
-        active = self._active(now)
+        if self.peers.capacity > 0:
+            capacity, used = self.peers.capacity, used + self.peers.used
+        active = self.loads(now)
+        if self.peers.tenants:
+            active = combined(active, self.peers.tenants)
         me = active.get(tenant)
         if me is None or len(active) < 2:
             return 0
         total = sum(t.weight for t in active.values())
-        tau = self.settings.usage_tau_s
 
-        def share(t: _Tenant) -> float:
+        def share(t: TenantLoad) -> float:
             return capacity * t.weight / total
 
-        def under(t: _Tenant) -> bool:
-            t.advance(now, tau)
+        def under(t: TenantLoad) -> bool:
             return t.usage < share(t) * _UNDER
 
-        me.advance(now, tau)
         if me.in_flight >= share(me) and self.settings.reserve_fraction > 0:
             reserve = max(1, int(capacity * self.settings.reserve_fraction))
             if used >= capacity - reserve and any(
@@ -117,6 +131,15 @@ class Shares:
             ):
                 return WAIT
         return self.settings.overcommit if under(me) else 0
+
+    def loads(self, now: float) -> dict[str, TenantLoad]:
+        """This process's active tenants and their numbers at `now` (what it publishes)."""
+        tau = self.settings.usage_tau_s
+        out: dict[str, TenantLoad] = {}
+        for name, t in self._active(now).items():
+            t.advance(now, tau)
+            out[name] = TenantLoad(t.weight, t.in_flight, t.usage)
+        return out
 
     def usage(self, tenant: str, now: float) -> float:
         """`tenant`'s average in-flight requests at `now`."""
