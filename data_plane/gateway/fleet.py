@@ -18,6 +18,7 @@ from data_plane.gateway.health import HealthPolicy, PassiveHealth
 from data_plane.gateway.liveness import EngineCounters, EngineTiming
 from data_plane.gateway.outliers import LatencyAverage
 from data_plane.gateway.routing.policy import Policy, RouteRequest
+from data_plane.gateway.scheduling.context import SchedulingContext
 from data_plane.gateway.scheduling.filters import (
     AdapterLoaded,
     Healthy,
@@ -130,8 +131,10 @@ class FleetSettings:
 
 
 class Fleet:
-    def __init__(self, settings: FleetSettings) -> None:
+    def __init__(self, settings: FleetSettings, context: SchedulingContext | None = None) -> None:
         self.settings = settings
+        self.context = context or SchedulingContext()
+        """What the Models' profiles share (the KV index), passed to `make_profile`."""
         self.models: dict[str, ModelRoute] = {}
         self.adapters: dict[str, AdapterInfo] = {}
         """Every adapter id the gateway can serve or will soon, with its base model."""
@@ -150,7 +153,7 @@ class Fleet:
             if route is None or route.policy_name != info.policy:
                 route = ModelRoute(
                     name=info.name,
-                    policy=make_profile(info.policy, self.settings.load_factor),
+                    policy=make_profile(info.policy, self.settings.load_factor, self.context),
                     policy_name=info.policy,
                 )
             route.tenant = info.tenant

@@ -4,8 +4,8 @@ Load is what a replica has to do before it can start a new request: the gateway'
 requests in flight there plus the engine's waiting queue (from its metrics).
 
 The policies themselves (`round-robin`, `least-load`, `prefix-affinity`, `lora-affinity`,
-`default`) are scheduling profiles: filters, weighted scorers and a picker, declared in
-`data_plane/gateway/scheduling/profiles.py`.
+`default`, `precise-prefix`) are scheduling profiles: filters, weighted scorers and a
+picker, declared in `data_plane/gateway/scheduling/profiles.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ POLICY_NAMES = (
     "least-load",
     "prefix-affinity",
     "lora-affinity",
-    "precise-prefix",  # temporary: data_plane/gateway/kv_events/policy.py
+    "precise-prefix",
 )
 
 

@@ -3,7 +3,8 @@
 
 admission (scheduler.py: the gateway's slots, fair shares, holds and waits) -> admission
 filters (filters.py: ready, healthy, not tried, adapter loaded, under the cap) -> the
-Model's profile (profiles.py: profile filters, weighted scorers, a picker, a reason) ->
+Model's profile (profiles.py: profile filters, weighted scorers, a picker, a reason; what
+profiles share, e.g. the KV index, comes in a `SchedulingContext`, context.py) ->
 post-response hooks (scheduler.py: released, succeeded, failed: metrics, fair-share
 accounting, passive health).
 
@@ -13,6 +14,7 @@ import it from `data_plane.gateway.scheduling.scheduler`.
 """
 
 from data_plane.gateway.routing.policy import ReplicaLoad, RouteRequest
+from data_plane.gateway.scheduling.context import SchedulingContext
 from data_plane.gateway.scheduling.filters import ReplicaState, StateFilter
 from data_plane.gateway.scheduling.framework import Filter, Picker, Profile, Scorer, Weighted
 from data_plane.gateway.scheduling.profiles import PROFILE_NAMES, make_profile
@@ -25,6 +27,7 @@ __all__ = [
     "ReplicaLoad",
     "ReplicaState",
     "RouteRequest",
+    "SchedulingContext",
     "Scorer",
     "StateFilter",
     "Weighted",

@@ -9,12 +9,20 @@ runs, and how it names its decisions (the routing metric's `reason` label).
   lora-free-slot, lora-full (the winner's tier), least-load (a base model).
 - `default`: filter bounded load; scorers LoRA tier (1), prefix ring (0.1); `Best`.
   Reasons: prefix-hit (the ring's owner), prefix-spill (a later replica on the ring).
+- `precise-prefix`: filter bounded load; scorers LoRA tier (1), `HitsFirst` (0.1) of the
+  KV-cache score (`kv_weight`) with the load headroom (`load_weight`), falling back to the
+  prefix ring; `Best`. Reasons: kv-hit (the winner holds part of the prompt, by the
+  engines' KV-cache events), kv-miss-ring (no kept replica of its tier holds any: the ring
+  decides, so a new prefix's first requests meet on one replica before its events come),
+  kv-only (a single candidate). The KV index comes from the `SchedulingContext`.
 
 The weights make the orders lexicographic where a policy says "first this, then that":
 LoRA tiers are 0.2 apart, more than a secondary scorer weighted 0.1 can ever add. So the
 default keeps every replica under `load_factor` x the mean load, prefers the best LoRA tier
 among those, and among those the first on the prefix ring; `prefix-affinity` takes the
-ring's owner unless it is over the bound, then the least loaded.
+ring's owner unless it is over the bound, then the least loaded. `precise-prefix` is the
+default with the ring demoted to a fallback: `HitsFirst` scores in [0, 1] (hits above 0.5,
+misses below), so it orders replicas of one LoRA tier only.
 
 A new idea is one new scorer (scorers.py) and a line here; a new profile name must also
 join the Model CRD's `routingPolicy` enum (control_plane/api/model.py).
@@ -24,11 +32,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from data_plane.gateway.kv_events.index import KvBlockIndex
+from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
+from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.routing.policy import POLICY_NAMES, Policy, RouteRequest
+from data_plane.gateway.scheduling.context import SchedulingContext
 from data_plane.gateway.scheduling.filters import BoundedLoad
-from data_plane.gateway.scheduling.framework import Profile, Weighted
+from data_plane.gateway.scheduling.framework import Profile, Scorer, Weighted
 from data_plane.gateway.scheduling.pickers import Best, InTurn
-from data_plane.gateway.scheduling.scorers import Load, LoraTier, PrefixOwner, PrefixRing
+from data_plane.gateway.scheduling.scorers import (
+    HIT_FLOOR,
+    Headroom,
+    HitsFirst,
+    Load,
+    LoraTier,
+    PrefixOwner,
+    PrefixRing,
+)
 
 PROFILE_NAMES = POLICY_NAMES
 
@@ -59,6 +79,10 @@ def _lora_tier(request: RouteRequest, winner: Sequence[float]) -> str:
 
 def _ring_rank(request: RouteRequest, winner: Sequence[float]) -> str:
     return "prefix-hit" if winner[1] >= 1.0 else "prefix-spill"
+
+
+def _kv_hit(request: RouteRequest, winner: Sequence[float]) -> str:
+    return "kv-hit" if winner[1] >= HIT_FLOOR else "kv-miss-ring"
 
 
 class RoundRobin(Profile):
@@ -123,8 +147,48 @@ class DefaultPolicy(Profile):
         )
 
 
-def make_profile(name: str, load_factor: float = 1.25) -> Policy:
-    """A fresh profile (each Model gets its own: turns and ring caches are per model)."""
+class PrecisePrefix(Profile):
+    """Bounded load, then the LoRA tier, then the KV-cache hit, else the prefix ring."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        kv: Scorer,
+        *,
+        load_factor: float = 1.25,
+        kv_weight: float = 1.0,
+        load_weight: float = 0.5,
+        vnodes: int = 64,
+    ) -> None:
+        cache = HitsFirst(
+            Weighted(kv, kv_weight),
+            [Weighted(Headroom(load_factor), load_weight)],
+            fallback=PrefixRing(vnodes),
+        )
+        super().__init__(
+            "precise-prefix",
+            filters=[BoundedLoad(load_factor)],
+            scorers=[Weighted(LoraTier(), 1.0), Weighted(cache, 0.1)],
+            picker=Best(),
+            reason=_kv_hit,
+            alone="kv-only",
+        )
+
+
+def _precise_prefix(load_factor: float, context: SchedulingContext) -> PrecisePrefix:
+    index = context.kv_index if context.kv_index is not None else KvBlockIndex(1)
+    kv = PrecisePrefixScorer(index, SimulatorPromptTokens(), context.kv_block_size)
+    return PrecisePrefix(
+        kv, load_factor=load_factor, kv_weight=context.kv_weight, load_weight=context.load_weight
+    )
+
+
+def make_profile(
+    name: str, load_factor: float = 1.25, context: SchedulingContext | None = None
+) -> Policy:
+    """A fresh profile (each Model gets its own: turns and ring caches are per model);
+    `context` carries what profiles share (the KV index; None: nothing shared)."""
     if name == "round-robin":
         return RoundRobin()
     if name == "least-load":
@@ -135,8 +199,6 @@ def make_profile(name: str, load_factor: float = 1.25) -> Policy:
         return LoraAffinity()
     if name == "default":
         return DefaultPolicy(load_factor)
-    if name == "precise-prefix":  # KV-cache events; to become a profile of these plugins
-        from data_plane.gateway.kv_events.policy import precise_prefix_policy
-
-        return precise_prefix_policy(load_factor)
+    if name == "precise-prefix":
+        return _precise_prefix(load_factor, context or SchedulingContext())
     raise ValueError(f"unknown routing policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

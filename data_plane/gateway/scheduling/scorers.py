@@ -8,6 +8,10 @@
   same second replica (which warms its cache too).
 - `PrefixOwner`: 1 for the ring's owner, 0 for every other replica.
 - `Load`: 1 / (1 + load): the least-loaded scores highest.
+- `Headroom`: 1 - load / bound (the bounded-load bound): the room left under the bound.
+- `HitsFirst`: a candidate its `hit` scorer scores above 0 beats every one it scores 0;
+  hits rank by their weighted hit and extra scores, misses by the `fallback` scorer
+  (precise-prefix: KV-cache hits with their headroom, else the prefix ring).
 """
 
 from __future__ import annotations
@@ -15,8 +19,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from data_plane.gateway.routing.policy import ReplicaLoad, RouteRequest, load_of, lora_score
+from data_plane.gateway.routing.policy import (
+    ReplicaLoad,
+    RouteRequest,
+    load_bound,
+    load_of,
+    lora_score,
+)
 from data_plane.gateway.routing.ring import HashRing
+from data_plane.gateway.scheduling.framework import Scorer, Weighted
 
 
 class LoraTier:
@@ -32,6 +43,54 @@ class Load:
 
     def score(self, candidates: Sequence[ReplicaLoad], request: RouteRequest) -> list[float]:
         return [1.0 / (1 + load_of(c)) for c in candidates]
+
+
+class Headroom:
+    """1 - load / bound, with the bound of `BoundedLoad(load_factor)` (0 at or past it)."""
+
+    name = "headroom"
+
+    def __init__(self, load_factor: float) -> None:
+        self.load_factor = load_factor
+
+    def score(self, candidates: Sequence[ReplicaLoad], request: RouteRequest) -> list[float]:
+        bound = load_bound(candidates, self.load_factor)
+        return [max(0.0, 1 - load_of(c) / bound) for c in candidates]
+
+
+HIT_FLOOR = 0.5
+"""`HitsFirst` scores every hit at least this, every miss below it."""
+
+
+class HitsFirst:
+    """Hits (`hit.scorer` above 0) score in [0.5, 1]: 0.5 + 0.5 x the weighted mean of the
+    hit score and the `extra` scores; misses score in [0, 0.45]: 0.45 x `fallback`. So a
+    hit always wins over a miss, the weights order the hits, the fallback the misses."""
+
+    name = "hits-first"
+
+    def __init__(self, hit: Weighted, extra: Sequence[Weighted], fallback: Scorer) -> None:
+        self.parts = (hit, *extra)
+        self.fallback = fallback
+        self._total_weight = sum(w.weight for w in self.parts)
+
+    def score(self, candidates: Sequence[ReplicaLoad], request: RouteRequest) -> list[float]:
+        per_part = [w.scorer.score(candidates, request) for w in self.parts]
+        hits = per_part[0]
+        if not any(h > 0 for h in hits):
+            return [0.45 * s for s in self.fallback.score(candidates, request)]
+        total = self._total_weight or 1.0
+        fallback: Sequence[float] | None = None
+        scores = []
+        for i, h in enumerate(hits):
+            if h > 0:
+                mean = sum(w.weight * s[i] for w, s in zip(self.parts, per_part, strict=True))
+                scores.append(HIT_FLOOR + 0.5 * mean / total)
+            else:
+                if fallback is None:
+                    fallback = self.fallback.score(candidates, request)
+                scores.append(0.45 * fallback[i])
+        return scores
 
 
 class Rings:

@@ -1,4 +1,4 @@
-"""The precise prefix scorer and the temporary precise-prefix policy (table tests)."""
+"""The precise prefix scorer and the `precise-prefix` profile (table tests)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_plane.gateway.kv_events.index import KvBlockIndex
-from data_plane.gateway.kv_events.policy import PrecisePrefixPolicy
 from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
 from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.kv_events.wire import BlockStored
 from data_plane.gateway.routing.policy import RouteRequest
+from data_plane.gateway.scheduling import SchedulingContext, make_profile
+from data_plane.gateway.scheduling.profiles import PrecisePrefix
 from data_plane.inference.simulator.block_hashing import block_hashes
 from data_plane.inference.simulator.text import render_chat, tokenize
 
@@ -75,31 +78,35 @@ def _frac(blocks: int) -> float:
 
 
 SCORER_CASES = [
-    pytest.param(Case({}, RouteRequest(None, "", body()), [0, 0, 0]), id="cold"),
+    pytest.param(Case({}, RouteRequest(None, "", body=body()), [0, 0, 0]), id="cold"),
     pytest.param(
-        Case({"a": NUM_BLOCKS, "b": 2}, RouteRequest(None, "", body()), [1.0, _frac(2), 0]),
+        Case({"a": NUM_BLOCKS, "b": 2}, RouteRequest(None, "", body=body()), [1.0, _frac(2), 0]),
         id="whole-prompt-and-part",
     ),
-    pytest.param(Case({"c": 3}, RouteRequest(None, "", body()), [0, 0, _frac(3)]), id="only-c"),
-    pytest.param(Case({"a": NUM_BLOCKS}, RouteRequest(None, "", None), [0, 0, 0]), id="no-body"),
     pytest.param(
-        Case({"a": NUM_BLOCKS}, RouteRequest("sql", "", body()), [0, 0, 0]),
+        Case({"c": 3}, RouteRequest(None, "", body=body()), [0, 0, _frac(3)]), id="only-c"
+    ),
+    pytest.param(
+        Case({"a": NUM_BLOCKS}, RouteRequest(None, "", body=None), [0, 0, 0]), id="no-body"
+    ),
+    pytest.param(
+        Case({"a": NUM_BLOCKS}, RouteRequest("sql", "", body=body()), [0, 0, 0]),
         id="other-adapter-misses",
     ),
     pytest.param(
-        Case({"a": NUM_BLOCKS}, RouteRequest(None, "", body(cache_salt="t")), [0, 0, 0]),
+        Case({"a": NUM_BLOCKS}, RouteRequest(None, "", body=body(cache_salt="t")), [0, 0, 0]),
         id="salted-request-misses",
     ),
     pytest.param(
         Case(
             {"a": NUM_BLOCKS},
-            RouteRequest(None, "", body([{"role": "user", "content": "something else"}])),
+            RouteRequest(None, "", body=body([{"role": "user", "content": "something else"}])),
             [0, 0, 0],
         ),
         id="other-prompt",
     ),
     pytest.param(
-        Case({"a": NUM_BLOCKS}, RouteRequest(None, "", b"not json"), [0, 0, 0]), id="bad-body"
+        Case({"a": NUM_BLOCKS}, RouteRequest(None, "", body=b"not json"), [0, 0, 0]), id="bad-body"
     ),
 ]
 
@@ -119,7 +126,10 @@ def test_an_adapters_blocks_score_for_that_adapter() -> None:
     index = KvBlockIndex()
     holding(index, "b", NUM_BLOCKS, adapter="sql")
     scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), default_block_size=BS)
-    assert scorer.score([Replica("a"), Replica("b")], RouteRequest("sql", "", body())) == [0, 1]
+    assert scorer.score([Replica("a"), Replica("b")], RouteRequest("sql", "", body=body())) == [
+        0,
+        1,
+    ]
 
 
 def test_a_completion_prompt_is_tokenized_as_the_simulator_does() -> None:
@@ -129,9 +139,10 @@ def test_a_completion_prompt_is_tokenized_as_the_simulator_does() -> None:
     assert SimulatorPromptTokens()(orjson.dumps({"input": "x"})) is None
 
 
-def _policy(index: KvBlockIndex) -> PrecisePrefixPolicy:
-    scorer = PrecisePrefixScorer(index, SimulatorPromptTokens(), default_block_size=BS)
-    return PrecisePrefixPolicy(scorer, load_factor=1.25, kv_weight=1.0, load_weight=0.5)
+def _policy(index: KvBlockIndex) -> PrecisePrefix:
+    profile = make_profile("precise-prefix", 1.25, SchedulingContext(index, kv_block_size=BS))
+    assert isinstance(profile, PrecisePrefix)
+    return profile
 
 
 @pytest.mark.parametrize(
@@ -168,7 +179,7 @@ def test_the_policy_filters_by_load_then_scores(
         Replica(n, in_flight=load, running_adapters=running.get(n))
         for n, load in zip("abc", loads, strict=True)
     ]
-    chosen, why = _policy(index).choose(candidates, RouteRequest(adapter, "p", body()))
+    chosen, why = _policy(index).choose(candidates, RouteRequest(adapter, "p", body=body()))
     assert why == reason
     if expected is not None:
         assert chosen == expected
@@ -181,7 +192,7 @@ def test_the_lora_tier_comes_before_the_cache() -> None:
     holding(index, "a", NUM_BLOCKS, adapter="sql")  # a holds the prompt but its slots are full
     full = frozenset({"w", "x", "y", "z"})
     candidates = [Replica("a", running_adapters=full), Replica("b", running_adapters=frozenset())]
-    chosen, why = _policy(index).choose(candidates, RouteRequest("sql", "p", body()))
+    chosen, why = _policy(index).choose(candidates, RouteRequest("sql", "p", body=body()))
     assert (chosen, why) == (1, "kv-miss-ring")
 
 
@@ -206,3 +217,65 @@ def test_per_message_tokens_are_the_whole_prompts_tokens(messages: list[dict[str
     expected = tokenize(render_chat(messages))
     assert tokens(orjson.dumps({"messages": messages})) == (expected, None)
     assert tokens(orjson.dumps({"messages": messages})) == (expected, None)  # from the cache
+
+
+def _reference(
+    replicas: Sequence[Replica], adapter: str | None, held: dict[str, int]
+) -> tuple[set[int], str]:
+    """The profile's rule written out: within the bound, best LoRA tier; among those the
+    holders with the best kv + 0.5 x headroom, else the first on the ring."""
+    from data_plane.gateway.routing import HashRing, load_bound, load_of, lora_score
+
+    bound = load_bound(replicas, 1.25)
+    eligible = [i for i, r in enumerate(replicas) if load_of(r) + 1 <= bound]
+    best = max(lora_score(replicas[i], adapter) for i in eligible)
+    eligible = [i for i in eligible if lora_score(replicas[i], adapter) == best]
+    holders = [i for i in eligible if held.get(replicas[i].name, 0) > 0]
+    if holders:
+        totals = {
+            i: held[replicas[i].name] / NUM_BLOCKS + 0.5 * (1 - load_of(replicas[i]) / bound)
+            for i in holders
+        }
+        top = max(totals.values())
+        return {i for i, t in totals.items() if t == pytest.approx(top)}, "kv-hit"
+    walk = HashRing([r.name for r in replicas]).walk(RouteRequest(adapter, "p").key_hash())
+    return {next(i for i in walk if i in eligible)}, "kv-miss-ring"
+
+
+running_sets = st.sampled_from([None, frozenset(), frozenset({"sql"}), frozenset("wxyz")])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 12), running_sets, st.integers(0, NUM_BLOCKS)),
+        min_size=2,
+        max_size=8,
+    ),
+    st.none() | st.just("sql"),
+)
+def test_the_profile_is_bounded_load_then_lora_tier_then_hits_then_the_ring(
+    rows: list[tuple[int, frozenset[str] | None, int]], adapter: str | None
+) -> None:
+    index = KvBlockIndex()
+    held = {}
+    replicas = []
+    for i, (load, running, blocks) in enumerate(rows):
+        name = f"r{i}"
+        replicas.append(Replica(name, in_flight=load, running_adapters=running))
+        if blocks:
+            holding(index, name, blocks, adapter=adapter)
+            held[name] = blocks
+    chosen, why = _policy(index).choose(replicas, RouteRequest(adapter, "p", body=body()))
+    expected, reason = _reference(replicas, adapter, held)
+    assert why == reason
+    assert chosen in expected
+
+
+def test_without_an_index_every_request_is_a_ring_miss() -> None:
+    candidates = [Replica("a"), Replica("b"), Replica("c")]
+    profile = make_profile("precise-prefix")  # no SchedulingContext: KV events off
+    request = RouteRequest(None, "p", body=body())
+    chosen, why = profile.choose(candidates, request)
+    assert why == "kv-miss-ring"
+    assert profile.choose(candidates, request) == (chosen, why)  # the ring: the same one

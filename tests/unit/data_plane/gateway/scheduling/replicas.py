@@ -15,6 +15,7 @@ class R:
     ready: bool = True
     adapters: frozenset[str] = field(default_factory=frozenset)
     ejected_until: float = float("-inf")
+    cap_left: int | None = None
 
     def available(self, now: float) -> bool:
         return now >= self.ejected_until
