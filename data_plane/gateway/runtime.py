@@ -4,7 +4,9 @@
 a request: data_plane/gateway/scheduling), the limits and the metrics, and runs background
 loops: discovery (what runs where), load polling (each engine's queue, active adapters and
 latency counters, from its `/metrics`) and the watchdog (active health probes, the stall
-sweeper and latency outliers, watchdog.py).
+sweeper and latency outliers, watchdog.py). It also owns the KV-cache-event index and its
+follower (kv_events/service.py): the replicas of `precise-prefix` Models are followed from
+each discovery refresh, and unfollowed at stop.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDisc
 from data_plane.gateway.fleet import Fleet, FleetSettings
 from data_plane.gateway.fleet_watch import count_replicas, poll_load
 from data_plane.gateway.health import HealthPolicy
+from data_plane.gateway.kv_events.service import KvEvents
+from data_plane.gateway.kv_events.settings import KvEventsSettings
 from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.scheduling.scheduler import Scheduler
@@ -63,6 +67,7 @@ class Gateway:
         settings: GatewaySettings,
         discovery_factory: DiscoveryFactory,
         tracing: TracerProvider | None = None,
+        kv_events: KvEventsSettings | None = None,
     ) -> None:
         self.settings = settings
         self._tracing = tracing
@@ -71,6 +76,8 @@ class Gateway:
         )
         """The proxy's span per request (tracing.py); None: tracing is off."""
         self.metrics = GatewayMetrics()
+        self.kv_events = KvEvents(kv_events if kv_events is not None else KvEventsSettings())
+        """The KV index the `precise-prefix` profiles read, and the follower feeding it."""
         self.fleet = Fleet(
             FleetSettings(
                 per_replica_cap=math.ceil(settings.per_replica_max_in_flight / settings.workers),
@@ -81,7 +88,8 @@ class Gateway:
                     max_cooldown_s=settings.max_eject_cooldown_s,
                 ),
                 retry_after_s=settings.retry_after_s,
-            )
+            ),
+            self.kv_events.context,
         )
         # tenancy hook: keys, tenants and quotas (data_plane/gateway/tenancy)
         self.tenancy = Tenancy.from_files(
@@ -203,6 +211,7 @@ class Gateway:
             await self.shared_shares.close()
         if isinstance(self.discovery, WatchingDiscovery):
             await self.discovery.close()
+        await self.kv_events.close()
         for close in self._closers:
             await close()
         self._closers.clear()
@@ -231,6 +240,7 @@ class Gateway:
             return False
         before = list(self.fleet.replicas())
         self.fleet.apply(snapshot)
+        self.kv_events.follow(self.fleet.models.values())
         for replica in before:
             if replica.retired:
                 self.metrics.forget_replica(replica.model, replica.name)

@@ -1,4 +1,4 @@
-"""Keep one event subscription per replica that the precise prefix policy routes among.
+"""Keep one event subscription per replica of the Models that route by `precise-prefix`.
 
 How the gateway finds a replica's event endpoint: a port convention, the same under every
 discovery (static, local, kube). A replica whose engine answers at `http://HOST:PORT` publishes
@@ -7,28 +7,39 @@ the engine is started with `--kv-events-config '{"enable_kv_cache_events": true,
 "publisher": "zmq", "endpoint": "tcp://*:PORT+offset"}'` (the simulator offsets engine i of
 a multi-engine process by i, as vLLM offsets by data-parallel rank, so `--base-port B` and
 `tcp://*:B+offset` line up). No schema change is needed; the convention is what a Model's
-engine settings and the gateway agree on.
+engine settings and the gateway agree on (control_plane/api/simulator_args.py for `sim`).
 
-Subscriptions start the first time a replica is a candidate, and stop (its blocks are
-forgotten) once it has not been one for `idle_s`: a replica that left discovery, or one that
-stayed unready. The follower is the I/O shell of the precise prefix scorer; the scorer and
-the index stay pure.
+The Gateway owns one follower (runtime.py): it is built when a discovery refresh first
+finds a `precise-prefix` Model, told that Model's replicas at every refresh (`follow`), and
+closed at stop. A replica gone from the set (it left discovery, or its Model changed
+policy) is unsubscribed and its blocks forgotten; an unready one stays followed (its engine
+may still run, and ZMQ reconnects by itself). The follower is the I/O shell of the precise
+prefix scorer; the scorer and the index stay pure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import zmq.asyncio
 
 from data_plane.gateway.kv_events.index import KvBlockIndex
 from data_plane.gateway.kv_events.subscriber import follow_replica
-from data_plane.gateway.routing.policy import ReplicaLoad
 
-_SWEEP_EVERY_S = 1.0
+
+class EngineReplica(Protocol):
+    """What the follower reads about a replica (fleet.Replica implements it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str:
+        """The engine's base URL, `http://HOST:PORT`."""
+        ...
 
 
 def event_endpoint(engine_url: str, port_offset: int) -> str | None:
@@ -42,70 +53,62 @@ def event_endpoint(engine_url: str, port_offset: int) -> str | None:
 
 
 class KvEventFollower:
-    """Subscriptions of one Model's replicas, feeding one index."""
+    """Subscriptions of the followed replicas, feeding one index."""
 
-    def __init__(
-        self, index: KvBlockIndex, *, port_offset: int, topic: str = "", idle_s: float = 30.0
-    ) -> None:
+    def __init__(self, index: KvBlockIndex, *, port_offset: int, topic: str = "") -> None:
         self.index = index
         self.port_offset = port_offset
         self.topic = topic
-        self.idle_s = idle_s
         self._context: zmq.asyncio.Context | None = None
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._seen: dict[str, float] = {}
-        self._last_names: tuple[str, ...] = ()
-        self._next_sweep = 0.0
+        self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        """Replica name -> (its event endpoint, the subscription)."""
+        self._stopping: set[asyncio.Task[None]] = set()
+        """Cancelled subscriptions until they have closed their sockets."""
 
-    def follow(self, candidates: Sequence[ReplicaLoad]) -> None:
-        """Make sure each candidate is followed; stop following long-absent ones. Called on
-        the event loop, once per routing decision (cheap when the set is unchanged)."""
-        now = asyncio.get_running_loop().time()
-        names = tuple(c.name for c in candidates)
-        if names != self._last_names:
-            self._last_names = names
-            for candidate in candidates:
-                if candidate.name not in self._tasks:
-                    self._start(candidate)
-        if now >= self._next_sweep:
-            self._next_sweep = now + _SWEEP_EVERY_S
-            for name in names:
-                self._seen[name] = now
-            for name in [n for n, t in self._seen.items() if now - t > self.idle_s]:
+    def follow(self, replicas: Iterable[EngineReplica]) -> None:
+        """Follow exactly `replicas` from now on: subscribe to the new ones (and to those
+        whose endpoint moved), unsubscribe from and forget the others. Called on the event
+        loop at each discovery refresh."""
+        wanted: dict[str, str] = {}
+        for replica in replicas:
+            endpoint = event_endpoint(replica.url, self.port_offset)
+            if endpoint is not None:
+                wanted[replica.name] = endpoint
+        for name, (endpoint, _) in list(self._tasks.items()):
+            if wanted.get(name) != endpoint:
                 self._stop(name)
+        for name, endpoint in wanted.items():
+            if name not in self._tasks:
+                self._start(name, endpoint)
 
     def followed(self) -> list[str]:
         return list(self._tasks)
 
-    def _start(self, candidate: ReplicaLoad) -> None:
-        url = getattr(candidate, "url", None)  # the fleet's replicas carry their engine URL
-        endpoint = event_endpoint(url, self.port_offset) if isinstance(url, str) else None
-        if endpoint is None:
-            return
+    def _start(self, name: str, endpoint: str) -> None:
         if self._context is None:
             self._context = zmq.asyncio.Context()
-        self._seen[candidate.name] = asyncio.get_running_loop().time()
-        self._tasks[candidate.name] = asyncio.get_running_loop().create_task(
-            follow_replica(self._context, self.index, candidate.name, endpoint, self.topic),
-            name=f"kv-events-{candidate.name}",
+        task = asyncio.get_running_loop().create_task(
+            follow_replica(self._context, self.index, name, endpoint, self.topic),
+            name=f"kv-events-{name}",
         )
+        self._tasks[name] = (endpoint, task)
 
     def _stop(self, name: str) -> None:
-        self._seen.pop(name, None)
-        task = self._tasks.pop(name, None)
-        if task is not None:
-            task.cancel()
+        _, task = self._tasks.pop(name)
+        task.cancel()
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
         self.index.forget(name)
-        self._last_names = ()
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        """Cancel every subscription (each closes its socket), then end the ZMQ context."""
+        tasks = [task for _, task in self._tasks.values()] + list(self._stopping)
         self._tasks.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._context is not None:
+        if self._context is not None:  # every socket is closed: term() does not wait
             self._context.term()
             self._context = None

@@ -1,4 +1,5 @@
-"""Settings of the precise prefix policy's event subscriptions (`HOIST_GATEWAY_KV_EVENTS_*`)."""
+"""Settings of the precise prefix profile and its event subscriptions
+(`HOIST_GATEWAY_KV_EVENTS_*`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KvEventsSettings(BaseSettings):
-    """Read when a Model with `routingPolicy: precise-prefix` gets its policy."""
+    """Read once by the Gateway (runtime.py), which owns the index and the follower."""
 
     model_config = SettingsConfigDict(env_prefix="HOIST_GATEWAY_KV_EVENTS_", extra="forbid")
 
+    enabled: bool = True
+    """Follow the engines' KV-cache events for the Models whose `routingPolicy` is
+    `precise-prefix`. False: no index and no subscription; such Models route every request
+    as a KV miss (the prefix ring)."""
     port_offset: int = Field(default=1000, ge=-65535, le=65535)
     """A replica at `http://HOST:PORT` publishes its KV-cache events at
     `tcp://HOST:PORT+port_offset` (follower.py)."""
     topic: str = ""
     """The ZMQ topic the engines publish under (`--kv-events-config`'s `topic`)."""
-    idle_s: float = Field(default=30.0, gt=0)
-    """Stop following a replica (and forget its blocks) once it has not been a routing
-    candidate for this long."""
     max_blocks_per_replica: int = Field(default=1 << 15, ge=1)
     """Blocks remembered per replica at most (the oldest are forgotten first)."""
     block_size: int = Field(default=16, ge=1)

@@ -34,7 +34,6 @@ from collections.abc import Sequence
 
 from data_plane.gateway.kv_events.index import KvBlockIndex
 from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
-from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.routing.policy import POLICY_NAMES, Policy, RouteRequest
 from data_plane.gateway.scheduling.context import SchedulingContext
 from data_plane.gateway.scheduling.filters import BoundedLoad
@@ -177,6 +176,10 @@ class PrecisePrefix(Profile):
 
 
 def _precise_prefix(load_factor: float, context: SchedulingContext) -> PrecisePrefix:
+    # here, not at the top: kv_events.scorer imports data_plane.gateway.routing, whose
+    # package re-exports these profiles (a cycle when the scorer is imported first)
+    from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
+
     index = context.kv_index if context.kv_index is not None else KvBlockIndex(1)
     kv = PrecisePrefixScorer(index, SimulatorPromptTokens(), context.kv_block_size)
     return PrecisePrefix(

@@ -1,5 +1,6 @@
 """The gateway's block index follows a real simulator process publishing KV-cache events
-over ZMQ on 127.0.0.1, and the precise prefix scorer reads it."""
+over ZMQ on 127.0.0.1, the precise prefix scorer reads it, and a gateway with a
+`precise-prefix` Model follows its replicas from discovery and closes them at stop."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import openai
 import orjson
+import pytest
 import zmq
 import zmq.asyncio
 
@@ -19,6 +21,7 @@ from data_plane.gateway.kv_events.prompt_tokens import SimulatorPromptTokens
 from data_plane.gateway.kv_events.scorer import PrecisePrefixScorer
 from data_plane.gateway.kv_events.wire import batch_decoder, sequence_number
 from data_plane.gateway.routing.policy import RouteRequest
+from tests.support.gateway import run_gateway
 from tests.support.ports import free_port_block
 from tests.support.simulator import running_sim_process
 
@@ -76,7 +79,7 @@ async def test_the_index_follows_a_simulator_and_scores_the_replica_that_served(
         candidates = [Candidate(f"r{i}", url) for i, url in enumerate(sim.urls)]
         scorer = PrecisePrefixScorer(index, SimulatorPromptTokens())
         request = RouteRequest(
-            None, "", orjson.dumps({"model": "sim", "messages": MESSAGES, "max_tokens": 4})
+            None, "", body=orjson.dumps({"model": "sim", "messages": MESSAGES, "max_tokens": 4})
         )
         try:
             follower.follow(candidates)
@@ -96,9 +99,7 @@ async def test_the_index_follows_a_simulator_and_scores_the_replica_that_served(
             assert scores[1] == 1.0  # every full block of the prompt is on r1
             assert index.num_blocks("r0") == 0
 
-            # A replica that is no longer a candidate is forgotten after idle_s.
-            follower.idle_s = 0.01
-            await asyncio.sleep(1.1)
+            # A replica no longer followed is unsubscribed and forgotten.
             follower.follow(candidates[:1])
             assert follower.followed() == ["r0"]
             assert index.num_blocks("r1") == 0
@@ -127,3 +128,67 @@ async def test_the_index_follows_a_simulator_and_scores_the_replica_that_served(
         finally:
             dealer.close()
             context.term()
+
+
+def _routed(text: str, reason: str) -> float:
+    """The count of precise-prefix decisions for `sim` with `reason`, from /metrics text."""
+    head = (
+        f'gateway_routing_decisions_total{{model="sim",policy="precise-prefix",reason="{reason}"}}'
+    )
+    for line in text.splitlines():
+        if line.startswith(head):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_gateway_follows_its_precise_prefix_replicas_and_routes_to_the_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events_port = free_port_block(4)
+    with running_sim_process(
+        _sim_args(events_port), log_path=tmp_path / "sim.log", replicas=2
+    ) as sim:
+        http_port = int(sim.urls[0].rsplit(":", 1)[1])
+        monkeypatch.setenv("HOIST_GATEWAY_KV_EVENTS_PORT_OFFSET", str(events_port - http_port))
+        monkeypatch.setenv("HOIST_GATEWAY_KV_EVENTS_TOPIC", "kv")
+        state = tmp_path / "state.json"
+        replicas = [{"name": f"r{i}", "engineUrl": u} for i, u in enumerate(sim.urls)]
+        model = {"name": "sim", "routingPolicy": "precise-prefix", "replicas": replicas}
+        state.write_text(json.dumps({"models": [model]}))
+        async with run_gateway(discovery="static", upstreams_file=state) as running:
+            kv = running.gateway.kv_events
+            assert kv.follower is not None
+            assert kv.index is not None
+            index = kv.index
+            assert sorted(kv.follower.followed()) == ["r0", "r1"]
+            await asyncio.sleep(0.5)  # ZMQ's slow joiner: let the SUB sockets connect
+            async with openai.AsyncOpenAI(
+                base_url=f"{running.url}/v1", api_key="unused", timeout=30
+            ) as client:
+                await client.chat.completions.create(
+                    model="sim",
+                    messages=MESSAGES,  # type: ignore[arg-type]
+                    max_tokens=4,
+                )
+                await _until(lambda: index.num_blocks("r0") + index.num_blocks("r1") > 0, "blocks")
+                holder = "r0" if index.num_blocks("r0") else "r1"
+                assert index.num_blocks("r1" if holder == "r0" else "r0") == 0
+                for _ in range(3):
+                    await client.chat.completions.create(
+                        model="sim",
+                        messages=MESSAGES,  # type: ignore[arg-type]
+                        max_tokens=4,
+                    )
+                async with running.gateway.session.get(f"{running.url}/metrics") as response:
+                    text = await response.text()
+            assert _routed(text, "kv-miss-ring") == 1.0  # the first, before any event
+            assert _routed(text, "kv-hit") == 3.0  # the others went to the holder
+            assert index.num_blocks("r1" if holder == "r0" else "r0") == 0
+        assert kv.follower is None  # stop closed it (and its ZMQ context)
+
+
+async def test_a_gateway_without_precise_prefix_models_opens_no_event_socket() -> None:
+    async with run_gateway(discovery="static", upstreams=["m=http://127.0.0.1:9"]) as running:
+        kv = running.gateway.kv_events
+        assert kv.index is not None  # KV events are on, but no Model routes by them
+        assert kv.follower is None
