@@ -38,3 +38,6 @@ GATEWAY_PORT: Final = 8080
 ADMIN_PORT: Final = 8079
 ENGINE_PORT: Final = 8000
 SIDECAR_PORT: Final = 8090
+KV_EVENTS_PORT_OFFSET: Final = 1000
+"""An engine serving on port P publishes its KV-cache events on P + this (ZMQ), for the
+gateway's `precise-prefix` routing (data_plane/gateway/kv_events/follower.py)."""

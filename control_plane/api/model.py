@@ -32,6 +32,9 @@ class RoutingPolicy(StrEnum):
     LEAST_LOAD = "least-load"
     PREFIX_AFFINITY = "prefix-affinity"
     LORA_AFFINITY = "lora-affinity"
+    PRECISE_PREFIX = "precise-prefix"
+    """Route by the engines' own KV-cache events (docs/kv-events.md); `engine: sim` only
+    publishes them for now."""
 
 
 class Resources(Strict):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.api.constants import KV_EVENTS_PORT_OFFSET
+
 
 class KvEventsSettings(BaseSettings):
     """Read once by the Gateway (runtime.py), which owns the index and the follower."""
@@ -16,9 +18,10 @@ class KvEventsSettings(BaseSettings):
     """Follow the engines' KV-cache events for the Models whose `routingPolicy` is
     `precise-prefix`. False: no index and no subscription; such Models route every request
     as a KV miss (the prefix ring)."""
-    port_offset: int = Field(default=1000, ge=-65535, le=65535)
+    port_offset: int = Field(default=KV_EVENTS_PORT_OFFSET, ge=-65535, le=65535)
     """A replica at `http://HOST:PORT` publishes its KV-cache events at
-    `tcp://HOST:PORT+port_offset` (follower.py)."""
+    `tcp://HOST:PORT+port_offset` (follower.py); the default is the one the control plane
+    starts `engine: sim` engines with (control_plane/api/simulator_args.py)."""
     topic: str = ""
     """The ZMQ topic the engines publish under (`--kv-events-config`'s `topic`)."""
     max_blocks_per_replica: int = Field(default=1 << 15, ge=1)

@@ -7,11 +7,17 @@ from typing import Any
 
 import pytest
 
-from control_plane.api.constants import ENGINE_PORT, GATEWAY_PORT, SIDECAR_PORT
+from control_plane.api.constants import (
+    ENGINE_PORT,
+    GATEWAY_PORT,
+    KV_EVENTS_PORT_OFFSET,
+    SIDECAR_PORT,
+)
 from tests.support.manifests import K8S, documents
 from tests.support.network_policy import Pod, admits, selects
 
 ENGINE_METRICS_PORT = 8001
+KV_EVENTS_PORT = ENGINE_PORT + KV_EVENTS_PORT_OFFSET
 CONTROLLER_METRICS_PORT = 9090
 NAMESPACE = "hoist"
 
@@ -49,6 +55,8 @@ CLIENT = Pod("apps", {"app": "chat-frontend"})
     [
         pytest.param(GATEWAY, INFERENCE, ENGINE_PORT, True, id="gateway-to-engine"),
         pytest.param(GATEWAY, INFERENCE, SIDECAR_PORT, False, id="gateway-to-sidecar"),
+        pytest.param(GATEWAY, INFERENCE, KV_EVENTS_PORT, True, id="gateway-to-kv-events"),
+        pytest.param(OTHER_POD, INFERENCE, KV_EVENTS_PORT, False, id="other-pod-to-kv-events"),
         pytest.param(CONTROLLER, INFERENCE, SIDECAR_PORT, True, id="controller-to-sidecar"),
         pytest.param(CONTROLLER, INFERENCE, ENGINE_PORT, False, id="controller-to-engine"),
         pytest.param(OTHER_POD, INFERENCE, ENGINE_PORT, False, id="other-pod-to-engine"),

@@ -63,6 +63,30 @@ def test_sim_engine_command_line() -> None:
     assert replica.engine.metrics_port is None
 
 
+def test_a_precise_prefix_sim_engine_publishes_kv_events_on_its_port_plus_the_offset() -> None:
+    precise = Model.model_validate(
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "source": "s",
+                "engine": "sim",
+                "replicas": 2,
+                "routingPolicy": "precise-prefix",
+            },
+        }
+    )
+    plain = plan([model("a", 1)], SETTINGS)
+    assert "--kv-events-config" not in plain.replicas[0].engine.argv  # the default: no events
+    for replica in plan([precise], SETTINGS).replicas:
+        argv = replica.engine.argv
+        config = json.loads(argv[argv.index("--kv-events-config") + 1])
+        assert config == {
+            "enable_kv_cache_events": True,
+            "publisher": "zmq",
+            "endpoint": f"tcp://*:{replica.engine.port + 1000}",
+        }
+
+
 def test_vllm_engine_gets_the_whole_model_document() -> None:
     [replica] = plan([model("a", 1, engine="vllm")], SETTINGS).replicas
     argv = replica.engine.argv

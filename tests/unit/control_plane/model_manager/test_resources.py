@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,7 +9,13 @@ import kubernetes_validate
 import pytest
 
 from control_plane.api import Model
-from control_plane.api.constants import LABEL_MANAGED_BY, LABEL_MODEL, LABEL_ROLE
+from control_plane.api.constants import (
+    ENGINE_PORT,
+    KV_EVENTS_PORT_OFFSET,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_ROLE,
+)
 from control_plane.model_manager.resources import (
     ANNOTATION_SPEC_HASH,
     PodConfig,
@@ -100,6 +107,16 @@ def test_sim_engine_command_and_image() -> None:
     assert engine["command"][:3] == ["python", "-m", "data_plane.inference.simulator"]
     assert engine["command"][engine["command"].index("--max-model-len") + 1] == "512"
     assert "nvidia.com/gpu" not in engine.get("resources", {}).get("limits", {})
+
+
+def test_a_precise_prefix_sim_pod_publishes_kv_events_where_the_gateway_looks() -> None:
+    doc = deployment_for(model(engine="sim", routingPolicy="precise-prefix"), CFG, owner_uid="u")
+    command = containers(doc)["engine"]["command"]
+    config = json.loads(command[command.index("--kv-events-config") + 1])
+    assert config["endpoint"] == f"tcp://*:{ENGINE_PORT + KV_EVENTS_PORT_OFFSET}"
+    assert config["enable_kv_cache_events"] is True
+    plain = containers(deployment_for(model(engine="sim"), CFG, owner_uid="u"))
+    assert "--kv-events-config" not in plain["engine"]["command"]
 
 
 def test_spec_change_changes_the_pod_template() -> None:
