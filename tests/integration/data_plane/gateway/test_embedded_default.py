@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +35,14 @@ FLEET = textwrap.dedent(
 
 @pytest.fixture
 async def gateway_url(tmp_path: Path) -> AsyncIterator[str]:
-    (tmp_path / "fleet.yaml").write_text(FLEET)
+    async with hoist_up(tmp_path, FLEET) as url:
+        yield url
+
+
+@asynccontextmanager
+async def hoist_up(tmp_path: Path, fleet: str) -> AsyncIterator[str]:
+    """`hoist up -f` the `fleet` declarations; the gateway's URL once it is ready."""
+    (tmp_path / "fleet.yaml").write_text(fleet)
     base = free_port_block(8)
     env = os.environ | {
         "HOIST_HOME": str(tmp_path / "home"),
@@ -108,3 +116,38 @@ async def test_the_sdk_through_the_embedded_default(gateway_url: str) -> None:
             await client.chat.completions.create(
                 model="nope", messages=[{"role": "user", "content": "hi"}]
             )
+
+
+PRECISE_FLEET = FLEET.replace("replicas: 2", "replicas: 2\n  routingPolicy: precise-prefix")
+
+
+async def test_precise_prefix_routes_by_the_simulators_kv_events(tmp_path: Path) -> None:
+    """The embedded default starts the simulators with `--kv-events-config` on the port
+    convention, and the gateway follows them: repeats of a prompt become KV hits."""
+    messages = [
+        {"role": "system", "content": " ".join(["Answer in one short sentence."] * 20)},
+        {"role": "user", "content": "Which replica holds this prompt?"},
+    ]
+    hits = (
+        'gateway_routing_decisions_total{model="tiny-sim",policy="precise-prefix",reason="kv-hit"}'
+    )
+    async with (
+        hoist_up(tmp_path, PRECISE_FLEET) as url,
+        openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0) as client,
+        aiohttp.ClientSession() as http,
+        asyncio.timeout(60),
+    ):
+        while True:  # the first request's events reach the gateway a little later
+            await client.chat.completions.create(
+                model="tiny-sim",
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=2,
+            )
+            async with http.get(url + "/metrics") as resp:
+                text = await resp.text()
+            if any(
+                line.startswith(hits) and float(line.rsplit(" ", 1)[1]) > 0
+                for line in text.splitlines()
+            ):
+                break
+            await asyncio.sleep(0.2)
