@@ -44,10 +44,10 @@ def wait_http(url: str, timeout_s: float = 30) -> None:
 
 @contextmanager
 def process(
-    argv: Sequence[str], ready_url: str, env: dict[str, str] | None = None
+    argv: Sequence[str], ready_url: str, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        list(argv), cwd=ROOT, env=os.environ | (env or {}),
+        list(argv), cwd=cwd or ROOT, env=os.environ | (env or {}),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -3,7 +3,8 @@
 Targets, all in front of the same fast static upstream (bench/static_upstream.py):
 direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and Hoist's
 gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
-`--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
+`--baseline DIR` adds a Hoist gateway run from another checkout (e.g. `git worktree add
+/tmp/base main`), beside this one: a change measured against what it changes. `--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
 (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`; OTLP/HTTP to bench/otlp_sink.py), beside
 the untraced one. For Hoist's gateways and the router the CPU time they spent per request
 is reported too (their processes' user + system time over each run, threads and worker
@@ -12,6 +13,7 @@ throughput does.
 
     .venv/bin/python bench/gateway_overhead.py [--connections 64] [--duration 10] [--rounds 3]
         [--upstream-cpus 0,1] [--proxy-cpus 2,3] [--load-cpus 4,5] [--workers N] [--tracing 1,0.1]
+        [--baseline DIR]
 
 Needs `wrk` (Debian) and, for the peer, `pip install vllm-router` in the same venv.
 """
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 
 import psutil
 from _procs import free_port, machine, pinned, process, router_binary
@@ -80,6 +82,7 @@ def main() -> None:
         "--workers", type=int, help="Hoist gateway worker processes (default: the gateway's)"
     )
     parser.add_argument("--tracing", help="sampling ratios of traced Hoist gateways, e.g. 1,0.1")
+    parser.add_argument("--baseline", help="another checkout whose gateway runs beside this one")
     args = parser.parse_args()
 
     up, hoist, router = free_port(), free_port(), free_port()
@@ -95,13 +98,13 @@ def main() -> None:
             upstream + "/health",
         ))  # fmt: skip
         gateways: dict[str, subprocess.Popen[bytes]] = {}
-        gateways["hoist"] = stack.enter_context(process(
-            pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                    f"m={upstream}", "--port", str(hoist), *_workers(args.workers)],
-                   args.proxy_cpus),
-            targets["hoist"] + "/readyz",
-            env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"},
-        ))  # fmt: skip
+        gateways["hoist"] = stack.enter_context(_hoist(upstream, hoist, args))
+        if args.baseline:
+            base = free_port()
+            targets["hoist@baseline"] = f"http://127.0.0.1:{base}"
+            gateways["hoist@baseline"] = stack.enter_context(
+                _hoist(upstream, base, args, {"PYTHONPATH": args.baseline}, cwd=args.baseline)
+            )
         binary = router_binary()
         if binary:
             targets["vllm-router"] = f"http://127.0.0.1:{router}"
@@ -119,16 +122,11 @@ def main() -> None:
         for ratio in ratios:
             traced, name = free_port(), f"hoist+tracing@{ratio}"
             targets[name] = f"http://127.0.0.1:{traced}"
-            gateways[name] = stack.enter_context(process(
-                pinned([py, "-m", "data_plane.gateway", "--discovery", "static", "--upstream",
-                        f"m={upstream}", "--port", str(traced), *_workers(args.workers)],
-                       args.proxy_cpus),
-                targets[name] + "/readyz",
-                env={"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096",
-                     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}",
-                     "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                     "OTEL_TRACES_SAMPLER_ARG": ratio},
-            ))  # fmt: skip
+            gateways[name] = stack.enter_context(_hoist(upstream, traced, args, {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": ratio,
+            }))  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         load = {"connections": args.connections, "threads": args.wrk_threads,
                 "cpus": args.load_cpus, "script": script.name}  # fmt: skip
@@ -145,6 +143,11 @@ def main() -> None:
         if ratios:
             with urllib.request.urlopen(f"http://127.0.0.1:{sink}/health") as answer:
                 print("otlp sink received:", answer.read().decode())
+    _report(results, args)
+
+
+def _report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    """The medians as a table, the per-round ratios, and the traced and baseline ratios."""
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     print(f"machine: {machine()}; {args.connections} connections, {args.rounds} x {args.duration} s rounds,"
           f" cpus upstream={args.upstream_cpus} proxy={args.proxy_cpus} load={args.load_cpus},"
@@ -164,12 +167,32 @@ def main() -> None:
     if peer:
         print("hoist / vllm-router per round:",
               [round(h["rps"] / r["rps"], 2) for h, r in zip(results["hoist"], results["vllm-router"], strict=True)])  # fmt: skip
+    if args.baseline:
+        print("hoist / hoist@baseline per round:",
+              [round(h["rps"] / b["rps"], 2) for h, b in zip(results["hoist"], results["hoist@baseline"], strict=True)],
+              f"CPU per request {med['hoist']['cpu_us'] / med['hoist@baseline']['cpu_us']:.2f}x")  # fmt: skip
     off = med["hoist"]
     for name, on in med.items():
         if name.startswith("hoist+tracing"):
             print(f"{name} / hoist: throughput {on['rps'] / off['rps']:.2f}x,"
                   f" p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x,"
                   f" CPU per request {on['cpu_us'] / off['cpu_us']:.2f}x")  # fmt: skip
+
+
+def _hoist(
+    upstream: str,
+    port: int,
+    args: argparse.Namespace,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """A Hoist gateway on `port` in front of `upstream` (from checkout `cwd`, default this)."""
+    argv = [sys.executable, "-m", "data_plane.gateway", "--discovery", "static",
+            "--upstream", f"m={upstream}", "--port", str(port), *_workers(args.workers)]  # fmt: skip
+    base = {"LOG_LEVEL": "warning", "MAX_CONCURRENT_REQUESTS": "4096"}
+    return process(
+        pinned(argv, args.proxy_cpus), f"http://127.0.0.1:{port}/readyz", base | (env or {}), cwd
+    )
 
 
 def _workers(workers: int | None) -> list[str]:

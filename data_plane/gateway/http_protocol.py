@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with a deadline on the request head.
+"""uvicorn's httptools protocol with a deadline on the request head, and one write per answer.
 
 uvicorn closes a kept-alive connection that stays idle, but a connection that opens and
 then sends its request line and headers slowly, or never finishes them, is held forever:
@@ -6,6 +6,13 @@ a few thousand of those (slowloris) take every file descriptor. Here every reque
 must be complete within `head_timeout_s` of the connection opening or of the request's
 first byte; otherwise the connection is closed. Nothing is added once the head is in: the
 body has its own deadline (`body_timeout_s`), the answer the upstream's.
+
+uvicorn writes an answer's status line and headers as soon as the app starts the answer,
+and its body separately: two `send` calls, where one would do. Each request's writes go
+through a `HeldHead` that keeps the first write (the head) until the next one (the body,
+or a stream's first chunk) and sends both together; a head with nothing after it leaves
+at the end of the event loop's current pass. Under load those system calls were ~15% of a
+worker's CPU (py-spy, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,6 +21,52 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class HeldHead:
+    """One request's view of its connection's transport: the first write waits for the next.
+
+    Order is kept: every write after a held one leaves with it, in one call. A close sends
+    what is held first. Anything else is the transport's own (`__getattr__`).
+    """
+
+    __slots__ = ("_first", "_held", "_loop", "_transport")
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._first = True
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif self._first:
+            self._first = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send what is held, if anything (and the connection is still open)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
@@ -30,7 +83,12 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # not an upgrade: a new request's cycle
+            # Its task has not run yet: everything it writes goes through its own HeldHead.
+            cycle.transport = HeldHead(self.transport, self.loop)  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

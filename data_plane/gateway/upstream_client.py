@@ -80,9 +80,15 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self._tracking = False
         self.last_data = 0.0
-        self._clock = asyncio.get_running_loop().time
+        # Kept: on Python 3.11 every asyncio.get_running_loop() is a getpid system call.
+        self._loop = asyncio.get_running_loop()
+        self._clock = self._loop.time
 
     # --- one exchange ---------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """The event loop's time."""
+        return self._clock()
 
     def begin(self, data: bytes) -> None:
         self.headers = []
@@ -145,7 +151,7 @@ class _Connection(asyncio.Protocol):
         """Until the protocol has news; raises the connection's error, if any, first."""
         if self._error is not None:
             raise self._error
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter = self._loop.create_future()
         try:
             await waiter
         finally:
@@ -352,7 +358,7 @@ class UpstreamClient:
         if not conn.reusable or self._closed:
             conn.transport.close()
             return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = conn.clock()
         self._idle.setdefault(conn.address, deque()).append(conn)
 
     def forget(self, conn: _Connection) -> None:

@@ -130,7 +130,7 @@ class ProxyEndpoint:
             if trace is not None:
                 trace.end(status_class)
             return
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         # Most answers come back sooner than a client gives up: watch for a disconnect only
         # once the request has taken a while (a task per request costs on the hot path).
