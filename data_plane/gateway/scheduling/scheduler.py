@@ -87,7 +87,7 @@ class Scheduler:
         tenant = flow[0] if self._fair else DEFAULT_FLOW
         if tenant:
             shares.seen(tenant, flow[1], loop.time())
-        admits = self._admits(route, adapter, tried, shares, tenant)
+        admits: Callable[[], bool] | None = None  # built at the first wait: most never wait
         while True:
             now = loop.time()
             # tenancy hook: headroom for tenants under their share, and their overcommit
@@ -111,6 +111,8 @@ class Scheduler:
                 return replica
             if queued_since is None:
                 queued_since = loop.time()
+            if admits is None:
+                admits = self._admits(route, adapter, tried, shares, tenant)
             await self._wait(route.name, flow, admits, deadline - loop.time())
 
     async def _wait(
