@@ -12,6 +12,7 @@ import uvicorn
 
 from data_plane.gateway.__main__ import build
 from data_plane.gateway.app import HotPaths
+from data_plane.gateway.http_protocol import head_timeout_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import GatewaySettings
 
@@ -31,10 +32,11 @@ class RunningGateway:
 async def run_gateway(**settings: Any) -> AsyncIterator[RunningGateway]:
     settings.setdefault("port", 0)
     settings.setdefault("load_poll_interval_s", 0)
-    app = build(GatewaySettings(**settings))
-    config = uvicorn.Config(
+    gateway_settings = GatewaySettings(**settings)
+    app = build(gateway_settings)
+    config = uvicorn.Config(  # the production protocol (head deadline, one write per answer)
         app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws="none",
-        access_log=False,
+        access_log=False, http=head_timeout_protocol(gateway_settings.header_timeout_s),
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
