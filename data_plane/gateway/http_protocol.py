@@ -3,11 +3,9 @@
 uvicorn closes a kept-alive connection that stays idle, but a connection that opens and
 then sends its request line and headers slowly, or never finishes them, is held forever:
 a few thousand of those (slowloris) take every file descriptor. Here every request head
-must be complete within `head_timeout_s` of the connection opening or of the first read
-that ends inside it; otherwise the connection is closed. So a head that arrives whole in
-one read (nearly all of them) costs no timer: one per request is 3-6 us in uvloop. Nothing
-is added once the head is in: the body has its own deadline (`body_timeout_s`), the answer
-the upstream's.
+must be complete within `head_timeout_s` of the connection opening or of the request's
+first byte; otherwise the connection is closed. Nothing is added once the head is in: the
+body has its own deadline (`body_timeout_s`), the answer the upstream's.
 
 uvicorn writes an answer's status line and headers as soon as the app starts the answer,
 and its body separately: two `send` calls, where one would do. Each request's writes go
@@ -74,24 +72,16 @@ class HeldHead:
 class HeadTimeoutProtocol(HttpToolsProtocol):
     head_timeout_s: float = 10.0
     _head_timer: asyncio.TimerHandle | None = None
-    _in_head = False
-    """A request's first bytes have been parsed, its head is not complete yet."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._in_head:  # the read ended mid-head: from now on the head has a deadline
-            self._arm()
-
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        self._arm()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
         self._disarm()
         before = self.cycle
         super().on_headers_complete()

@@ -28,7 +28,6 @@ from data_plane.gateway.fleet_watch import count_replicas, poll_load
 from data_plane.gateway.health import HealthPolicy
 from data_plane.gateway.kv_events.service import KvEvents
 from data_plane.gateway.kv_events.settings import KvEventsSettings
-from data_plane.gateway.late_calls import LateCalls
 from data_plane.gateway.limits import SlotPool
 from data_plane.gateway.metrics import GatewayMetrics
 from data_plane.gateway.scheduling.scheduler import Scheduler
@@ -60,11 +59,6 @@ def new_session(settings: GatewaySettings) -> aiohttp.ClientSession:
             total=None, connect=None, sock_connect=settings.connect_timeout_s, sock_read=None
         ),
     )
-
-
-LATE_CALL_DELAY_S = 0.02
-"""How long a request runs before its disconnect watch and first-byte deadline are set up
-(up to twice this): most are answered sooner and never need them."""
 
 
 class Gateway:
@@ -145,8 +139,6 @@ class Gateway:
         self._closers: list[Callable[[], Awaitable[None]]] = []  # closed at stop()
         self._refreshed = asyncio.Event()
         self.watchdog = Watchdog(self)
-        self.late = LateCalls(LATE_CALL_DELAY_S)
-        """The hot path's deferred safety nets: disconnect watches, first-byte deadlines."""
         self.draining = False
         """SIGTERM came: /readyz fails and answers close their connections (drain.py)."""
 
@@ -227,7 +219,6 @@ class Gateway:
         if self._upstream is not None:
             await self._upstream.close()
             self._upstream = None
-        self.late.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

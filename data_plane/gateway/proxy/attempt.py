@@ -4,8 +4,6 @@ answer the client, or report the failure before it so that another replica may b
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from functools import partial
 
 from data_plane.gateway.engine_errors import as_openai_error
 from data_plane.gateway.fleet import Replica
@@ -26,29 +24,6 @@ from data_plane.gateway.upstream_client import (
 )
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-
-
-async def _first_bytes(
-    gw: Gateway, address: Address, head: bytes, body: bytes, stream: bool
-) -> tuple[UpstreamResponse, bytes]:
-    """The answer and its first bytes: the whole body, or a stream's first chunk (its
-    headers are held until then: a failure before it can still be retried elsewhere)."""
-    response = await gw.upstream.post(address, head, body)
-    try:
-        if stream and response.status == 200:
-            return response, await response.readany()
-        return response, await response.read()
-    except BaseException:
-        response.close()
-        raise
-
-
-def _set_deadline(timeout: asyncio.Timeout, when: float) -> None:
-    """Give a still-waiting attempt its first-byte deadline (unless the watchdog already
-    brought one forward: `InFlight.abort`)."""
-    if timeout.when() is None and not timeout.expired():
-        with contextlib.suppress(RuntimeError):  # the wait ended in the meantime
-            timeout.reschedule(when)
 
 
 async def try_replica(  # noqa: PLR0912, PLR0917 - one place for every way an attempt can end
@@ -78,20 +53,19 @@ async def try_replica(  # noqa: PLR0912, PLR0917 - one place for every way an at
         max_tokens=exchange.fields.max_tokens,
     )
     in_flight: InFlight | None = None
-    loop = asyncio.get_running_loop()
     try:
         try:
-            # The deadline's timer is set only if the answer is not in by the next tick or
-            # two (`late`): most are, and a timer per attempt costs (late_calls.py).
-            async with asyncio.timeout(None) as timeout:
-                in_flight = InFlight(timeout, loop.time())
+            async with asyncio.timeout(limit) as timeout:
+                in_flight = InFlight(timeout, asyncio.get_running_loop().time())
                 replica.attempts.add(in_flight)
-                arm = gw.late.defer(partial(_set_deadline, timeout, in_flight.sent + limit), loop)
-                try:
-                    response, payload = await _first_bytes(gw, address, head, body, stream)
-                finally:
-                    arm.cancel()
+                response = await gw.upstream.post(address, head, body)
                 status = response.status
+                if stream and status == 200:
+                    # Hold the headers until the first chunk: a failure before it can
+                    # still be retried elsewhere.
+                    payload = await response.readany()
+                else:
+                    payload = await response.read()
         except TimeoutError:
             return Failed(Failure.TIMEOUT)
         except (UpstreamConnectError, UpstreamDisconnectedError) as exc:

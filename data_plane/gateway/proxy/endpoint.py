@@ -41,6 +41,8 @@ from data_plane.gateway.upstream_client import Address
 
 log = logging.getLogger("hoist.gateway.proxy")
 
+_WATCH_AFTER_S = 0.02
+
 
 class ProxyEndpoint:
     def __init__(self, gateway: Gateway, endpoint: Endpoint, upstream_path: str) -> None:
@@ -131,10 +133,9 @@ class ProxyEndpoint:
         task = asyncio.current_task(loop)
         assert task is not None
         # Most answers come back sooner than a client gives up: watch for a disconnect only
-        # once the request has taken a while (a task per request costs on the hot path;
-        # so does a timer per request, hence the shared one of `late`).
+        # once the request has taken a while (a task per request costs on the hot path).
         watcher = DisconnectWatcher(receive, exchange, task)
-        start_watching = gw.late.defer(watcher.start, loop)
+        start_watching = loop.call_later(_WATCH_AFTER_S, watcher.start)
         try:
             status = await self._admitted(exchange, route, adapter)
         except asyncio.CancelledError:
