@@ -116,7 +116,8 @@ class GatewaySettings(BaseSettings):
     """A client that takes longer to send its body gets 408."""
     header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """A connection that has not sent a whole request head this long after it opened (or
-    after its previous answer) is closed: no slot is held by a client that never finishes."""
+    after the first byte of a later request on it) is closed: no slot is held by a client
+    that never finishes. Between requests, uvicorn's keep-alive timeout applies."""
     max_request_tokens: Annotated[int, Field(ge=1)] = 262_144
     """Most completion tokens one request may ask for: `n` (128 at most, as OpenAI) x the
     prompts of a batch completion x `max_tokens`; more get 400. A Tenant may set its own

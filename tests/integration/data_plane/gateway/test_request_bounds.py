@@ -125,7 +125,7 @@ async def test_a_request_head_that_never_ends_is_closed(engine: FakeVllm) -> Non
         assert (await reader.readline()).startswith(b"HTTP/1.1 200")
         # ... and the next head on that kept-alive connection, left unfinished, closes it.
         await reader.readuntil(b"\r\n\r\n")
-        await asyncio.sleep(1.0)  # past the deadline: it counts from the unfinished read
+        await asyncio.sleep(1.0)  # past the deadline: it counts from the next head's first byte
         writer.write(b"GET /healthz HTTP/1.1\r\nHo")
         await writer.drain()
         async with asyncio.timeout(30):
