@@ -42,13 +42,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield running
 
 
-def _routable(stack: EmbeddedStack, model: str) -> bool:
-    status, _ = _send(
-        "POST",
-        f"{stack.gateway_url}/v1/completions",
-        {"model": model, "prompt": "x", "max_tokens": 1},
-    )
-    return status == 200
+def _routable(stack: EmbeddedStack, model: str, status: int = 200) -> bool:
+    """Every gateway worker routes `model` (answers `status` for it): `hoist up` runs one per core, each learning the
+    fleet on its own poll, and each request here is a new connection, which the kernel
+    gives to any of them (SO_REUSEPORT). 16 answers in a row leave a 2^-15 chance that a
+    worker which does not know it yet was never asked."""
+    for _ in range(16):
+        got, _ = _send(
+            "POST",
+            f"{stack.gateway_url}/v1/completions",
+            {"model": model, "prompt": "x", "max_tokens": 1},
+        )
+        if got != status:
+            return False
+    return True
 
 
 @pytest.fixture
@@ -130,6 +137,7 @@ def test_adapter_added_through_the_gateway_is_placed_used_and_removed(
     wait_until(
         lambda: "chat" not in {m.id for m in client.models.list()}, "chat to leave /v1/models", 30
     )
+    wait_until(lambda: _routable(stack, "chat", 404), "every worker to forget chat", 30)
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="chat", prompt="Hi", max_tokens=4)
 
