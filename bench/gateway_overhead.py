@@ -4,7 +4,8 @@ Targets, all in front of the same fast static upstream (bench/static_upstream.py
 direct (no proxy), vLLM's Rust router (`vllm-router --policy round_robin`) and Hoist's
 gateway. wrk drives each in turn, rounds alternate; medians are reported with ratios.
 `--baseline DIR` adds a Hoist gateway run from another checkout (e.g. `git worktree add
-/tmp/base main`), beside this one: a change measured against what it changes. `--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
+/tmp/base main`), beside this one: a change measured against what it changes.
+`--tracing 1,0.1` adds a Hoist gateway per ratio that traces that share of the requests
 (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`; OTLP/HTTP to bench/otlp_sink.py), beside
 the untraced one. For Hoist's gateways and the router the CPU time they spent per request
 is reported too (their processes' user + system time over each run, threads and worker
