@@ -23,6 +23,7 @@ from opentelemetry.trace import Tracer
 
 from data_plane.gateway.adapters.source_check import SourceChecker
 from data_plane.gateway.discovery import Discovery, DiscoveryError, WatchingDiscovery
+from data_plane.gateway.discovery.reads import DiscoveryReads
 from data_plane.gateway.fleet import Fleet, FleetSettings
 from data_plane.gateway.fleet_watch import count_replicas, poll_load
 from data_plane.gateway.health import HealthPolicy
@@ -43,6 +44,13 @@ from data_plane.telemetry import stop_tracing
 log = logging.getLogger("hoist.gateway")
 
 DiscoveryFactory = Callable[[aiohttp.ClientSession], Discovery]
+
+MISS_READ_SPACING_S = 0.1
+"""Reads of discovery for requests naming unknown models begin at most this often."""
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def new_session(settings: GatewaySettings) -> aiohttp.ClientSession:
@@ -137,7 +145,8 @@ class Gateway:
         self.discovery: Discovery | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []  # closed at stop()
-        self._refreshed = asyncio.Event()
+        self.reads = DiscoveryReads(self._read_discovery, _loop_time, MISS_READ_SPACING_S)
+        """Discovery reads in order, and a fresh one for a request naming an unknown model."""
         self.watchdog = Watchdog(self)
         self.draining = False
         """SIGTERM came: /readyz fails and answers close their connections (drain.py)."""
@@ -207,6 +216,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.reads.close()
         if self.shared_shares is not None:
             await self.shared_shares.close()
         if isinstance(self.discovery, WatchingDiscovery):
@@ -230,6 +240,9 @@ class Gateway:
 
     async def refresh(self) -> bool:
         """Read discovery once; False (and the last snapshot kept) when it fails."""
+        return await self.reads.read()
+
+    async def _read_discovery(self) -> bool:
         if self.discovery is None:
             return False
         try:
@@ -246,7 +259,6 @@ class Gateway:
                 self.metrics.forget_replica(replica.model, replica.name)
         self.scheduler.fleet_changed.notify_all()
         self.update_replica_gauges()
-        self._refreshed.set()
         return True
 
     async def _discovery_loop(self) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from data_plane.gateway.engine_errors import as_openai_error
 from data_plane.gateway.errors import (
     GatewayError,
+    ModelNotFoundError,
     NoReadyReplicaError,
     OverCapacityError,
     UpstreamTimeoutError,
@@ -112,7 +113,11 @@ class ProxyEndpoint:
             if tenant is not None and tenant.max_request_tokens is not None:
                 cap = tenant.max_request_tokens
             check_token_bound(fields, cap, gw.settings.assumed_max_tokens)
-            route, adapter = gw.fleet.resolve(exchange.fields.model)
+            try:
+                route, adapter = gw.fleet.resolve(fields.model)
+            except ModelNotFoundError:  # maybe only new to this worker: read the source again
+                await gw.reads.since(exchange.arrived)
+                route, adapter = gw.fleet.resolve(fields.model)
             if trace is not None:
                 trace.routed(route.name, adapter, caller.name)
             if caller.tenant is not None:  # tenancy hook: 403/404/429, cache salt, usage

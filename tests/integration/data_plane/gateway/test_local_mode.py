@@ -364,3 +364,41 @@ async def test_a_relative_source_too_long_once_resolved_is_a_400(
         async with http.post("/v1/adapters", json=flat) as resp:
             assert resp.status == 400
             assert (await resp.json())["error"]["param"] == "source"
+
+
+async def test_a_model_new_to_this_worker_is_read_again_not_404(
+    admin: FakeAdmin, engine: FakeVllm
+) -> None:
+    """Another worker (or the adapter API) made it known: this worker's next poll is far off,
+    so the miss reads the admin API once more and routes instead of answering 404."""
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=3600) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        admin.models[0]["replicas"][0]["adapters"].append("fresh")
+        admin.adapters["fresh"] = {
+            "metadata": {"name": "fresh"},
+            "spec": {"baseModel": "llama"},
+            "status": {"phase": "Ready"},
+        }
+        engine.adapters.add("fresh")
+        reply = await client.completions.create(model="fresh", prompt="x", max_tokens=1)
+        assert reply.choices[0].text == "t0"
+
+
+async def test_unknown_models_share_few_reads_and_are_404(admin: FakeAdmin) -> None:
+    async with (
+        run_gateway(discovery="local", admin_url=admin.url, discovery_interval_s=3600) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        before = admin.state_requests
+        asks = [
+            client.completions.create(model=f"nope-{i}", prompt="x", max_tokens=1)
+            for i in range(40)
+        ]
+        answers = await asyncio.gather(*asks, return_exceptions=True)
+        assert all(isinstance(a, openai.NotFoundError) for a in answers), answers
+        assert all(a.code == "model_not_found" for a in answers)  # type: ignore[union-attr]
+        # one read for the misses that arrived before it began, one for those that came
+        # during it, and so on: far fewer than one per request
+        assert 1 <= admin.state_requests - before <= 4
