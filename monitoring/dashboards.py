@@ -286,6 +286,24 @@ def overview() -> Dashboard:
                         "s",
                         _quantiles("gateway_tenant_queue_seconds", "tenant")[1:],
                     ),
+                    Panel(
+                        "Shared admission state",
+                        "Gateway processes deciding fair shares and caps alone (Redis out of"
+                        " reach), and failed syncs; empty without tenant_redis_url.",
+                        "short",
+                        (
+                            Query(
+                                "count(gateway_share_sync_up == 0) or vector(0)",
+                                "processes deciding alone",
+                            ),
+                            _sum(
+                                "kind",
+                                _rate("gateway_share_sync_errors_total"),
+                                "sync {{kind}}",
+                                rare=True,
+                            ),
+                        ),
+                    ),
                 ),
             ),
         ),
