@@ -32,6 +32,9 @@ CONDITION_SPEC_VALID: Final = "SpecValid"
 CONDITION_PROGRESSING: Final = "Progressing"
 CONDITION_SCALING: Final = "Scaling"
 CONDITION_ENGINE_STABLE: Final = "EngineStable"
+CONDITION_KV_EVENT_ROUTING: Final = "KvEventRouting"
+"""Only on `routingPolicy: precise-prefix` Models: whether the engines publish the KV-cache
+events that policy routes by."""
 
 # Default ports of the embedded default and the container images.
 GATEWAY_PORT: Final = 8080

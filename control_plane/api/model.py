@@ -198,6 +198,9 @@ class ModelStatus(Strict):
     them: a crash, or a failed liveness probe (an engine that stopped answering past the
     sidecar's bound). The `EngineStable` condition says which pod restarted last, and why."""
     conditions: list[Condition] = Field(default_factory=list)
+    """`SpecValid`, `Ready`, `Progressing` and `EngineStable`; on a `precise-prefix` Model also
+    `KvEventRouting` (False, reason `NoEvents`, where its engine publishes no KV-cache events
+    and requests are routed as with `default`)."""
     observed_generation: int | None = None
 
 

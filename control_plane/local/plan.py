@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from control_plane.api import EngineKind, Model
-from control_plane.api.simulator_args import simulator_argv
+from control_plane.api.constants import KV_EVENTS_PORT_OFFSET
+from control_plane.api.simulator_args import publishes_kv_events, simulator_argv
 
 
 class Role(StrEnum):
@@ -39,6 +40,8 @@ class ProcessSpec:
     replica: int | None = None
     metrics_port: int | None = None
     """A second port the process serves its own /metrics on (the real engine's engine_api)."""
+    kv_events_port: int | None = None
+    """Where the engine publishes its KV-cache events (ZMQ; `precise-prefix` simulators)."""
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -86,8 +89,8 @@ class Plan:
 
     @property
     def ports(self) -> tuple[int, ...]:
-        extra = tuple(p.metrics_port for p in self.processes if p.metrics_port is not None)
-        return tuple(p.port for p in self.processes) + extra
+        extra = (port for p in self.processes for port in (p.metrics_port, p.kv_events_port))
+        return tuple(p.port for p in self.processes) + tuple(p for p in extra if p is not None)
 
 
 def replica_slots(model: Model, max_autoscaled: int) -> int:
@@ -144,6 +147,7 @@ def _replica(model: Model, index: int, slot: int, settings: PlanSettings) -> Rep
         argv=argv,
         port=engine_port,
         metrics_port=metrics_port,
+        kv_events_port=engine_port + KV_EVENTS_PORT_OFFSET if publishes_kv_events(model) else None,
         health_path="/health",
         ready_timeout_s=settings.engine_ready_timeout_s,
         model=model.metadata.name,

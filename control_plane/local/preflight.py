@@ -41,6 +41,11 @@ def check_ports(the_plan: Plan, settings: SupervisorSettings) -> list[str]:
         for p in the_plan.processes
         if p.metrics_port is not None
     ]
+    wanted += [
+        (p.kv_events_port, "127.0.0.1", f"{p.name} KV-cache events")
+        for p in the_plan.processes
+        if p.kv_events_port is not None
+    ]
     problems = []
     seen: dict[int, str] = {}
     for port, host, who in wanted:

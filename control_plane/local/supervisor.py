@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from control_plane.api.liveness import RestartReason
+from control_plane.api.simulator_args import kv_events_problem
 from control_plane.documents import Declarations
 from control_plane.local import admin_token
 from control_plane.local.adapter_loop import AdapterLoop
@@ -125,6 +126,10 @@ class Supervisor:
         restored = sorted(a.metadata.name for a in self._store if a.metadata.name not in declared)
         for line in restore_notes(restored, self._store.root, self.settings.store_dir):
             self.report.plain(line)
+        for model in self.declarations.models:
+            problem = kv_events_problem(model)
+            if problem is not None:
+                self.report.plain(f"note: Model {model.metadata.name}: {problem}")
         for adapter in self.declarations.adapters:
             self._store.declare(adapter)  # declared adapters join those added through the API
         async with (

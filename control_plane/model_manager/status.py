@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from control_plane.api import Condition, ConditionStatus, Model, ModelPhase, ModelStatus
+from control_plane.api import (
+    Condition,
+    ConditionStatus,
+    Model,
+    ModelPhase,
+    ModelStatus,
+    RoutingPolicy,
+)
 from control_plane.api.common import set_condition
 from control_plane.api.constants import (
+    CONDITION_KV_EVENT_ROUTING,
     CONDITION_PROGRESSING,
     CONDITION_READY,
     CONDITION_SPEC_VALID,
 )
+from control_plane.api.simulator_args import kv_events_problem
 from control_plane.model_manager.engine_restarts import engine_restarts, engine_stable_condition
 from control_plane.model_manager.resources import desired_replicas
 
@@ -101,6 +110,7 @@ def model_status(
         ),
         now=now,
     )
+    conditions = _kv_event_routing(model, conditions, gen, now)
     restarts = previous.engine_restarts
     if pods is not None:
         seen = engine_restarts(pods)
@@ -117,6 +127,29 @@ def model_status(
         conditions=conditions,
         observed_generation=gen,
     )
+
+
+def _kv_event_routing(
+    model: Model, conditions: list[Condition], gen: int | None, now: datetime
+) -> list[Condition]:
+    """`KvEventRouting` on a `precise-prefix` Model (False where its engine publishes no
+    events); gone from any other."""
+    if model.spec.routing_policy is not RoutingPolicy.PRECISE_PREFIX:
+        return [c for c in conditions if c.type != CONDITION_KV_EVENT_ROUTING]
+    problem = kv_events_problem(model)
+    if problem is None:
+        condition = _cond(
+            CONDITION_KV_EVENT_ROUTING,
+            ConditionStatus.TRUE,
+            "EventsPublished",
+            "the engines publish KV-cache events; the gateway routes by them",
+            gen,
+        )
+    else:
+        condition = _cond(
+            CONDITION_KV_EVENT_ROUTING, ConditionStatus.FALSE, "NoEvents", problem, gen
+        )
+    return set_condition(conditions, condition, now=now)
 
 
 def invalid_model_status(

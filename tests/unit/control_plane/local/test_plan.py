@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
+from dataclasses import replace
 
 from control_plane.api import Model
+from control_plane.api.constants import KV_EVENTS_PORT_OFFSET
 from control_plane.local.plan import PlanSettings, Role, plan
+from control_plane.local.preflight import check_ports
+from control_plane.local.settings import SupervisorSettings
+from tests.support.ports import free_port
 
 SETTINGS = PlanSettings(
     python="/py",
@@ -130,3 +136,29 @@ def test_a_simulated_embedding_model_runs_the_simulators_pooling_runner() -> Non
     [replica] = plan([embed], SETTINGS).replicas
     argv = replica.engine.argv
     assert argv[argv.index("--runner") + 1] == "pooling"
+
+
+def precise(name: str, engine: str) -> Model:
+    spec = {"source": "s", "engine": engine, "replicas": 1, "routingPolicy": "precise-prefix"}
+    return Model.model_validate({"metadata": {"name": name}, "spec": spec})
+
+
+def test_a_precise_prefix_simulator_claims_its_kv_events_port() -> None:
+    both = plan([precise("a", "sim"), precise("b", "vllm")], SETTINGS)
+    sim, real = both.replicas
+    assert sim.engine.kv_events_port == sim.engine.port + KV_EVENTS_PORT_OFFSET
+    assert real.engine.kv_events_port is None  # vLLM is not given --kv-events-config
+    assert sim.engine.kv_events_port in both.ports
+
+
+def test_preflight_names_a_taken_kv_events_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        engine_base = port - KV_EVENTS_PORT_OFFSET
+        the_plan = plan([precise("a", "sim")], replace(SETTINGS, engine_base_port=engine_base))
+        settings = SupervisorSettings(
+            engine_base_port=engine_base, gateway_port=free_port(), admin_port=free_port()
+        )
+        problems = check_ports(the_plan, settings)
+    assert any(f"port {port} (a-0/engine KV-cache events)" in p for p in problems), problems

@@ -206,6 +206,24 @@ def test_scaled_to_zero_and_invalid() -> None:
     assert next(c for c in bad.conditions if c.type == "SpecValid").status == "False"
 
 
+def test_kv_event_routing_says_whether_precise_prefix_has_events() -> None:
+    sim = model_status(model(engine="sim", routingPolicy="precise-prefix"), None, now=T0)
+    [published] = [c for c in sim.conditions if c.type == "KvEventRouting"]
+    assert (published.status, published.reason) == ("True", "EventsPublished")
+
+    real = model(engine="vllm", routingPolicy="precise-prefix")
+    status = model_status(real, None, now=T0)
+    [missing] = [c for c in status.conditions if c.type == "KvEventRouting"]
+    assert (missing.status, missing.reason) == ("False", "NoEvents")
+    assert "engine vllm publishes none" in missing.message
+    assert "routed as with routingPolicy default" in missing.message
+
+    # back to another policy: the condition goes with it
+    later = model(engine="vllm").model_copy(update={"status": status})
+    assert all(c.type != "KvEventRouting" for c in model_status(later, None, now=T0).conditions)
+    assert all(c.type != "KvEventRouting" for c in model_status(model(), None, now=T0).conditions)
+
+
 def test_engine_options_reach_the_engine_command_line() -> None:
     """The Deployment carries the whole spec to engine_api, which renders vLLM's flags."""
     from data_plane.inference.engine_api.args import build_launch
