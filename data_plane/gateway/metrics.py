@@ -7,6 +7,7 @@ come from the fleet. Never a request id.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from typing import TypeVar
@@ -144,9 +145,12 @@ class GatewayMetrics:
             "gateway_discovery_errors_total", "Failed discovery refreshes.", registry=r
         )
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+        self._moves: dict[tuple[Counter | Gauge, tuple[str, ...]], float] = {}
+        """What `add` gathered in this pass of the event loop, applied by `flush`."""
 
     def exposition(self) -> bytes:
         """The text format; with several worker processes, the sum over all of them."""
+        self.flush()
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             combined = CollectorRegistry()
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
@@ -163,6 +167,7 @@ class GatewayMetrics:
     def forget_replica(self, model: str, replica: str) -> None:
         """Drop a replica's series once it is gone (pods come and go; labels stay bounded)."""
         for metric in (self.replica_in_flight, self.ejections):
+            self._moves.pop((metric, (model, replica)), None)  # a late move must not revive it
             with contextlib.suppress(KeyError):
                 metric.remove(model, replica)
             self._children.pop((id(metric), (model, replica)), None)
@@ -175,3 +180,30 @@ class GatewayMetrics:
             found = metric.labels(*labels)
             self._children[key] = found
         return found  # type: ignore[return-value]
+
+    def add(self, metric: Counter | Gauge, *labels: str, amount: float = 1) -> None:
+        """`metric.labels(*labels).inc(amount)`, applied at the end of this pass of the event
+        loop together with every other move of the pass (at once, without a loop).
+
+        The hot path's counters and in-flight gauges move several times per request; summed
+        per series first, each series is written once per pass (a request's +1 and -1 within
+        one pass cancel out), where each write costs a lock, label checks and, with several
+        workers, a store into the shared metrics file. `/metrics` flushes before it reads, so
+        it never lags; another worker's series lag by at most one pass of its loop."""
+        key = (metric, labels)
+        moves = self._moves
+        if not moves:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nothing to gather with
+                metric.labels(*labels).inc(amount)
+                return
+        moves[key] = moves.get(key, 0) + amount
+
+    def flush(self) -> None:
+        """Apply what `add` gathered."""
+        moves, self._moves = self._moves, {}
+        for (metric, labels), amount in moves.items():
+            child = self.child(metric, *labels)  # the series exists even when it nets to 0
+            if amount:
+                child.inc(amount)

@@ -131,7 +131,7 @@ class ProxyEndpoint:
         except GatewayError as exc:
             await exchange.fail(exc)
             status_class = f"{exc.status // 100}xx"
-            metrics.child(metrics.requests, UNKNOWN, "", self.endpoint, status_class).inc()
+            metrics.add(metrics.requests, UNKNOWN, "", self.endpoint, status_class)
             if trace is not None:
                 trace.end(status_class)
             return
@@ -163,7 +163,7 @@ class ProxyEndpoint:
             watcher.cancel()
             if exchange.caller.admitted:  # tenancy hook: release the quota slot, charge tokens
                 await gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())
-        metrics.child(metrics.requests, route.name, adapter or "", self.endpoint, status).inc()
+        metrics.add(metrics.requests, route.name, adapter or "", self.endpoint, status)
         metrics.child(metrics.latency, route.name, self.endpoint).observe(
             loop.time() - exchange.arrived
         )
@@ -186,12 +186,12 @@ class ProxyEndpoint:
                     "The gateway is at its concurrency limit; retry shortly.",
                     retry_after_s=gw.settings.retry_after_s,
                 )
-        in_flight = gw.metrics.child(gw.metrics.in_flight, route.name)
-        in_flight.inc()
+        metrics = gw.metrics
+        metrics.add(metrics.in_flight, route.name)
         try:
             return await self._serve(exchange, route, adapter)
         finally:
-            in_flight.dec()
+            metrics.add(metrics.in_flight, route.name, amount=-1)
             gw.admission.release()
 
     async def _serve(self, exchange: Exchange, route: ModelRoute, adapter: str | None) -> str:

@@ -19,9 +19,9 @@ def count_tokens(gw: Gateway, series: Series, payload: bytes, trace: RequestSpan
     prompt = _PROMPT_TOKENS.search(tail) or _PROMPT_TOKENS.search(payload)
     completion = _COMPLETION_TOKENS.search(tail) or _COMPLETION_TOKENS.search(payload)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
+        gw.metrics.add(gw.metrics.prompt_tokens, *series, amount=int(prompt.group(1)))
     if completion is not None:
-        gw.metrics.child(gw.metrics.output_tokens, *series).inc(int(completion.group(1)))
+        gw.metrics.add(gw.metrics.output_tokens, *series, amount=int(completion.group(1)))
 
 
 def count_stream(  # noqa: PLR0917
@@ -37,9 +37,9 @@ def count_stream(  # noqa: PLR0917
     prompt = _PROMPT_TOKENS.search(tail)
     completion = _COMPLETION_TOKENS.search(tail)
     if prompt is not None:
-        gw.metrics.child(gw.metrics.prompt_tokens, *series).inc(int(prompt.group(1)))
+        gw.metrics.add(gw.metrics.prompt_tokens, *series, amount=int(prompt.group(1)))
     # Without usage: one chunk per token, less the closing `[DONE]`.
     tokens = int(completion.group(1)) if completion is not None else max(0, events - 1)
-    gw.metrics.child(gw.metrics.output_tokens, *series).inc(tokens)
+    gw.metrics.add(gw.metrics.output_tokens, *series, amount=tokens)
     if tokens > 1:
         gw.metrics.child(gw.metrics.tpot, *series).observe(after_first / (tokens - 1))

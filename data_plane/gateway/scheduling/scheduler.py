@@ -103,11 +103,11 @@ class Scheduler:
             if candidates and allowance is not WAIT:
                 index, reason = route.policy.choose(candidates, request)
                 metrics = self._metrics
-                metrics.child(metrics.routing, route.name, route.policy_name, reason).inc()
+                metrics.add(metrics.routing, route.name, route.policy_name, reason)
                 replica = candidates[index]
                 replica.in_flight += 1
                 self._took(shares, flow[0], tenant, queued_since, loop.time())
-                metrics.child(metrics.replica_in_flight, route.name, replica.name).inc()
+                metrics.add(metrics.replica_in_flight, route.name, replica.name)
                 return replica
             if queued_since is None:
                 queued_since = loop.time()
@@ -205,7 +205,8 @@ class Scheduler:
         if tenant and self._fair:  # tenancy hook
             self.shares[replica.model].released(tenant, asyncio.get_running_loop().time())
         if not replica.retired:  # a retired replica's series is gone: do not bring it back
-            self._metrics.child(self._metrics.replica_in_flight, replica.model, replica.name).dec()
+            metrics = self._metrics
+            metrics.add(metrics.replica_in_flight, replica.model, replica.name, amount=-1)
         wakeups = self.wakeups.get(replica.model)
         if wakeups:
             wakeups.notify()
