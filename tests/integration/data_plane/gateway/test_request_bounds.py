@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import openai
+import orjson
 import pytest
 
 from data_plane.inference.simulator.engine import SimEngine
@@ -135,3 +136,33 @@ async def test_a_request_head_that_never_ends_is_closed(engine: FakeVllm) -> Non
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"POST /v1/completions HTTP/1.1\r\n", id="proxied-route"),
+        pytest.param(b"PUT /v1/adapters/late HTTP/1.1\r\n", id="adapter-api"),
+    ],
+)
+async def test_a_body_that_never_comes_is_408_and_closed(engine: FakeVllm, head: bytes) -> None:
+    """The head is whole, the body announced and never sent: uvicorn alone would wait for it
+    as long as the client holds the connection."""
+    async with (
+        run_gateway(discovery="static", upstreams=[f"tiny={engine.url}"], body_timeout_s=0.3) as gw,
+        openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0) as client,
+    ):
+        port = int(gw.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            head + b"host: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+        )
+        await writer.drain()
+        reply = await client.completions.create(model="tiny", prompt="x", max_tokens=1)
+        assert reply.choices  # others are served meanwhile
+        async with asyncio.timeout(10):  # the deadline is 0.3 s
+            answer = await reader.read()  # to the end: the gateway closes the connection
+        head_bytes, _, body = answer.partition(b"\r\n\r\n")
+        assert head_bytes.startswith(b"HTTP/1.1 408")
+        assert orjson.loads(body)["error"]["code"] == "request_timeout"
+        writer.close()
