@@ -192,7 +192,9 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=head_timeout_protocol(settings.header_timeout_s, settings.body_timeout_s),
+        http=head_timeout_protocol(
+            settings.header_timeout_s, settings.body_timeout_s, settings.max_header_bytes
+        ),
         ws="none",
         lifespan="on",
         log_level=settings.log_level.lower(),

@@ -101,6 +101,12 @@ class RequestTooLargeError(GatewayError):
     code = "request_too_large"
 
 
+class HeaderTooLargeError(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    code = "request_header_too_large"
+
+
 class OverCapacityError(GatewayError):
     status = 429
     type = "rate_limit_error"

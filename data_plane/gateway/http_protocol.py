@@ -12,6 +12,10 @@ it (uvicorn itself waits for a missing body forever). The deadline costs nothing
 body comes with the head: it is armed only when a read ends mid-body. The answer has the
 upstream's deadlines.
 
+httptools buffers a request head whole, however long it grows: here a head over
+`max_head_bytes` (counted per read, so at most one read past the bound is buffered) gets
+431 and the connection is closed.
+
 uvicorn writes an answer's status line and headers as soon as the app starts the answer,
 and its body separately: two `send` calls, where one would do. Each request's writes go
 through a `HeldHead` that keeps the first write (the head) until the next one (the body,
@@ -27,12 +31,23 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from data_plane.gateway.errors import RequestTimeoutError
+from data_plane.gateway.errors import GatewayError, HeaderTooLargeError, RequestTimeoutError
 
-_SLOW_BODY = RequestTimeoutError("The request body was not received in time.").body()
-SLOW_BODY_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(_SLOW_BODY), _SLOW_BODY)
+
+def closing_response(status_line: bytes, error: GatewayError) -> bytes:
+    """An error answer written by the protocol itself, ahead of any app: it closes."""
+    body = error.body()
+    return (
+        b"HTTP/1.1 %b\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n%b" % (status_line, len(body), body)
+    )
+
+
+_LINGER_S = 2.0
+"""How long a refused connection is read (and dropped) before it is closed."""
+
+SLOW_BODY_RESPONSE = closing_response(
+    b"408 Request Timeout", RequestTimeoutError("The request body was not received in time.")
 )
 
 
@@ -85,9 +100,15 @@ class HeldHead:
 class HeadTimeoutProtocol(HttpToolsProtocol):
     head_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
+    max_head_bytes: int = 64 * 1024
+    _head_bytes = 0
+    """Bytes read since the current head began (or the last head ended), up to one read
+    more than counted: a read that completes a head is not counted against it."""
     _head_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _in_body = False
+    _refused: asyncio.TimerHandle | None = None
+    """Set once the protocol refused the connection: it closes when this fires."""
     """The head of a request is in, the end of its body not yet."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -95,9 +116,18 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return  # answered and closing: what still comes is dropped unread
+        if not self._in_body:
+            self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_body and self._body_timer is None and not self.transport.is_closing():
-            self._body_timer = self.loop.call_later(self.body_timeout_s, self._body_expired)
+        if self.transport.is_closing():
+            return
+        if self._in_body:
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout_s, self._body_expired)
+        elif self._head_bytes > self.max_head_bytes:
+            self._head_too_large()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -105,6 +135,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._head_bytes = 0
         before = self.cycle
         super().on_headers_complete()
         self._in_body = True
@@ -122,6 +153,8 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._refused is not None:
+            self._refused.cancel()
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -141,6 +174,25 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.close()
 
+    def _head_too_large(self) -> None:
+        """431 and close, unless an answer is under way on this connection (then close)."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            limit = self.max_head_bytes
+            error = HeaderTooLargeError(f"The request head exceeds {limit} bytes.")
+            self._refuse(closing_response(b"431 Request Header Fields Too Large", error))
+        else:
+            self.transport.close()
+
+    def _refuse(self, response: bytes) -> None:
+        """Send `response`, end the writing side, and close after `_LINGER_S`, reading and
+        dropping what the client still sends meanwhile: closed at once with unread data,
+        the connection would be reset and the client might lose the answer."""
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._refused = self.loop.call_later(_LINGER_S, self.transport.close)
+
     def _body_expired(self) -> None:
         """The body is late: 408 unless the app answered already; the connection closes
         (the app's read of the body ends as a disconnect)."""
@@ -154,8 +206,13 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
 
 def head_timeout_protocol(
-    timeout_s: float, body_timeout_s: float = 30.0
+    timeout_s: float, body_timeout_s: float = 30.0, max_head_bytes: int = 64 * 1024
 ) -> type[HeadTimeoutProtocol]:
-    """The protocol class for uvicorn's `http=` setting, with these head and body deadlines."""
-    attributes: dict[str, Any] = {"head_timeout_s": timeout_s, "body_timeout_s": body_timeout_s}
+    """The protocol class for uvicorn's `http=` setting: these head and body deadlines and
+    this bound on a head's size."""
+    attributes: dict[str, Any] = {
+        "head_timeout_s": timeout_s,
+        "body_timeout_s": body_timeout_s,
+        "max_head_bytes": max_head_bytes,
+    }
     return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), attributes)

@@ -114,6 +114,9 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     """A client that takes longer to send its body gets 408."""
+    max_header_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    """Most bytes a request head (request line and headers) may take; a longer one gets 431
+    and its connection is closed (httptools buffers a head whole, without a bound)."""
     header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """A connection that has not sent a whole request head this long after it opened (or
     after the first byte of a later request on it) is closed: no slot is held by a client

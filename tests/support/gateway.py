@@ -37,7 +37,9 @@ async def run_gateway(**settings: Any) -> AsyncIterator[RunningGateway]:
     config = uvicorn.Config(  # the production protocol (head deadline, one write per answer)
         app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws="none",
         access_log=False, http=head_timeout_protocol(
-            gateway_settings.header_timeout_s, gateway_settings.body_timeout_s
+            gateway_settings.header_timeout_s,
+            gateway_settings.body_timeout_s,
+            gateway_settings.max_header_bytes,
         ),
     )  # fmt: skip
     server = uvicorn.Server(config)

@@ -166,3 +166,30 @@ async def test_a_body_that_never_comes_is_408_and_closed(engine: FakeVllm, head:
         assert head_bytes.startswith(b"HTTP/1.1 408")
         assert orjson.loads(body)["error"]["code"] == "request_timeout"
         writer.close()
+
+
+async def test_a_head_over_the_bound_is_431_and_closed(engine: FakeVllm) -> None:
+    """httptools buffers a head whole: without a bound one client could send gigabytes of
+    header within the head deadline."""
+    async with (
+        run_gateway(discovery="static", upstreams=[f"tiny={engine.url}"]) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        port = int(gw.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\nx-big: ")
+        with contextlib.suppress(ConnectionError):  # it may close before all is written
+            for _ in range(64):  # 4 MiB, far past the 64 KiB bound
+                writer.write(b"a" * 65536)
+                await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431")
+        assert orjson.loads(body)["error"]["code"] == "request_header_too_large"
+        writer.close()
+        # Within the bound, a long header and a large body in the same write are served.
+        payload = {"model": "tiny", "prompt": "x" * 200_000, "max_tokens": 1}
+        headers = {f"x-long-{i}": "b" * 7000 for i in range(7)}  # the engine's limit: 8 KiB each
+        async with http.post(gw.url + "/v1/completions", json=payload, headers=headers) as resp:
+            assert resp.status == 200
