@@ -107,9 +107,9 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _in_body = False
+    """The head of a request is in, the end of its body not yet."""
     _refused: asyncio.TimerHandle | None = None
     """Set once the protocol refused the connection: it closes when this fires."""
-    """The head of a request is in, the end of its body not yet."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
