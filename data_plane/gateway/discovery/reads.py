@@ -11,7 +11,7 @@ Reads are serialized, so their views apply in the order they were taken (a slow 
 can never undo a newer one). Requests that miss meanwhile share one read, and reads for
 misses begin at most once per `spacing_s`: a flood of unknown names costs the source at
 most `1 / spacing_s` reads a second per worker, and each such request waits at most
-`spacing_s` plus one read.
+`spacing_s` plus two reads (the one under way when it came, and its own).
 """
 
 from __future__ import annotations
