@@ -196,7 +196,7 @@ class GatewayMetrics:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop: nothing to gather with
-                metric.labels(*labels).inc(amount)
+                self.child(metric, *labels).inc(amount)
                 return
         moves[key] = moves.get(key, 0) + amount
 
