@@ -28,7 +28,7 @@ from data_plane.gateway.discovery.local import LocalDiscovery
 from data_plane.gateway.discovery.state import StateError
 from data_plane.gateway.discovery.static import StaticDiscovery
 from data_plane.gateway.drain import DrainingServer, bound_socket
-from data_plane.gateway.http_protocol import head_timeout_protocol
+from data_plane.gateway.http_protocol import gateway_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import DiscoveryKind, GatewaySettings, read_token
 from data_plane.gateway.tenancy.service import load_tenants
@@ -192,8 +192,12 @@ def _serve(settings: GatewaySettings, sock: socket.socket | None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=head_timeout_protocol(
-            settings.header_timeout_s, settings.body_timeout_s, settings.max_header_bytes
+        http=gateway_protocol(
+            settings.header_timeout_s,
+            settings.body_timeout_s,
+            settings.max_header_bytes,
+            max_body_bytes=settings.max_body_bytes,
+            routes=app.proxy_handlers(),
         ),
         ws="none",
         lifespan="on",

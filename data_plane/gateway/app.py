@@ -37,6 +37,7 @@ from data_plane.gateway.openapi.document import install_openapi
 from data_plane.gateway.openapi.openai_bodies import ModelCard, ModelList, Status
 from data_plane.gateway.openapi.responses import Responses, answer, error_responses
 from data_plane.gateway.proxy import ProxyEndpoint, Receive, Scope, Send
+from data_plane.gateway.proxy.cycle import Handler
 from data_plane.gateway.request_fields import Endpoint
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.stored_responses import stored_responses
@@ -200,6 +201,11 @@ class HotPaths:
     def __init__(self, app: FastAPI, routes: dict[str, ProxyEndpoint]) -> None:
         self.app = app
         self.routes = routes
+
+    def proxy_handlers(self) -> dict[bytes, Handler]:
+        """The proxy routes for the gateway's HTTP protocol, which serves them without ASGI
+        (`http_protocol.gateway_protocol`)."""
+        return {path.encode(): endpoint.serve for path, endpoint in self.routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":

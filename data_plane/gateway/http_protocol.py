@@ -22,16 +22,23 @@ through a `HeldHead` that keeps the first write (the head) until the next one (t
 or a stream's first chunk) and sends both together; a head with nothing after it leaves
 at the end of the event loop's current pass. Measured side by side, 5-7% less gateway CPU
 per small request (docs/benchmarks.md).
+
+A `POST` to one of the proxy `routes` skips uvicorn's ASGI cycle: the request gets a
+`ProxyCycle` (proxy/cycle.py) that its handler reads the body from and writes the answer
+to directly, and that hears of a disconnect from here. Every other request (and a proxy
+path written with percent-escapes) goes to the ASGI app as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from data_plane.gateway.errors import GatewayError, HeaderTooLargeError, RequestTimeoutError
+from data_plane.gateway.proxy.cycle import Handler, ProxyCycle
 
 
 def closing_response(status_line: bytes, error: GatewayError) -> bytes:
@@ -97,10 +104,14 @@ class HeldHead:
         return getattr(self._transport, name)
 
 
-class HeadTimeoutProtocol(HttpToolsProtocol):
+class GatewayProtocol(HttpToolsProtocol):
     head_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     max_head_bytes: int = 64 * 1024
+    max_body_bytes: int = 16 * 1024 * 1024
+    """A proxied request's body is refused (413) past this many bytes."""
+    routes: Mapping[bytes, Handler] = {}
+    """The proxy routes by path, served without ASGI."""
     _head_bytes = 0
     """Bytes read since the current head began (or the last head ended), up to one read
     more than counted: a read that completes a head is not counted against it."""
@@ -136,22 +147,81 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._head_bytes = 0
+        self._in_body = True
+        handler = self._proxy_route()
+        if handler is not None:
+            self._start_proxy(handler)
+            return
         before = self.cycle
         super().on_headers_complete()
-        self._in_body = True
         cycle = self.cycle
         if cycle is not None and cycle is not before:  # not an upgrade: a new request's cycle
             # Its task has not run yet: everything it writes goes through its own HeldHead.
             cycle.transport = HeldHead(self.transport, self.loop)  # type: ignore[assignment]
 
+    def _proxy_route(self) -> Handler | None:
+        """The handler of a proxy route this request is a plain `POST` to, if any."""
+        if not self.routes or self.parser.get_method() != b"POST":
+            return None
+        url = self.url
+        query = url.find(b"?")
+        handler = self.routes.get(url if query < 0 else url[:query])
+        if handler is None or self.parser.should_upgrade() or self.limit_concurrency is not None:
+            return None
+        return handler
+
+    def _start_proxy(self, handler: Handler) -> None:
+        parser = self.parser
+        cycle = ProxyCycle(
+            self.loop,
+            self.transport,
+            self.flow,
+            self.headers,
+            self.server_state.default_headers,
+            keep_alive=parser.get_http_version() != "1.0" and parser.should_keep_alive(),
+            expect_continue=self.expect_100_continue,
+            limit=self.max_body_bytes,
+            on_response=self.on_response_complete,
+        )
+        before = self.cycle
+        self.cycle = cycle  # type: ignore[assignment]
+        if before is None or before.response_complete:
+            self._start_asgi_task(cycle, handler)
+        else:  # pipelined: it waits for the answer before it, as uvicorn's cycles do
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, handler))  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if type(cycle) is not ProxyCycle:
+            super()._start_asgi_task(cycle, app)
+            return
+        task = self.loop.create_task(cycle.run(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def on_body(self, body: bytes) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is ProxyCycle:
+            cycle.feed(body)
+        else:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        cycle: Any = self.cycle
+        if type(cycle) is ProxyCycle:
+            cycle.message_complete()
+        else:
+            super().on_message_complete()
         self._in_body = False
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is ProxyCycle:
+            cycle.connection_lost()
+            self.cycle = None  # type: ignore[assignment]  # uvicorn's code below: its own cycles
         self._disarm()
         if self._refused is not None:
             self._refused.cancel()
@@ -205,14 +275,22 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def head_timeout_protocol(
-    timeout_s: float, body_timeout_s: float = 30.0, max_head_bytes: int = 64 * 1024
-) -> type[HeadTimeoutProtocol]:
-    """The protocol class for uvicorn's `http=` setting: these head and body deadlines and
-    this bound on a head's size."""
+def gateway_protocol(
+    timeout_s: float,
+    body_timeout_s: float = 30.0,
+    max_head_bytes: int = 64 * 1024,
+    *,
+    max_body_bytes: int = 16 * 1024 * 1024,
+    routes: Mapping[bytes, Handler] | None = None,
+) -> type[GatewayProtocol]:
+    """The protocol class for uvicorn's `http=` setting: these head and body deadlines,
+    these bounds on a head's and a proxied body's size, and the proxy `routes` it serves
+    without ASGI."""
     attributes: dict[str, Any] = {
         "head_timeout_s": timeout_s,
         "body_timeout_s": body_timeout_s,
         "max_head_bytes": max_head_bytes,
+        "max_body_bytes": max_body_bytes,
+        "routes": dict(routes or {}),
     }
-    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), attributes)
+    return type("GatewayProtocol", (GatewayProtocol,), attributes)

@@ -12,7 +12,7 @@ import uvicorn
 
 from data_plane.gateway.__main__ import build
 from data_plane.gateway.app import HotPaths
-from data_plane.gateway.http_protocol import head_timeout_protocol
+from data_plane.gateway.http_protocol import gateway_protocol
 from data_plane.gateway.runtime import Gateway
 from data_plane.gateway.settings import GatewaySettings
 
@@ -36,10 +36,12 @@ async def run_gateway(**settings: Any) -> AsyncIterator[RunningGateway]:
     app = build(gateway_settings)
     config = uvicorn.Config(  # the production protocol (head deadline, one write per answer)
         app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws="none",
-        access_log=False, http=head_timeout_protocol(
+        access_log=False, http=gateway_protocol(
             gateway_settings.header_timeout_s,
             gateway_settings.body_timeout_s,
             gateway_settings.max_header_bytes,
+            max_body_bytes=gateway_settings.max_body_bytes,
+            routes=app.proxy_handlers(),
         ),
     )  # fmt: skip
     server = uvicorn.Server(config)

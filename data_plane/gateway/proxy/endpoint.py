@@ -1,4 +1,4 @@
-"""The proxy's ASGI app per endpoint: one request from its headers to its metrics.
+"""The proxy per endpoint: one request from its headers to its metrics.
 
 Headers (the ones to pass on, the request id, the caller's key), the bounded body, the
 routing fields and the tenancy checks; then admission (the gateway's concurrency limit)
@@ -25,14 +25,13 @@ from data_plane.gateway.health import Failure
 from data_plane.gateway.metrics import UNKNOWN
 from data_plane.gateway.proxy.asgi import Receive, Scope, Send
 from data_plane.gateway.proxy.attempt import try_replica
+from data_plane.gateway.proxy.conn import AsgiConn, ClientConn
 from data_plane.gateway.proxy.exchange import (
     REQUEST_DROP,
     TRACED_DROP,
-    DisconnectWatcher,
     Exchange,
     Failed,
     RequestIds,
-    read_body,
 )
 from data_plane.gateway.request_fields import Endpoint, check_token_bound, parse_request
 from data_plane.gateway.runtime import Gateway
@@ -41,8 +40,6 @@ from data_plane.gateway.tracing import RequestSpan
 from data_plane.gateway.upstream_client import Address
 
 log = logging.getLogger("hoist.gateway.proxy")
-
-_WATCH_AFTER_S = 0.02
 
 
 class ProxyEndpoint:
@@ -67,7 +64,12 @@ class ProxyEndpoint:
             target = self._targets[base] = (address, line)
         return target
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint as an ASGI app."""
+        await self.serve(AsgiConn(scope, receive, send))
+
+    async def serve(self, conn: ClientConn) -> None:  # noqa: PLR0912, PLR0915 - the hot path, kept flat on purpose
+        """One request on its client connection (`http_protocol.py` calls this directly)."""
         gw = self.gw
         metrics = gw.metrics
         loop = asyncio.get_running_loop()
@@ -75,7 +77,7 @@ class ProxyEndpoint:
         forward: list[bytes] = []
         tracer = gw.tracer
         drop = REQUEST_DROP if tracer is None else TRACED_DROP
-        for key, value in scope["headers"]:
+        for key, value in conn.headers:
             if key in drop:
                 if key == b"x-request-id":
                     request_id = value
@@ -96,13 +98,13 @@ class ProxyEndpoint:
             trace = RequestSpan(tracer, self.endpoint, traceparent, tracestate)
             forward.append(trace.header())
         forward += (b"x-request-id: ", request_id, b"\r\n\r\n")
-        exchange = Exchange(send, request_id, loop.time(), b"".join(forward), trace=trace)
+        exchange = Exchange(conn, request_id, loop.time(), b"".join(forward), trace=trace)
         exchange.draining = gw.draining
         try:
             caller = exchange.caller = gw.tenancy.authenticate(auth)  # tenancy hook: 401
             settings = gw.settings
-            exchange.body = await read_body(
-                receive, length, settings.max_body_bytes, settings.body_timeout_s
+            exchange.body = await conn.body(
+                length, settings.max_body_bytes, settings.body_timeout_s
             )
             fields = parse_request(exchange.body, self.endpoint, gw.settings.prefix_chars)
             exchange.fields = fields
@@ -137,10 +139,7 @@ class ProxyEndpoint:
             return
         task = asyncio.current_task(loop)
         assert task is not None
-        # Most answers come back sooner than a client gives up: watch for a disconnect only
-        # once the request has taken a while (a task per request costs on the hot path).
-        watcher = DisconnectWatcher(receive, exchange, task)
-        start_watching = loop.call_later(_WATCH_AFTER_S, watcher.start)
+        conn.watch(exchange, task)
         try:
             status = await self._admitted(exchange, route, adapter)
         except asyncio.CancelledError:
@@ -159,8 +158,7 @@ class ProxyEndpoint:
             )
         finally:
             exchange.done = True
-            start_watching.cancel()
-            watcher.cancel()
+            conn.unwatch()
             if exchange.caller.admitted:  # tenancy hook: release the quota slot, charge tokens
                 await gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())
         metrics.add(metrics.requests, route.name, adapter or "", self.endpoint, status)

@@ -1,5 +1,5 @@
-"""One client exchange: its state, its request id, its disconnect watcher, its body, and
-its attempts as the watchdog sees them."""
+"""One client exchange: its state, its request id, and its attempts as the watchdog sees
+them."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import itertools
 import os
 from dataclasses import dataclass
 
-from data_plane.gateway.errors import (
-    BadRequestError,
-    GatewayError,
-    RequestTimeoutError,
-    RequestTooLargeError,
-)
+from data_plane.gateway.errors import GatewayError
 from data_plane.gateway.health import Failure
-from data_plane.gateway.proxy.asgi import Headers, Receive, Send
+from data_plane.gateway.proxy.asgi import Headers
+from data_plane.gateway.proxy.conn import ClientConn
 from data_plane.gateway.request_fields import RequestFields
 from data_plane.gateway.tenancy.service import OPERATOR, Caller
 from data_plane.gateway.tenancy.upstream import UsageStripper
@@ -39,7 +35,7 @@ _CLOSE = (b"connection", b"close")
 class Exchange:
     """One client exchange: what it asked for and what happened to it so far."""
 
-    send: Send
+    conn: ClientConn
     request_id: bytes
     arrived: float
     forward: bytes
@@ -60,13 +56,11 @@ class Exchange:
     """The request's span; None while tracing is off (then nothing of it runs)."""
 
     async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
-        headers.append((b"content-length", str(len(payload)).encode()))
         if self.trace is not None:
             self.trace.responded(status)
         self.started = True
         self.done = True
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": payload})
+        await self.conn.answer(status, headers, payload)
 
     async def fail(self, exc: GatewayError) -> None:
         if not self.started:
@@ -87,35 +81,6 @@ class RequestIds:
 
     def next(self) -> bytes:
         return f"{self._prefix}{next(self._count):016x}".encode()
-
-
-class DisconnectWatcher:
-    """Cancels a request's task when its client disconnects."""
-
-    __slots__ = ("_exchange", "_receive", "_task", "_watch")
-
-    def __init__(self, receive: Receive, exchange: Exchange, task: asyncio.Task[None]) -> None:
-        self._receive = receive
-        self._exchange = exchange
-        self._task = task
-        self._watch: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if not self._exchange.done:
-            self._watch = asyncio.get_running_loop().create_task(self._run())
-
-    def cancel(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                if not self._exchange.done:
-                    self._exchange.disconnected = True
-                    self._task.cancel()
-                return
 
 
 class InFlight:
@@ -150,39 +115,6 @@ class Failed:
     status: int = 0
     body: bytes = b""
     headers: tuple[tuple[bytes, bytes], ...] = ()
-
-
-async def read_body(receive: Receive, length: bytes, limit: int, timeout_s: float) -> bytes:
-    """The request body, at most `limit` bytes; its rest must come within `timeout_s`."""
-    if length:
-        try:
-            declared = int(length)
-        except ValueError:
-            raise BadRequestError("Content-Length is not a number.") from None
-        if declared > limit:
-            raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if message["type"] == "http.disconnect":
-            raise BadRequestError("The client went away before sending its body.")
-        return body
-    chunks = [body]
-    size = len(body)
-    try:
-        async with asyncio.timeout(timeout_s):
-            while message.get("more_body", False):
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise BadRequestError("The client went away before sending its body.")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise RequestTooLargeError(f"The request body exceeds {limit} bytes.")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestTimeoutError("The request body was not received in time.") from None
-    return b"".join(chunks)
 
 
 def response_headers(upstream_headers: Headers, request_id: bytes, close: bool) -> Headers:

@@ -30,7 +30,7 @@ async def relay(  # noqa: PLR0917
     attempt: InFlight | None,
 ) -> bool:
     """Pass a stream through from its first chunk; True when it ended well."""
-    send = exchange.send
+    conn = exchange.conn
     loop = asyncio.get_running_loop()
     first_at = loop.time()
     gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
@@ -43,9 +43,7 @@ async def relay(  # noqa: PLR0917
         attempt.response = response
     exchange.started = True
     stripper = exchange.stripper  # tenancy hook: hide the usage event we asked for
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    out = stripper.feed(first) if stripper is not None else first
-    await send({"type": "http.response.body", "body": out, "more_body": True})
+    await conn.begin_stream(200, headers, stripper.feed(first) if stripper is not None else first)
     events = first.count(b"data: ")
     prev = last = first
     try:
@@ -56,7 +54,7 @@ async def relay(  # noqa: PLR0917
                 chunk = stripper.feed(chunk)
                 if not chunk:
                     continue
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await conn.send_chunk(chunk)
     except UpstreamClientError as exc:
         stalled = isinstance(exc, UpstreamIdleError)
         kind = Failure.STALL if stalled else Failure.STATUS
@@ -64,11 +62,11 @@ async def relay(  # noqa: PLR0917
         message = str(exc) if stalled else "The upstream stream broke mid-way."
         exchange.done = True
         event = sse_error_event(message, code=f"upstream_{kind.value}")
-        await send({"type": "http.response.body", "body": event, "more_body": False})
+        await conn.end_stream(event)
         return False
     exchange.done = True
     rest = stripper.flush() if stripper is not None else b""
-    await send({"type": "http.response.body", "body": rest, "more_body": False})
+    await conn.end_stream(rest)
     gw.succeeded(replica)
     tail = last if prev is last else prev + last
     if exchange.caller.tenant is not None:  # tenancy hook: charge usage

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import uvicorn
 
-from data_plane.gateway.http_protocol import head_timeout_protocol
+from data_plane.gateway.http_protocol import gateway_protocol
 from data_plane.gateway.proxy import Receive, Scope, Send
 from tests.support.waiting import wait_until
 
@@ -47,7 +47,7 @@ async def served() -> AsyncIterator[tuple[str, App]]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=head_timeout_protocol(10.0), log_level="warning"
+        app, host="127.0.0.1", port=port, http=gateway_protocol(10.0), log_level="warning"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
