@@ -46,6 +46,9 @@ __all__ = [  # the snapshot types are re-exported: discovery builds them from he
 class InFlightAttempt(Protocol):
     """One request being served by a replica, as the watchdog sees it (proxy.py)."""
 
+    deadline: float
+    """When it gives up waiting for its first byte (infinite once that came)."""
+
     def silent_since(self) -> float | None:
         """When its stream last got bytes; None while it waits for its first byte."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from bisect import bisect_left
 from typing import TypeVar
 
 from prometheus_client import (
@@ -29,6 +30,9 @@ _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 _TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1)
 
 UNKNOWN = "unknown"
+
+FLUSH_INTERVAL_S = 0.1
+"""How long the hot path's moves and observations gather before they are written."""
 
 
 QUEUE_REASONS = ("gateway", "replica_cap", "cold_start")
@@ -146,7 +150,11 @@ class GatewayMetrics:
         )
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._moves: dict[tuple[Counter | Gauge, tuple[str, ...]], float] = {}
-        """What `add` gathered in this pass of the event loop, applied by `flush`."""
+        """What `add` gathered since the last `flush`."""
+        self._observed: dict[tuple[Histogram, tuple[str, ...]], list[float]] = {}
+        """What `observe` gathered since the last `flush`: per series, the sum of the
+        values, then the count per bucket."""
+        self._flush_at: asyncio.TimerHandle | None = None
 
     def exposition(self) -> bytes:
         """The text format; with several worker processes, the sum over all of them."""
@@ -182,28 +190,60 @@ class GatewayMetrics:
         return found  # type: ignore[return-value]
 
     def add(self, metric: Counter | Gauge, *labels: str, amount: float = 1) -> None:
-        """`metric.labels(*labels).inc(amount)`, applied at the end of this pass of the event
-        loop together with every other move of the pass (at once, without a loop).
+        """`metric.labels(*labels).inc(amount)`, applied by the next `flush`, at most
+        `FLUSH_INTERVAL_S` from now (at once, without a loop).
 
-        The hot path's counters and in-flight gauges move several times per request; summed
-        per series first, each series is written once per pass (a request's +1 and -1 within
-        one pass cancel out), where each write costs a lock, label checks and, with several
-        workers, a store into the shared metrics file. `/metrics` flushes before it reads, so
-        it never lags; another worker's series lag by at most one pass of its loop."""
+        The hot path's counters and in-flight gauges move several times per request; each
+        write to prometheus_client costs a lock, label checks and, with several workers, a
+        store into the shared metrics file. Summed per series first, each series is written
+        once per interval whatever the traffic (a request's +1 and -1 cancel out).
+        `/metrics` flushes before it reads, so this worker's series never lag; another
+        worker's lag by at most `FLUSH_INTERVAL_S`."""
+        if self._flush_at is None and not self._schedule():
+            self.child(metric, *labels).inc(amount)
+            return
         key = (metric, labels)
         moves = self._moves
-        if not moves:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no loop: nothing to gather with
-                self.child(metric, *labels).inc(amount)
-                return
         moves[key] = moves.get(key, 0) + amount
 
+    def observe(self, metric: Histogram, value: float, *labels: str) -> None:
+        """`metric.labels(*labels).observe(value)`, gathered as `add`'s moves are."""
+        if self._flush_at is None and not self._schedule():
+            self.child(metric, *labels).observe(value)
+            return
+        key = (metric, labels)
+        gathered = self._observed.get(key)
+        if gathered is None:
+            bounds = metric._upper_bounds
+            gathered = self._observed[key] = [0.0] * (len(bounds) + 1)
+        gathered[0] += value
+        gathered[1 + bisect_left(metric._upper_bounds, value)] += 1
+
+    def _schedule(self) -> bool:
+        """Arm the next flush; False without a running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._flush_at = loop.call_later(FLUSH_INTERVAL_S, self.flush)
+        return True
+
     def flush(self) -> None:
-        """Apply what `add` gathered."""
+        """Write what `add` and `observe` gathered."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
         moves, self._moves = self._moves, {}
         for (metric, labels), amount in moves.items():
             child = self.child(metric, *labels)  # the series exists even when it nets to 0
             if amount:
                 child.inc(amount)
+        observed, self._observed = self._observed, {}
+        for (histogram, labels), gathered in observed.items():
+            series = self.child(histogram, *labels)
+            # What observe() does per value, once per bucket: the buckets are stored
+            # per bucket (cumulated when collected), the sum apart.
+            series._sum.inc(gathered[0])
+            for bucket, count in zip(series._buckets, gathered[1:], strict=True):
+                if count:
+                    bucket.inc(count)

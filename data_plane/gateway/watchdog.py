@@ -10,12 +10,15 @@ Two background loops, both off the hot path:
   rotation, and every request in flight there is aborted (those before their first byte
   are retried elsewhere, started streams end with an SSE error event). A hung replica
   comes back as soon as a probe succeeds.
-- `sweep_loop`: every `stall_sweep_interval_s`, one pass over the streams in flight: one
-  silent for longer than its replica's stall bound (liveness.py) is aborted; then, per
-  model, latency outliers (outliers.py) are ejected for the cool-down.
+- `sweep_loop`: every `stall_sweep_interval_s`, one pass over the attempts in flight: one
+  still waiting for its first byte past its deadline (liveness.py's first-byte timeout)
+  is aborted (and retried elsewhere), as is a stream silent for longer than its replica's
+  stall bound; then, per model, latency outliers (outliers.py) are ejected for the
+  cool-down.
 
 The proxy's only per-chunk cost is the timestamp the upstream connection stores on each
-read (upstream_client.py); no timer per stream or per chunk.
+read (upstream_client.py); no timer per attempt, per stream or per chunk: a deadline is
+met at most one sweep late.
 """
 
 from __future__ import annotations
@@ -138,14 +141,17 @@ class Watchdog:
         for route in gw.fleet.models.values():
             for replica in route.replicas:
                 if replica.attempts:
-                    self._sweep_streams(replica, now)
+                    self._sweep_attempts(replica, now)
             self._eject_outliers(route.replicas, now)
 
-    def _sweep_streams(self, replica: Replica, now: float) -> None:
+    def _sweep_attempts(self, replica: Replica, now: float) -> None:
         bound = stall_timeout(self.timeouts, replica.timing.itl_s)
         for attempt in list(replica.attempts):
             since = attempt.silent_since()
-            if since is not None and now - since > bound:
+            if since is None:
+                if now >= attempt.deadline:
+                    attempt.abort("The model did not answer in time.")
+            elif now - since > bound:
                 attempt.abort(f"The model stopped answering mid-stream (silent {bound:g} s).")
 
     def _eject_outliers(self, replicas: list[Replica], now: float) -> None:

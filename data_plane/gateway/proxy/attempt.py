@@ -4,6 +4,7 @@ answer the client, or report the failure before it so that another replica may b
 from __future__ import annotations
 
 import asyncio
+import math
 
 from data_plane.gateway.engine_errors import as_openai_error
 from data_plane.gateway.fleet import Replica
@@ -26,7 +27,7 @@ from data_plane.gateway.upstream_client import (
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 
-async def try_replica(  # noqa: PLR0912, PLR0917 - one place for every way an attempt can end
+async def try_replica(  # noqa: PLR0912, PLR0915, PLR0917 - one place for every way an attempt can end
     gw: Gateway,
     exchange: Exchange,
     replica: Replica,
@@ -52,21 +53,25 @@ async def try_replica(  # noqa: PLR0912, PLR0917 - one place for every way an at
         stream=stream,
         max_tokens=exchange.fields.max_tokens,
     )
-    in_flight: InFlight | None = None
+    assert exchange.task is not None
+    sent = asyncio.get_running_loop().time()
+    in_flight = InFlight(exchange.task, sent, sent + limit)
+    replica.attempts.add(in_flight)
     try:
         try:
-            async with asyncio.timeout(limit) as timeout:
-                in_flight = InFlight(timeout, asyncio.get_running_loop().time())
-                replica.attempts.add(in_flight)
-                response = await gw.upstream.post(address, head, body)
-                status = response.status
-                if stream and status == 200:
-                    # Hold the headers until the first chunk: a failure before it can
-                    # still be retried elsewhere.
-                    payload = await response.readany()
-                else:
-                    payload = await response.read()
-        except TimeoutError:
+            response = await gw.upstream.post(address, head, body)
+            status = response.status
+            if stream and status == 200:
+                # Hold the headers until the first chunk: a failure before it can
+                # still be retried elsewhere.
+                payload = await response.readany()
+            else:
+                payload = await response.read()
+            in_flight.deadline = math.inf  # the first byte came: no timeout from here on
+        except asyncio.CancelledError:
+            if not in_flight.expired:
+                raise
+            exchange.task.uncancel()  # the sweeper's, not the client's: another replica may answer
             return Failed(Failure.TIMEOUT)
         except (UpstreamConnectError, UpstreamDisconnectedError) as exc:
             return Failed(Failure.CONNECT, body=str(exc).encode())
@@ -91,8 +96,7 @@ async def try_replica(  # noqa: PLR0912, PLR0917 - one place for every way an at
         complete = await relay(gw, exchange, response, headers, payload, replica, series, in_flight)
         return "2xx" if complete else "stream_error"
     finally:
-        if in_flight is not None:
-            replica.attempts.discard(in_flight)
+        replica.attempts.discard(in_flight)
         if response is not None:
             if complete:
                 response.release()

@@ -137,7 +137,7 @@ class ProxyEndpoint:
             if trace is not None:
                 trace.end(status_class)
             return
-        task = asyncio.current_task(loop)
+        task = exchange.task = asyncio.current_task(loop)
         assert task is not None
         conn.watch(exchange, task)
         try:
@@ -162,9 +162,7 @@ class ProxyEndpoint:
             if exchange.caller.admitted:  # tenancy hook: release the quota slot, charge tokens
                 await gw.tenancy.finish(exchange.caller, exchange.tokens, loop.time())
         metrics.add(metrics.requests, route.name, adapter or "", self.endpoint, status)
-        metrics.child(metrics.latency, route.name, self.endpoint).observe(
-            loop.time() - exchange.arrived
-        )
+        metrics.observe(metrics.latency, loop.time() - exchange.arrived, route.name, self.endpoint)
         if trace is not None:
             trace.end(status)
 

@@ -4,8 +4,8 @@ them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
+import math
 import os
 from dataclasses import dataclass
 
@@ -54,6 +54,8 @@ class Exchange:
     """The gateway drains: answers close their connection (the client reconnects elsewhere)."""
     trace: RequestSpan | None = None
     """The request's span; None while tracing is off (then nothing of it runs)."""
+    task: asyncio.Task[None] | None = None
+    """The task serving the request (an attempt's timeout cancels it)."""
 
     async def respond(self, status: int, headers: Headers, payload: bytes) -> None:
         if self.trace is not None:
@@ -84,13 +86,19 @@ class RequestIds:
 
 
 class InFlight:
-    """One attempt on one replica, as the watchdog sees it (fleet.InFlightAttempt)."""
+    """One attempt on one replica, as the watchdog sees it (fleet.InFlightAttempt).
 
-    __slots__ = ("response", "sent", "timeout")
+    No timer of its own: the watchdog's sweeper aborts it once `deadline` has passed
+    (at most one sweep late), and an abort before the first byte cancels the request's
+    task, which the attempt takes as a timeout (`expired`)."""
 
-    def __init__(self, timeout: asyncio.Timeout, sent: float) -> None:
-        self.timeout = timeout
+    __slots__ = ("deadline", "expired", "response", "sent", "task")
+
+    def __init__(self, task: asyncio.Task[None], sent: float, deadline: float) -> None:
+        self.task = task
         self.sent = sent
+        self.deadline = deadline
+        self.expired = False
         self.response: UpstreamResponse | None = None
         """Set once the stream is relayed (its first byte reached the client)."""
 
@@ -102,9 +110,9 @@ class InFlight:
         response = self.response
         if response is not None:
             response.abort(UpstreamIdleError(message))
-            return
-        with contextlib.suppress(RuntimeError):  # the wait is over: nothing to bring forward
-            self.timeout.reschedule(asyncio.get_running_loop().time())
+        elif not self.expired and self.deadline != math.inf:  # still waiting: give up
+            self.expired = True
+            self.task.cancel()
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ async def relay(  # noqa: PLR0917
     conn = exchange.conn
     loop = asyncio.get_running_loop()
     first_at = loop.time()
-    gw.metrics.child(gw.metrics.ttft, *series).observe(first_at - exchange.arrived)
+    gw.metrics.observe(gw.metrics.ttft, first_at - exchange.arrived, *series)
     if exchange.trace is not None:
         exchange.trace.responded(200)
         exchange.trace.first_token()

@@ -42,4 +42,4 @@ def count_stream(  # noqa: PLR0917
     tokens = int(completion.group(1)) if completion is not None else max(0, events - 1)
     gw.metrics.add(gw.metrics.output_tokens, *series, amount=tokens)
     if tokens > 1:
-        gw.metrics.child(gw.metrics.tpot, *series).observe(after_first / (tokens - 1))
+        gw.metrics.observe(gw.metrics.tpot, after_first / (tokens - 1), *series)

@@ -16,6 +16,7 @@ import aiohttp
 import psutil
 import pytest
 
+from data_plane.gateway import metrics
 from data_plane.gateway.worker_count import available_cores
 from tests.support.fake_vllm import FakeVllm
 
@@ -59,14 +60,11 @@ async def test_two_workers_share_the_port_and_sum_their_metrics(engine: FakeVllm
                     once.post(f"http://127.0.0.1:{port}/v1/completions", json=body) as resp,
                 ):
                     assert resp.status == 200
-            async with http.get("/metrics") as resp:
-                text = await resp.text()
-        total = re.search(
-            r'inference_requests_total\{adapter="",endpoint="completions",model="tiny",status="2xx"\} (\S+)',
-            text,
-        )
-        assert total is not None
-        assert float(total.group(1)) == 20.0
+            # The other worker's series lag by at most its metrics flush interval.
+            async with asyncio.timeout(10):
+                while (total := await _completions_total(http)) < 20.0:  # noqa: ASYNC110 - another process
+                    await asyncio.sleep(metrics.FLUSH_INTERVAL_S)
+        assert total == 20.0
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
@@ -155,3 +153,13 @@ async def test_declared_quotas_without_redis_start_one_worker(
     assert listening == 1
     if available_cores() > 1:
         assert "tenants declare quotas and no tenant_redis_url" in log
+
+
+async def _completions_total(http: aiohttp.ClientSession) -> float:
+    async with http.get("/metrics") as resp:
+        text = await resp.text()
+    total = re.search(
+        r'inference_requests_total\{adapter="",endpoint="completions",model="tiny",status="2xx"\} (\S+)',
+        text,
+    )
+    return 0.0 if total is None else float(total.group(1))
