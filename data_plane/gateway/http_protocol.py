@@ -5,7 +5,10 @@ uvicorn closes a kept-alive connection that stays idle, but a connection that op
 then sends its request line and headers slowly, or never finishes them, is held forever:
 a few thousand of those (slowloris) take every file descriptor. Here every request head
 must be complete within `head_timeout_s` of the connection opening or of the request's
-first byte; otherwise the connection is closed. The body then has `body_timeout_s` from
+first byte; otherwise the connection is closed. An idle kept-alive connection is closed
+after uvicorn's `timeout_keep_alive`. Both are judged by one tick per connection, every
+quarter of the shorter of the two (so a deadline is met at most that late), rather than a
+timer armed and cancelled per request. The body then has `body_timeout_s` from
 the end of the head: a body still incomplete then gets 408 (OpenAI's error shape) and the
 connection is closed, whichever route it was for and whether or not the app is reading
 it (uvicorn itself waits for a missing body forever). The deadline costs nothing when the
@@ -49,6 +52,9 @@ def closing_response(status_line: bytes, error: GatewayError) -> bytes:
         b"connection: close\r\n\r\n%b" % (status_line, len(body), body)
     )
 
+
+_HEAD, _IDLE, _BUSY = 0, 1, 2
+"""What a connection waits for (`GatewayProtocol._waiting`)."""
 
 _LINGER_S = 2.0
 """How long a refused connection is read (and dropped) before it is closed."""
@@ -115,7 +121,12 @@ class GatewayProtocol(HttpToolsProtocol):
     _head_bytes = 0
     """Bytes read since the current head began (or the last head ended), up to one read
     more than counted: a read that completes a head is not counted against it."""
-    _head_timer: asyncio.TimerHandle | None = None
+    _waiting: int = _HEAD
+    """What the connection waits for: a request head, or (idle) the next request; or
+    nothing (_BUSY: a request is in, its answer not done)."""
+    _since = 0.0
+    """When that wait began (the connection opened, the head's first byte, the answer)."""
+    _ticker: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _in_body = False
     """The head of a request is in, the end of its body not yet."""
@@ -124,7 +135,9 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._since = self.loop.time()
+        self._tick_s = min(self.head_timeout_s, self.timeout_keep_alive) / 4
+        self._ticker = self.loop.call_later(self._tick_s, self._tick)
 
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
@@ -142,10 +155,11 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._waiting = _HEAD
+        self._since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._waiting = _BUSY
         self._head_bytes = 0
         self._in_body = True
         handler = self._proxy_route()
@@ -222,7 +236,9 @@ class GatewayProtocol(HttpToolsProtocol):
         if type(cycle) is ProxyCycle:
             cycle.connection_lost()
             self.cycle = None  # type: ignore[assignment]  # uvicorn's code below: its own cycles
-        self._disarm()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._refused is not None:
             self._refused.cancel()
         if self._body_timer is not None:
@@ -230,19 +246,32 @@ class GatewayProtocol(HttpToolsProtocol):
             self._body_timer = None
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_timeout_s, self._expired)
+    def on_response_complete(self) -> None:
+        """uvicorn's, less its keep-alive timer per answer: the connection's tick closes
+        it once idle for `timeout_keep_alive`."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # the next request was read already: serve it
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self._waiting == _BUSY:  # (not when the next head has begun)
+            self._waiting = _IDLE
+            self._since = self.loop.time()
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _expired(self) -> None:
-        self._head_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+    def _tick(self) -> None:
+        """Close the connection once a head or an idle wait has lasted too long."""
+        self._ticker = None
+        if self.transport.is_closing():
+            return
+        waiting = self._waiting
+        if waiting != _BUSY:
+            limit = self.head_timeout_s if waiting == _HEAD else self.timeout_keep_alive
+            if self.loop.time() - self._since >= limit:
+                self.transport.close()
+                return
+        self._ticker = self.loop.call_later(self._tick_s, self._tick)
 
     def _head_too_large(self) -> None:
         """431 and close, unless an answer is under way on this connection (then close)."""
