@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -78,6 +79,8 @@ class _Connection(asyncio.Protocol):
         self._whole = False
         """The reader takes the whole body at once (`body`): never pause reading."""
         self.got_bytes = False
+        self._sink: Callable[[bytes], bool] | None = None
+        """Set by `pipe`: takes each body piece as it arrives."""
         self._tracking = False
         self.last_data = 0.0
         # Kept: on Python 3.11 every asyncio.get_running_loop() is a getpid system call.
@@ -95,6 +98,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self._head_done = self._complete = self.got_bytes = self._delimited = False
         self._keep_alive = self._whole = self._tracking = False
+        self._sink = None
         self._chunks = []
         self._buffered = 0
         self._error = None
@@ -142,6 +146,38 @@ class _Connection(asyncio.Protocol):
         data = b"".join(self._chunks)
         self._chunks = []
         return data
+
+    def pipe(self, sink: Callable[[bytes], bool]) -> None:
+        """From now on each body piece goes to `sink` as it arrives, within the read that
+        brought it (no reader to wake per piece); what is buffered goes first. `sink`
+        returns False when its side is backed up: reading pauses until `resume`."""
+        self._sink = sink
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        backed_up = False
+        for chunk in chunks:
+            backed_up = not sink(chunk) or backed_up
+        if backed_up and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        elif not backed_up:
+            self.resume()
+
+    async def piped(self) -> bool:
+        """Until the piped answer is complete (True) or its sink backed up (False)."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._complete:
+                return True
+            if self._paused:
+                return False
+            await self._wait()
+
+    def resume(self) -> None:
+        """Read again after `pipe`'s sink backed up."""
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
 
     @property
     def reusable(self) -> bool:
@@ -209,6 +245,13 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        sink = self._sink
+        if sink is not None:
+            if not sink(body) and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+                self._wake()
+            return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and not (self._paused or self._whole):
@@ -244,6 +287,18 @@ class UpstreamResponse:
     def track_data(self) -> None:
         """From now on, `last_data` says when the upstream last sent bytes."""
         self._conn.track_data()
+
+    def pipe(self, sink: Callable[[bytes], bool]) -> None:
+        """The rest of the body to `sink`, piece by piece as it arrives (see `piped`)."""
+        self._conn.pipe(sink)
+
+    async def piped(self) -> bool:
+        """Until the piped body is complete (True) or its sink backed up (False: `resume`
+        once it can take more)."""
+        return await self._conn.piped()
+
+    def resume(self) -> None:
+        self._conn.resume()
 
     @property
     def last_data(self) -> float:

@@ -10,6 +10,7 @@ one with percent-escapes).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from data_plane.gateway.errors import BadRequestError, RequestTimeoutError, RequestTooLargeError
@@ -49,6 +50,15 @@ class ClientConn(Protocol):
 
     async def end_stream(self, last: bytes) -> None:
         """The last chunk, and the end of the answer."""
+        ...
+
+    def chunk_writer(self) -> Callable[[bytes], bool] | None:
+        """Writes a chunk at once, within the caller's callback (False: the client is
+        backed up, await `drained`); None: this connection writes through `send_chunk`."""
+        ...
+
+    async def drained(self) -> None:
+        """Until the client has taken what was written."""
         ...
 
     def watch(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
@@ -113,6 +123,12 @@ class AsgiConn:
 
     async def end_stream(self, last: bytes) -> None:
         await self._send({"type": "http.response.body", "body": last, "more_body": False})
+
+    def chunk_writer(self) -> None:
+        return None  # ASGI's send is a coroutine
+
+    async def drained(self) -> None:
+        return  # send waits for the client itself
 
     def watch(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
         loop = asyncio.get_running_loop()

@@ -201,6 +201,21 @@ class ProxyCycle:
             return
         self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
 
+    def chunk_writer(self) -> Callable[[bytes], bool]:
+        return self.write_chunk
+
+    def write_chunk(self, data: bytes) -> bool:
+        """One more chunk, now; False once the client's socket is backed up."""
+        if self.disconnected or self.response_complete:
+            return True
+        if data:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return not self._flow.write_paused
+
+    async def drained(self) -> None:
+        if self._flow.write_paused and not self.disconnected:
+            await self._flow.drain()
+
     async def end_stream(self, last: bytes) -> None:
         if self.disconnected or self.response_complete:
             return
