@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 import uvicorn
+from aiohttp import web
 
 from data_plane.gateway.__main__ import build
 from data_plane.gateway.http_protocol import gateway_protocol
@@ -190,3 +191,49 @@ async def test_an_idle_kept_alive_connection_is_closed_by_its_tick(engine: FakeV
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_slow_reader_of_a_large_stream_gets_every_byte() -> None:
+    """The engine streams faster than the client reads: the gateway's writes back up, it
+    stops reading the engine until the client catches up, and nothing is lost."""
+    event = b"data: " + b"x" * 65530 + b"\n\n"  # 64 KiB per event
+    events = 96  # 6 MiB, far past the socket buffers on the way
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        answer = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await answer.prepare(request)
+        for _ in range(events):
+            await answer.write(event)
+        await answer.write(b"data: [DONE]\n\n")
+        await answer.write_eof()
+        return answer
+
+    upstream = web.Application()
+    upstream.router.add_post("/v1/completions", stream)
+    runner = web.AppRunner(upstream, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with (
+            run_gateway(discovery="static", upstreams=[f"tiny=http://127.0.0.1:{port}"]) as gw,
+            _connection(gw) as (reader, writer),
+        ):
+            body = b'{"model": "tiny", "prompt": "x", "stream": true}'
+            writer.write(
+                b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b"
+                % (len(body), body)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            received = bytearray()
+            while size := int((await reader.readline()).strip(), 16):
+                received += await reader.readexactly(size)
+                await reader.readexactly(2)
+                await asyncio.sleep(0.002)  # a slow reader
+            await reader.readexactly(2)
+    finally:
+        await runner.cleanup()
+    assert bytes(received) == event * events + b"data: [DONE]\n\n"

@@ -307,3 +307,62 @@ async def test_a_large_answer_read_whole_is_not_held_back(client: UpstreamClient
             assert await asyncio.wait_for(response.read(), 30) == body
             response.release()
         assert server.connections == 1
+
+
+async def test_a_piped_stream_reaches_its_sink_and_pauses_while_it_is_backed_up(
+    client: UpstreamClient,
+) -> None:
+    piece = bytes(range(256)) * 256  # 64 KiB
+    pieces = 64  # 4 MiB: the socket's buffers fill while the sink is backed up
+
+    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(pieces):
+            writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    received = bytearray()
+    room = [0]
+
+    def sink(data: bytes) -> bool:
+        received.extend(data)
+        room[0] -= len(data)
+        return room[0] > 0  # backed up once a megabyte came since the last drain
+
+    async with serving(large) as (_, address):
+        response = await client.post(address, HEAD, b"{}")
+        received += await response.readany()
+        response.pipe(sink)
+        pauses = 0
+        while not await response.piped():
+            pauses += 1
+            room[0] = 1 << 20
+            await asyncio.sleep(0.001)  # the sink drains
+            response.resume()
+        response.release()
+        assert client.idle_connections(address) == 1  # whole: it goes back to the pool
+    assert pauses > 1
+    assert len(received) == len(piece) * pieces
+    assert bytes(received) == piece * pieces
+
+
+async def test_a_piped_stream_that_breaks_raises_from_piped(client: UpstreamClient) -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\ndata: \r\n")
+        await writer.drain()
+        writer.write(b"6\r\nagain ")
+        await writer.drain()
+
+    async with serving(broken) as (_, address):
+        response = await client.post(address, HEAD, b"{}")
+        got: list[bytes] = []
+        response.pipe(lambda data: got.append(data) is None)
+        with pytest.raises(UpstreamDisconnectedError):
+            await response.piped()
+        response.close()
+    assert b"".join(got).startswith(b"data: ")
