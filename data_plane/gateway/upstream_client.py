@@ -183,15 +183,14 @@ class _Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return self._complete and self._keep_alive and not self.lost
 
-    async def _wait(self) -> None:
-        """Until the protocol has news; raises the connection's error, if any, first."""
+    def _wait(self) -> asyncio.Future[None]:
+        """What to await until the protocol has news; raises the connection's error, if
+        any, first. A plain future, not a coroutine: one frame less to suspend and resume
+        on every wait of the hot path (a stale waiter left behind is done, and ignored)."""
         if self._error is not None:
             raise self._error
         waiter = self._waiter = self._loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     def _wake(self) -> None:
         waiter = self._waiter
