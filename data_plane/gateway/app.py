@@ -1,8 +1,10 @@
-"""The gateway's HTTP surface: FastAPI for the control routes, raw ASGI for the hot path.
+"""The gateway's HTTP surface: FastAPI for the control routes, the proxy for the hot path.
 
-`build_app` returns the ASGI callable uvicorn serves: the four proxy routes are dispatched
-before FastAPI's routing and middleware (they cost per request), everything else is a
-FastAPI route. Every error, from either side, has OpenAI's shape.
+`build_app` returns the ASGI callable uvicorn serves. The four proxy routes are served by
+the gateway's protocol without ASGI (`HotPaths.proxy_handlers`, http_protocol.py); reached
+over ASGI they are dispatched before FastAPI's routing and middleware (they cost per
+request). Everything else is a FastAPI route. Every error, from either side, has OpenAI's
+shape.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The OpenAPI document: FastAPI's, plus the proxy routes it does not serve (pure).
 
-`/v1/chat/completions`, `/v1/completions`, `/v1/responses` and `/v1/embeddings` are raw ASGI
-in front of FastAPI (`HotPaths`),
-so FastAPI knows nothing of them: their operations are written here from the models of
+`/v1/chat/completions`, `/v1/completions`, `/v1/responses` and `/v1/embeddings` are served
+by the gateway's protocol, or by `HotPaths` in front of FastAPI over ASGI, so FastAPI knows
+nothing of them: their operations are written here from the models of
 `openai_bodies`. FastAPI's own 422 answers are replaced by what the gateway really sends
 for a malformed request: a 400 in OpenAI's shape.
 """
