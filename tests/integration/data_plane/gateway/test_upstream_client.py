@@ -222,29 +222,32 @@ async def test_connection_close_and_eof_delimited_answers(client: UpstreamClient
         assert client.idle_connections(address) == 0
 
 
-async def test_a_slow_reader_gets_every_byte_of_a_large_stream(client: UpstreamClient) -> None:
-    piece = bytes(range(256)) * 256  # 64 KiB
-    pieces = 64  # 4 MiB: beyond the high-water mark, so reading pauses and resumes
+PIECE = bytes(range(256)) * 256  # 64 KiB
+PIECES = 64
+"""A large stream: 4 MiB, beyond the high-water mark and the sockets' buffers."""
 
-    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        for _ in range(pieces):
-            writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
-            await writer.drain()
-        writer.write(b"0\r\n\r\n")
+
+async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    for _ in range(PIECES):
+        writer.write(b"%x\r\n%b\r\n" % (len(PIECE), PIECE))
         await writer.drain()
-        await reader.read()
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    await reader.read()
 
-    async with serving(large) as (_, address):
+
+async def test_a_slow_reader_gets_every_byte_of_a_large_stream(client: UpstreamClient) -> None:
+    async with serving(large) as (_, address):  # reading pauses and resumes
         response = await client.post(address, HEAD, b"{}")
         received = bytearray()
         while chunk := await response.readany():
             received += chunk
             await asyncio.sleep(0.001)
         response.release()
-    assert len(received) == len(piece) * pieces
-    assert bytes(received[: len(piece)]) == piece
+    assert len(received) == len(PIECE) * PIECES
+    assert bytes(received[: len(PIECE)]) == PIECE
 
 
 async def test_a_closed_client_closes_its_connections_and_refuses_more() -> None:
@@ -312,19 +315,6 @@ async def test_a_large_answer_read_whole_is_not_held_back(client: UpstreamClient
 async def test_a_piped_stream_reaches_its_sink_and_pauses_while_it_is_backed_up(
     client: UpstreamClient,
 ) -> None:
-    piece = bytes(range(256)) * 256  # 64 KiB
-    pieces = 64  # 4 MiB: the socket's buffers fill while the sink is backed up
-
-    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        for _ in range(pieces):
-            writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
-            await writer.drain()
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
     received = bytearray()
     room = [0]
 
@@ -346,8 +336,7 @@ async def test_a_piped_stream_reaches_its_sink_and_pauses_while_it_is_backed_up(
         response.release()
         assert client.idle_connections(address) == 1  # whole: it goes back to the pool
     assert pauses > 1
-    assert len(received) == len(piece) * pieces
-    assert bytes(received) == piece * pieces
+    assert bytes(received) == PIECE * PIECES
 
 
 async def test_a_piped_stream_that_breaks_raises_from_piped(client: UpstreamClient) -> None:
