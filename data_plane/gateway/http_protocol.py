@@ -144,6 +144,8 @@ class GatewayProtocol(HttpToolsProtocol):
             return  # answered and closing: what still comes is dropped unread
         if not self._in_body:
             self._head_bytes += len(data)
+        if self._waiting == _IDLE:  # bytes after an answer (the rest of its body): not idle
+            self._since = self.loop.time()
         super().data_received(data)
         if self.transport.is_closing():
             return
