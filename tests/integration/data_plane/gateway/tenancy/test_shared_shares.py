@@ -106,6 +106,10 @@ async def test_two_gateways_give_a_tenant_its_share_not_twice_it(
         "per_replica_max_in_flight": CAP,
         "tenant_overcommit": 0,
         "queue_timeout_s": 120,
+        # About sharing, not a slow Redis: a stall of the test's loop past the default
+        # 0.25 s (a loaded machine) makes both gateways decide alone, as designed
+        # (tests/faults/test_share_sync_outage.py), and the engine then holds twice the cap.
+        "tenant_redis_timeout_s": 2.0,
     }
     with contextlib.ExitStack() as stack:
         if shared:
