@@ -56,6 +56,9 @@ def closing_response(status_line: bytes, error: GatewayError) -> bytes:
 _HEAD, _IDLE, _BUSY = 0, 1, 2
 """What a connection waits for (`GatewayProtocol._waiting`)."""
 
+_TICK_FLOOR_S = 0.01
+"""The connection's tick never runs more often (a keep-alive of 0 must not spin)."""
+
 _LINGER_S = 2.0
 """How long a refused connection is read (and dropped) before it is closed."""
 
@@ -136,7 +139,7 @@ class GatewayProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._since = self.loop.time()
-        self._tick_s = min(self.head_timeout_s, self.timeout_keep_alive) / 4
+        self._tick_s = max(_TICK_FLOOR_S, min(self.head_timeout_s, self.timeout_keep_alive) / 4)
         self._ticker = self.loop.call_later(self._tick_s, self._tick)
 
     def data_received(self, data: bytes) -> None:
