@@ -212,12 +212,12 @@ class GatewayMetrics:
             self.child(metric, *labels).observe(value)
             return
         key = (metric, labels)
+        bounds = metric._upper_bounds  # the buckets' upper bounds, +Inf last
         gathered = self._observed.get(key)
         if gathered is None:
-            bounds = metric._upper_bounds
             gathered = self._observed[key] = [0.0] * (len(bounds) + 1)
         gathered[0] += value
-        gathered[1 + bisect_left(metric._upper_bounds, value)] += 1
+        gathered[1 + bisect_left(bounds, value)] += 1
 
     def _schedule(self) -> bool:
         """Arm the next flush; False without a running loop."""

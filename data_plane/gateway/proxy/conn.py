@@ -61,9 +61,9 @@ class ClientConn(Protocol):
         """Until the client has taken what was written."""
         ...
 
-    def watch(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
+    def watch(self, exchange: Exchange) -> None:
         """From now on a disconnect before `exchange.done` sets `exchange.disconnected`
-        and cancels `task`."""
+        and cancels `exchange.task`."""
         ...
 
     def unwatch(self) -> None:
@@ -130,21 +130,22 @@ class AsgiConn:
     async def drained(self) -> None:
         return  # send waits for the client itself
 
-    def watch(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
+    def watch(self, exchange: Exchange) -> None:
         loop = asyncio.get_running_loop()
-        self._start_watch = loop.call_later(WATCH_AFTER_S, self._begin_watching, exchange, task)
+        self._start_watch = loop.call_later(WATCH_AFTER_S, self._begin_watching, exchange)
 
-    def _begin_watching(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
+    def _begin_watching(self, exchange: Exchange) -> None:
         if not exchange.done:
-            self._watch = asyncio.get_running_loop().create_task(self._run(exchange, task))
+            self._watch = asyncio.get_running_loop().create_task(self._run(exchange))
 
-    async def _run(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
+    async def _run(self, exchange: Exchange) -> None:
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 if not exchange.done:
+                    assert exchange.task is not None
                     exchange.disconnected = True
-                    task.cancel()
+                    exchange.task.cancel()
                 return
 
     def unwatch(self) -> None:

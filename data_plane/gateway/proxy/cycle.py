@@ -49,7 +49,7 @@ class ProxyCycle:
 
     __slots__ = (
         "_chunks", "_continue", "_exchange", "_flow", "_limit", "_loop", "_on_response", "_size",
-        "_task", "_waiter", "default_headers", "disconnected", "headers", "keep_alive",
+        "_waiter", "default_headers", "disconnected", "headers", "keep_alive",
         "more_body", "response_complete", "response_started", "too_large", "transport",
     )  # fmt: skip
 
@@ -83,7 +83,6 @@ class ProxyCycle:
         self.response_complete = False
         self._waiter: asyncio.Future[None] | None = None
         self._exchange: Exchange | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def run(self, handler: Handler) -> None:
         """Serve the request with `handler`; what escapes it ends the answer (500 or a
@@ -128,8 +127,8 @@ class ProxyCycle:
         exchange = self._exchange
         if exchange is not None and not exchange.done:
             exchange.disconnected = True
-            assert self._task is not None
-            self._task.cancel()
+            assert exchange.task is not None
+            exchange.task.cancel()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -195,11 +194,8 @@ class ProxyCycle:
         self.transport.write(b"".join(out))
 
     async def send_chunk(self, data: bytes) -> None:
-        if self._flow.write_paused and not self.disconnected:
-            await self._flow.drain()
-        if self.disconnected or self.response_complete or not data:
-            return
-        self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        if not self.write_chunk(data):
+            await self.drained()
 
     def chunk_writer(self) -> Callable[[bytes], bool]:
         return self.write_chunk
@@ -233,13 +229,11 @@ class ProxyCycle:
         self._on_response = _nothing
         on_response()
 
-    def watch(self, exchange: Exchange, task: asyncio.Task[None]) -> None:
+    def watch(self, exchange: Exchange) -> None:
         self._exchange = exchange
-        self._task = task
 
     def unwatch(self) -> None:
         self._exchange = None
-        self._task = None
 
 
 def _nothing() -> None:

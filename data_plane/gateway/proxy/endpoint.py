@@ -139,7 +139,7 @@ class ProxyEndpoint:
             return
         task = exchange.task = asyncio.current_task(loop)
         assert task is not None
-        conn.watch(exchange, task)
+        conn.watch(exchange)
         try:
             status = await self._admitted(exchange, route, adapter)
         except asyncio.CancelledError:

@@ -27,7 +27,7 @@ async def relay(  # noqa: PLR0917
     first: bytes,
     replica: Replica,
     series: Series,
-    attempt: InFlight | None,
+    attempt: InFlight,
 ) -> bool:
     """Pass a stream through from its first chunk; True when it ended well."""
     conn = exchange.conn
@@ -38,9 +38,8 @@ async def relay(  # noqa: PLR0917
         exchange.trace.responded(200)
         exchange.trace.first_token()
     response.track_data()  # the watchdog's sweeper judges the silences from here on
-    if attempt is not None:
-        replica.latency.observe(first_at - attempt.sent)
-        attempt.response = response
+    replica.latency.observe(first_at - attempt.sent)
+    attempt.response = response
     exchange.started = True
     tally = _Tally(first, exchange.stripper)  # tenancy hook: hide the usage event we asked for
     await conn.begin_stream(200, headers, tally.out(first))

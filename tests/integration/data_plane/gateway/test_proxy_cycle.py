@@ -23,14 +23,6 @@ from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[FakeVllm]:
-    e = FakeVllm("tiny")
-    await e.start()
-    yield e
-    await e.stop()
-
-
-@pytest.fixture
 async def gw(engine: FakeVllm) -> AsyncIterator[RunningGateway]:
     async with run_gateway(
         discovery="static", upstreams=[f"tiny={engine.url}"], max_body_bytes=4096

@@ -27,14 +27,6 @@ ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[FakeVllm]:
-    e = FakeVllm("tiny")
-    await e.start()
-    yield e
-    await e.stop()
-
-
-@pytest.fixture
 async def gw(engine: FakeVllm) -> AsyncIterator[RunningGateway]:
     async with run_gateway(
         discovery="static", upstreams=[f"tiny={engine.url}"], max_request_tokens=10_000

@@ -19,14 +19,6 @@ CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[FakeVllm]:
-    e = FakeVllm("tiny")
-    await e.start()
-    yield e
-    await e.stop()
-
-
-@pytest.fixture
 async def spare() -> AsyncIterator[FakeVllm]:
     e = FakeVllm("tiny")
     await e.start()

@@ -9,26 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import psutil
-import pytest
 
 from data_plane.gateway import metrics
 from data_plane.gateway.worker_count import available_cores
 from tests.support.fake_vllm import FakeVllm
 
 ROOT = Path(__file__).resolve().parents[4]
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[FakeVllm]:
-    e = FakeVllm("tiny")
-    await e.start()
-    yield e
-    await e.stop()
 
 
 async def test_two_workers_share_the_port_and_sum_their_metrics(engine: FakeVllm) -> None:
